@@ -1,0 +1,54 @@
+"""Command-line entry point: ``pose3dbench <command> ...``.
+
+Each sub-command lives in ``pose3dbench/commands/<name>.py`` and exposes
+``add_parser(subparsers)``, which registers its parser and sets ``func`` (args -> exit code).
+Errors caused by user input (``Pose3DBenchError``) are printed without a traceback unless
+``--debug`` is given.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from . import __version__, commands
+from .errors import Pose3DBenchError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pose3dbench",
+        description="Benchmark monocular 3D human pose networks on Human3.6M.",
+    )
+    parser.add_argument("--version", action="version", version=f"pose3dbench {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except Pose3DBenchError as exc:
+        if args.debug:
+            raise
+        print(f"pose3dbench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("pose3dbench: interrupted; finished work is saved and a re-run resumes from it", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

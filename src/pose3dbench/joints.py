@@ -1,0 +1,88 @@
+"""Joint sets as data: names, left/right flip pairs, skeleton edges and maps to Human3.6M-17.
+
+The 3DMPPE convention (the default, ``h36m18``) is Human3.6M's 17 joints with a Thorax
+appended at index 17 (mean of the two shoulders). Scoring always happens on Human3.6M's
+first 17 joints; any joint set with a ``to_h36m17`` map can be scored.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+H36M_JOINT_NAMES: tuple[str, ...] = (
+    "Pelvis", "R_Hip", "R_Knee", "R_Ankle", "L_Hip", "L_Knee", "L_Ankle", "Torso",
+    "Neck", "Nose", "Head", "L_Shoulder", "L_Elbow", "L_Wrist", "R_Shoulder",
+    "R_Elbow", "R_Wrist", "Thorax",
+)
+H36M_FLIP_PAIRS: tuple[tuple[int, int], ...] = ((1, 4), (2, 5), (3, 6), (14, 11), (15, 12), (16, 13))
+H36M_SKELETON: tuple[tuple[int, int], ...] = (
+    (0, 7), (7, 8), (8, 9), (9, 10), (8, 11), (11, 12), (12, 13), (8, 14), (14, 15),
+    (15, 16), (0, 1), (1, 2), (2, 3), (0, 4), (4, 5), (5, 6),
+)
+H36M_ROOT = 0
+H36M_THORAX = 17
+H36M_L_SHOULDER = 11
+H36M_R_SHOULDER = 14
+
+# Action index (2..16, as in the image file names ``act_XX``) -> the authors' action names.
+H36M_ACTIONS: dict[int, str] = {
+    2: "Directions", 3: "Discussion", 4: "Eating", 5: "Greeting", 6: "Phoning",
+    7: "Posing", 8: "Purchases", 9: "Sitting", 10: "SittingDown", 11: "Smoking",
+    12: "Photo", 13: "Waiting", 14: "Walking", 15: "WalkDog", 16: "WalkTogether",
+}
+
+MUCO_JOINT_NAMES: tuple[str, ...] = (
+    "Head_top", "Thorax", "R_Shoulder", "R_Elbow", "R_Wrist", "L_Shoulder", "L_Elbow",
+    "L_Wrist", "R_Hip", "R_Knee", "R_Ankle", "L_Hip", "L_Knee", "L_Ankle", "Pelvis",
+    "Spine", "Head", "R_Hand", "L_Hand", "R_Toe", "L_Toe",
+)
+MUCO_FLIP_PAIRS: tuple[tuple[int, int], ...] = (
+    (2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13), (17, 18), (19, 20),
+)
+MUCO_SKELETON: tuple[tuple[int, int], ...] = (
+    (0, 16), (16, 1), (1, 15), (15, 14), (14, 8), (14, 11), (8, 9), (9, 10), (10, 19),
+    (11, 12), (12, 13), (13, 20), (1, 2), (2, 3), (3, 4), (4, 17), (1, 5), (5, 6), (6, 7), (7, 18),
+)
+# For each Human3.6M-17 joint, the MuCo-21 joint used in its place. APPROXIMATE: MuCo has no
+# nose (its "Head" stands in), "Spine" stands in for Torso, Thorax for Neck, Head_top for Head.
+MUCO_TO_H36M17: tuple[int, ...] = (14, 8, 9, 10, 11, 12, 13, 15, 1, 16, 0, 5, 6, 7, 2, 3, 4)
+
+
+@dataclass(frozen=True)
+class JointSet:
+    """A named joint set.
+
+    ``to_h36m17[i]`` is the index in this set of Human3.6M joint ``i`` (0..16).
+    ``approximate`` says whether that map substitutes joints with different definitions.
+    """
+
+    name: str
+    names: tuple[str, ...]
+    flip_pairs: tuple[tuple[int, int], ...]
+    skeleton: tuple[tuple[int, int], ...]
+    root: int
+    to_h36m17: tuple[int, ...]
+    approximate: bool = False
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.names)
+
+
+JOINT_SETS: dict[str, JointSet] = {
+    "h36m18": JointSet("h36m18", H36M_JOINT_NAMES, H36M_FLIP_PAIRS, H36M_SKELETON, 0, tuple(range(17))),
+    "h36m17": JointSet("h36m17", H36M_JOINT_NAMES[:17], H36M_FLIP_PAIRS, H36M_SKELETON, 0, tuple(range(17))),
+    "muco21": JointSet("muco21", MUCO_JOINT_NAMES, MUCO_FLIP_PAIRS, MUCO_SKELETON, 14, MUCO_TO_H36M17, approximate=True),
+}
+JOINT_SET_BY_COUNT: dict[int, str] = {18: "h36m18", 17: "h36m17", 21: "muco21"}
+
+
+def get_joint_set(name_or_count: str | int) -> JointSet:
+    """Look up a joint set by name (``h36m18``) or joint count (18, 17, 21)."""
+    if isinstance(name_or_count, int):
+        if name_or_count not in JOINT_SET_BY_COUNT:
+            raise KeyError(f"no known joint set has {name_or_count} joints (known: 17, 18, 21)")
+        name_or_count = JOINT_SET_BY_COUNT[name_or_count]
+    try:
+        return JOINT_SETS[name_or_count]
+    except KeyError:
+        raise KeyError(f"unknown joint set {name_or_count!r}; known: {sorted(JOINT_SETS)}") from None

@@ -1,0 +1,79 @@
+"""Model configuration: everything the rest of the tool needs to know about a network.
+
+Units: ``input_size`` and ``heatmap_size`` are (H, W) in pixels of the input crop and of the
+output heatmap; ``depth_bins`` is the number of discrete depth bins of the volumetric heatmap
+(spanning 2000 mm around the root for the 3DMPPE family). Model outputs are in heatmap units.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from ..joints import JOINT_SET_BY_COUNT
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Aliases accepted for override names (the authors' cfg names -> ours).
+_ALIASES = {"depth_dim": "depth_bins", "output_shape": "heatmap_size", "input_shape": "input_size"}
+
+
+@dataclass
+class ModelConfig:
+    """Full configuration of one network variant.
+
+    family: ``convnextpose`` | ``posenet`` | ``rootnet`` | ``mobilehumanpose`` | ``integral``.
+    variant: registry name (``convnextpose-s``) or ``<family>-custom`` when inferred from a file.
+    arch: family-specific architecture arguments (e.g. ConvNeXt dims, ResNet depth).
+    published: reference numbers from the papers (Human3.6M), carried into the report.
+    """
+
+    family: str
+    variant: str
+    joint_num: int = 18
+    depth_bins: int = 64
+    heatmap_size: tuple[int, int] = (64, 64)
+    input_size: tuple[int, int] = (256, 256)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    arch: dict[str, Any] = field(default_factory=dict)
+    published: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def joint_set(self) -> str:
+        """Name of the joint set implied by ``joint_num`` (``h36m18``, ``h36m17``, ``muco21``)."""
+        return JOINT_SET_BY_COUNT.get(self.joint_num, f"custom{self.joint_num}")
+
+    def copy(self) -> "ModelConfig":
+        return copy.deepcopy(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["joint_set"] = self.joint_set
+        d["heatmap_size"] = list(self.heatmap_size)
+        d["input_size"] = list(self.input_size)
+        return d
+
+    def with_overrides(self, **overrides: Any) -> "ModelConfig":
+        """Return a copy with top-level fields or ``arch`` entries replaced.
+
+        Accepts the authors' names too (``depth_dim``). Unknown names raise ``TypeError``.
+        """
+        new = self.copy()
+        top = {f.name for f in fields(self)}
+        for key, value in overrides.items():
+            key = _ALIASES.get(key, key)
+            if key in ("family",):
+                raise TypeError("the family of a variant cannot be overridden")
+            if key in top:
+                if key in ("heatmap_size", "input_size") and value is not None:
+                    value = tuple(int(v) for v in value)
+                setattr(new, key, value)
+            elif key in new.arch:
+                new.arch[key] = value
+            else:
+                valid = sorted((top - {"family", "arch", "published"}) | set(new.arch) | {"depth_dim"})
+                raise TypeError(f"unknown override {key!r} for {self.variant}; valid: {', '.join(valid)}")
+        return new

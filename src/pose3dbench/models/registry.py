@@ -1,0 +1,89 @@
+"""timm-style registry of model families and named variants.
+
+A *family* knows how to build a module from a ``ModelConfig`` (``build``) and how to derive
+dependent fields such as the heatmap size from the architecture arguments (``finalize``).
+A *variant* is a named, complete ``ModelConfig``.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from torch import nn
+
+from .config import ModelConfig
+
+FAMILY_MODULES = ("convnextpose", "resnet_pose", "mobilehumanpose")
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    build: Callable[[ModelConfig], nn.Module]
+    finalize: Callable[[ModelConfig], ModelConfig]
+
+
+_FAMILIES: dict[str, Family] = {}
+_VARIANTS: dict[str, ModelConfig] = {}
+_loaded = False
+
+
+def register_family(name: str, build: Callable[[ModelConfig], nn.Module],
+                    finalize: Callable[[ModelConfig], ModelConfig] | None = None) -> None:
+    _FAMILIES[name] = Family(name, build, finalize or (lambda c: c))
+
+
+def register_variant(config: ModelConfig) -> None:
+    if config.family not in _FAMILIES:
+        raise ValueError(f"register family {config.family!r} before its variants")
+    _VARIANTS[config.variant] = _FAMILIES[config.family].finalize(config.copy())
+
+
+def _ensure_loaded() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for mod in FAMILY_MODULES:
+            importlib.import_module(f"{__package__}.{mod}")
+
+
+def families() -> list[str]:
+    _ensure_loaded()
+    return sorted(_FAMILIES)
+
+
+def available(family: str | None = None) -> list[str]:
+    """Names of the registered variants (optionally of one family), sorted."""
+    _ensure_loaded()
+    return sorted(n for n, c in _VARIANTS.items() if family is None or c.family == family)
+
+
+def get_config(name: str, **overrides: Any) -> ModelConfig:
+    """The full config of a variant, with overrides applied and derived fields recomputed."""
+    _ensure_loaded()
+    if name not in _VARIANTS:
+        raise KeyError(f"unknown model {name!r}; available: {', '.join(available())}")
+    config = _VARIANTS[name].with_overrides(**overrides) if overrides else _VARIANTS[name].copy()
+    return _FAMILIES[config.family].finalize(config)
+
+
+def get_family(name: str) -> Family:
+    _ensure_loaded()
+    if name not in _FAMILIES:
+        raise KeyError(f"unknown model family {name!r}; known: {', '.join(families())}")
+    return _FAMILIES[name]
+
+
+def build_from_config(config: ModelConfig) -> nn.Module:
+    """Build an untrained module (initialised as the authors do) for a complete config."""
+    family = get_family(config.family)
+    config = family.finalize(config.copy())
+    model = family.build(config)
+    model.config = config
+    return model
+
+
+def create(name: str, **overrides: Any) -> nn.Module:
+    """Build variant ``name`` with untrained weights, e.g. ``create('posenet-r50', joint_num=21)``."""
+    return build_from_config(get_config(name, **overrides))
