@@ -21,3 +21,7 @@ class DatasetError(Pose3DBenchError):
 
 class PredictionsError(Pose3DBenchError):
     """A predictions file does not match the dataset or the expected format."""
+
+
+class ModelConfigError(Pose3DBenchError):
+    """A model configuration (variant overrides, architecture arguments) is invalid."""
