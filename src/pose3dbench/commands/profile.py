@@ -1,0 +1,97 @@
+"""``pose3dbench profile``: parameters, MACs/FLOPs, latency, throughput and peak memory per model."""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..errors import Pose3DBenchError
+from ..io import atomic_write_json
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "profile",
+        help="measure parameters, MACs/FLOPs, latency, throughput and peak memory of models",
+        description="Profile the cost of one or more models on random 256x256 inputs. GMACs are the "
+                    "papers' 'GFLOPs'; FLOPs = 2*MACs (torch FlopCounterMode, conv/matmul only). "
+                    "Latency is at batch 1, throughput at --batch-size.",
+    )
+    p.add_argument("--model", "-m", action="append", required=True, metavar="SPEC",
+                   help="NAME, NAME=CKPT, CKPT or module:function (repeat for several models)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+    p.add_argument("--batch-size", type=int, default=8, metavar="N",
+                   help="batch size for throughput (latency is always measured at batch 1; default 8)")
+    p.add_argument("--iters", type=int, default=10, metavar="N", help="timed forward calls (default 10)")
+    p.add_argument("--warmup", type=int, default=3, metavar="N", help="untimed warm-up calls (default 3)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch CPU threads for the run (default: torch's current setting)")
+    p.add_argument("--dtype", action="append", choices=("float32", "float16", "bfloat16"), default=None,
+                   help="precision(s) to time; float16/bfloat16 use torch.autocast (repeatable; "
+                        "default float32)")
+    p.add_argument("--input-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="input crop size in pixels (default: the model config's, else 256 256)")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    p.add_argument("--json", action="store_true", help="print JSON (a list, one object per model)")
+    p.add_argument("--output", "-o", default=None, metavar="FILE",
+                   help="also write the JSON list to FILE (atomically)")
+    p.set_defaults(func=run)
+
+
+def _resolve(spec: str):
+    """(model, info) for a model spec; uses models.spec when present, else the registry by name."""
+    try:
+        from ..models.spec import resolve_model_spec
+    except ImportError:  # spec resolver not installed: plain registry names only
+        from ..models import available, create
+        try:
+            return create(spec), {"spec": spec, "name": spec}
+        except KeyError as exc:
+            raise Pose3DBenchError(f"unknown model {spec!r}; registered: {', '.join(available())}") from exc
+    return resolve_model_spec(spec)
+
+
+def _info_name(spec: str, info: Any) -> str:
+    if isinstance(info, dict):
+        for key in ("name", "variant", "label"):
+            if info.get(key):
+                return str(info[key])
+    for key in ("name", "variant", "label"):
+        if getattr(info, key, None):
+            return str(getattr(info, key))
+    return spec
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..perf.profile import format_table, profile_model
+
+    if args.batch_size < 1:
+        raise Pose3DBenchError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.iters < 1 or args.warmup < 0:
+        raise Pose3DBenchError(f"need --iters >= 1 and --warmup >= 0, got {args.iters} and {args.warmup}")
+    results = []
+    for spec in args.model:
+        model, info = _resolve(spec)
+        config = getattr(model, "config", None)
+        size = tuple(args.input_size) if args.input_size else tuple(getattr(config, "input_size", (256, 256)))
+        res = profile_model(model, device=args.device, input_size=size, batch_sizes=(1, args.batch_size),
+                            dtypes=tuple(args.dtype or ("float32",)), warmup=args.warmup, iters=args.iters,
+                            threads=args.threads, measure_memory=not args.no_memory,
+                            name=_info_name(spec, info))
+        res["spec"] = spec
+        results.append(res)
+        del model
+    if args.output:
+        atomic_write_json(args.output, results)
+    if args.json:
+        print(json.dumps(results, indent=2, allow_nan=False))
+    else:
+        env = results[0]["environment"]
+        print(f"device: {env['device_name']} ({env['device']}), torch {env['torch_version']}, "
+              f"threads {env['threads']}, warmup {env['warmup']}, iters {env['iters']}")
+        print(format_table(results))
+        print("GMACs = multiply-accumulates per image (what the papers call GFLOPs); GFLOPs = 2*GMACs "
+              "(conv/matmul only). Latency at batch 1; img/s at the throughput batch; "
+              f"peak.inc = {'CUDA allocator peak' if env['device_type'] == 'cuda' else 'process RSS'} "
+              "increase during one forward.")
+    return 0
