@@ -1,0 +1,66 @@
+"""``pose3dbench run``: the multi-model benchmark (evaluation, cost profile, report)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP_MODEL = (
+    "model to benchmark (repeatable): NAME (registry variant, untrained weights), NAME=CKPT, CKPT "
+    "(family inferred from the file), NAME:pretrained (the authors' released weights, fetched and cached), "
+    "FILE.onnx, or module:function / path.py:function returning a model (bring your own). "
+    "Default: every registered variant with untrained weights"
+)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="benchmark models on Human3.6M (default: all variants on synthetic data)",
+                       description="Benchmark models on Human3.6M: accuracy (P1/P2, GT or RootNet root), cost, report.")
+    p.add_argument("--data", type=Path, default=None,
+                   help="Human3.6M folder in the 3DMPPE format (searched recursively). Default: a Kaggle input "
+                        "dataset if present, else the built-in synthetic set")
+    p.add_argument("--model", dest="models", action="append", default=[], metavar="SPEC", help=HELP_MODEL)
+    p.add_argument("--protocol", dest="protocols", type=int, nargs="+", default=[1, 2], choices=[1, 2],
+                   help="1: S11, PA-MPJPE; 2: S9+S11, MPJPE (default: both)")
+    p.add_argument("--root", dest="roots", nargs="+", default=["gt", "rootnet"],
+                   choices=["gt", "rootnet", "rootnet-model"],
+                   help="root and box source: gt, rootnet (the bbox_root file), rootnet-model (a RootNet model "
+                        "in this run predicts the roots on the bbox_root boxes) (default: gt rootnet)")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test (default: on)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--workers", type=int, default=1, help="data-loading processes (decode + crop); 0 = in-process")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--out", type=Path, default=Path("pose3dbench-out"), help="output folder (default: ./pose3dbench-out)")
+    p.add_argument("--force", action="store_true", help="recompute everything instead of resuming")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow full unpickling of checkpoints that weights_only loading refuses (trusted files only)")
+    p.add_argument("--no-profile", dest="profile", action="store_false", help="skip the cost profile")
+    p.add_argument("--profile-iters", type=int, default=5, help="timed iterations for latency/throughput")
+    p.add_argument("--synthetic-size", default="tiny", choices=["tiny", "small", "full"],
+                   help="size of the built-in synthetic set when --data is not given")
+    p.add_argument("--limit", type=int, default=None, help="only the first N samples of each split (quick checks)")
+    p.add_argument("--no-report", dest="report", action="store_false", help="skip report.md/report.html")
+    p.add_argument("--channels-last", action="store_true", help="run models in channels_last memory format")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.set_defaults(func=main)
+
+
+def main(args) -> int:
+    from ..eval.runner import RunOptions, run_benchmark, summary_table
+
+    opts = RunOptions(
+        data=args.data, models=args.models, protocols=tuple(args.protocols), roots=tuple(args.roots),
+        flip=args.flip, device=args.device, batch_size=args.batch_size, workers=args.workers,
+        threads=args.threads, out=args.out, force=args.force, trust_checkpoint=args.trust_checkpoint,
+        profile=args.profile, profile_iters=args.profile_iters, synthetic_size=args.synthetic_size,
+        limit=args.limit, report=args.report, channels_last=args.channels_last, progress=args.progress,
+    )
+    results = run_benchmark(opts)
+    print(summary_table(results))
+    print(f"\nresults: {args.out / 'results.json'}")
+    if args.report:
+        print(f"report:  {args.out / 'report.html'}")
+    if results["settings"]["dataset"]["synthetic"]:
+        print("note: synthetic data and/or untrained weights: accuracy numbers demonstrate the pipeline only; "
+              "cost figures are real.")
+    return 0

@@ -1,0 +1,70 @@
+"""Batched crop loading for inference: decode + affine crop in worker processes.
+
+Each item of ``CropBatches`` is a whole batch (uint8 patches, RGB, [B, H, W, 3]) so that worker
+processes send one array per batch instead of one per image; normalisation to float happens on the
+consumer side in torch (cheap, and 4x less inter-process traffic than float32).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .transforms import crop_patch, load_image
+
+
+class CropBatches(Dataset):
+    """Batches of crops of ``bbox`` (pixels, x, y, w, h) from ``image_paths``.
+
+    Item ``k`` covers rows ``order[k*batch_size:(k+1)*batch_size]`` and returns
+    ``(rows int64 [b], patches uint8 [b, H, W, 3] RGB)``.
+    """
+
+    def __init__(self, image_paths: Sequence[str], bbox: np.ndarray, rows: np.ndarray,
+                 batch_size: int, out_hw: tuple[int, int], image_size: np.ndarray | None = None):
+        self.image_paths = list(image_paths)
+        self.bbox = np.asarray(bbox, dtype=np.float64)
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.batch_size = int(batch_size)
+        self.out_hw = tuple(out_hw)
+        self.image_size = None if image_size is None else np.asarray(image_size)
+
+    def __len__(self) -> int:
+        return (len(self.rows) + self.batch_size - 1) // self.batch_size
+
+    def __getitem__(self, k: int):
+        rows = self.rows[k * self.batch_size:(k + 1) * self.batch_size]
+        patches = np.empty((len(rows), self.out_hw[0], self.out_hw[1], 3), dtype=np.uint8)
+        for j, r in enumerate(rows):
+            expected = None if self.image_size is None else tuple(int(v) for v in self.image_size[r])
+            img = load_image(self.image_paths[r], expected_wh=expected)
+            patches[j] = crop_patch(img, self.bbox[r], out_hw=self.out_hw)
+        return torch.from_numpy(rows), torch.from_numpy(patches)
+
+
+def iterate_crops(image_paths, bbox, rows, *, batch_size: int, out_hw, workers: int,
+                  image_size=None, pin_memory: bool = False):
+    """Yield ``(rows, uint8 patches [b, H, W, 3])`` in order, decoding in ``workers`` processes."""
+    dataset = CropBatches(image_paths, bbox, rows, batch_size, out_hw, image_size)
+    loader = DataLoader(
+        dataset, batch_size=None, shuffle=False, num_workers=workers,
+        pin_memory=pin_memory, prefetch_factor=4 if workers > 0 else None,
+        persistent_workers=False,
+    )
+    yield from loader
+
+
+def normalize_batch(patches: torch.Tensor, mean, std, device, dtype=torch.float32,
+                    channels_last: bool = False) -> torch.Tensor:
+    """uint8 [B, H, W, 3] RGB -> float [B, 3, H, W] on ``device``: /255, minus mean, over std."""
+    x = patches.to(device, non_blocking=True).permute(0, 3, 1, 2).to(dtype).div_(255.0)
+    m = torch.tensor(mean, device=device, dtype=dtype).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=device, dtype=dtype).view(1, 3, 1, 1)
+    x = x.sub_(m).div_(s)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    else:
+        x = x.contiguous()
+    return x

@@ -1,0 +1,615 @@
+"""The benchmark runner behind ``pose3dbench run``.
+
+Data flows one way: dataset split -> model (batched crops, flip test) -> raw predictions (heatmap
+units, saved as .npz) -> back-projection to camera mm -> metrics -> results.json -> report.
+
+Resumability: every finished (model, protocol, root) evaluation is recorded in ``results.json``
+(written atomically after each one) and re-used on the next run with the same ``--out`` unless
+``--force``; inference itself is saved in chunks under ``<out>/partial/`` so a killed run resumes
+mid-split.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..errors import Pose3DBenchError
+from ..io import atomic_write_json
+from ..joints import get_joint_set
+
+ROOT_SOURCES = ("gt", "rootnet", "rootnet-model")
+RESULTS_FILE = "results.json"
+
+
+class RunError(Pose3DBenchError):
+    """A run cannot start or continue because of its inputs (flags, folders, models)."""
+
+
+@dataclass
+class RunOptions:
+    """Everything a run depends on. Paths are folders; ``models`` holds model specs."""
+
+    data: Path | None = None
+    models: list[str] = field(default_factory=list)
+    protocols: tuple[int, ...] = (1, 2)
+    roots: tuple[str, ...] = ("gt", "rootnet")
+    flip: bool = True
+    device: str = "auto"
+    batch_size: int = 16
+    workers: int = 1
+    threads: int | None = None
+    out: Path = Path("pose3dbench-out")
+    force: bool = False
+    trust_checkpoint: bool = False
+    profile: bool = True
+    profile_iters: int = 5
+    synthetic_size: str = "tiny"
+    limit: int | None = None
+    report: bool = True
+    chunk_size: int = 256
+    channels_last: bool = False
+    progress: bool = True
+
+
+# ----------------------------------------------------------------------------------------------
+# environment and inputs
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RunError("--device cuda was requested but torch sees no CUDA device; use --device cpu")
+    return torch.device(name)
+
+
+def environment(device: torch.device) -> dict:
+    if device.type == "cuda":
+        device_name = torch.cuda.get_device_name(device)
+    else:
+        device_name = _cpu_name()
+    return {
+        "device": device.type,
+        "device_name": device_name,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "platform": platform.platform(),
+        "threads": torch.get_num_threads(),
+        "numpy_version": np.__version__,
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip() + f" ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
+def check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise RunError(f"output folder {out} is not writable ({exc.strerror}); pass --out to a folder you can write to") from None
+
+
+def resolve_data(data: Path | None, synthetic_size: str, log: Callable[[str], None]) -> tuple[Path, dict | None]:
+    """The dataset folder to use and its synthetic metadata (None for real data).
+
+    No ``--data``: a Kaggle input folder holding Human3.6M if there is one, else the built-in
+    synthetic set, generated once into the cache.
+    """
+    if data is not None:
+        data = Path(data)
+        if not data.exists():
+            raise RunError(f"--data {data} does not exist; point it at a Human3.6M folder (3DMPPE format) "
+                           "or leave it out to use the built-in synthetic data")
+        return data, synthetic_metadata(data)
+    from ..data.kaggle import find_kaggle_dataset
+
+    kaggle = find_kaggle_dataset()
+    if kaggle is not None:
+        log(f"using the Human3.6M dataset found in the Kaggle inputs: {kaggle}")
+        return kaggle, synthetic_metadata(kaggle)
+    path = ensure_synthetic(synthetic_size, log)
+    return path, synthetic_metadata(path)
+
+
+def synthetic_metadata(data: Path) -> dict | None:
+    """The generator's metadata when ``data`` is a synthetic set made by pose3dbench, else None."""
+    from ..data.layout import find_dataset
+
+    return find_dataset(data).synthetic
+
+
+def ensure_synthetic(size: str, log: Callable[[str], None], seed: int = 0) -> Path:
+    """Generate (once) and return the cached synthetic dataset of ``size``."""
+    from ..data.synthetic import generate
+    from ..paths import cache_dir
+
+    target = cache_dir() / "synthetic" / f"{size}-seed{seed}"
+    if target.is_dir():  # complete: it is renamed into place only after generation finished
+        return target
+    log(f"generating the synthetic Human3.6M set ({size}, seed {seed}) into {target} (once)")
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    generate(tmp, seed=seed, size=size)
+    shutil.rmtree(target, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, target)
+    return target
+
+
+# ----------------------------------------------------------------------------------------------
+# inference
+
+
+def _crop_keys(samples, rows) -> list[tuple]:
+    return [(int(samples.image_id[r]), tuple(np.round(samples.bbox[r], 3).tolist())) for r in rows]
+
+
+class PoseInference:
+    """Batched, resumable, flip-tested inference of one pose model over dataset splits.
+
+    Results are cached per crop (image id + box) so that splits sharing crops (Protocol 1's S11
+    inside Protocol 2) are computed once per run.
+    """
+
+    def __init__(self, model: torch.nn.Module, opts: RunOptions, device: torch.device, progress_label: str):
+        self.model = model
+        self.opts = opts
+        self.device = device
+        self.label = progress_label
+        cfg = model.config
+        self.heatmap_w = int(cfg.heatmap_size[1])
+        self.input_hw = tuple(int(v) for v in cfg.input_size)
+        self.joint_set = get_joint_set(cfg.joint_num) if cfg.joint_num in (17, 18, 21) else None
+        self.cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self.images_per_s: float | None = None  # of the model on computed crops, latest split that computed any
+        self.seconds = 0.0
+        self.computed = 0
+
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        from .geometry import flip_merge
+
+        if not self.opts.flip:
+            c = self.model(x).float()
+            return c, c
+        both = self.model(torch.cat([x, torch.flip(x, dims=[3])], dim=0)).float()
+        c, cf = both[: x.shape[0]], both[x.shape[0]:]
+        pairs = self.joint_set.flip_pairs if self.joint_set is not None else ()
+        return flip_merge(c, cf, self.heatmap_w, pairs), c
+
+    def run(self, samples, partial_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+        """(coords_hm [N,J,3] final (flip-averaged if flip), coords_hm_noflip [N,J,3])."""
+        from ..data.loader import iterate_crops, normalize_batch
+
+        n = len(samples)
+        keys = _crop_keys(samples, range(n))
+        coords: list[np.ndarray | None] = [None] * n
+        noflip: list[np.ndarray | None] = [None] * n
+        for i, k in enumerate(keys):
+            if k in self.cache:
+                coords[i], noflip[i] = self.cache[k]
+        for rows, c, cn in _load_chunks(partial_dir, n):
+            for r, a, b in zip(rows, c, cn):
+                coords[r], noflip[r] = a, b
+        todo = np.array([i for i in range(n) if coords[i] is None], dtype=np.int64)
+        if len(todo):
+            partial_dir.mkdir(parents=True, exist_ok=True)
+            cfg = self.model.config
+            bar = _progress(len(todo), self.label, self.opts.progress)
+            pending_rows, pending_c, pending_n = [], [], []
+            t0 = time.perf_counter()
+            done = 0
+            with torch.inference_mode():
+                for rows, patches in iterate_crops(
+                    samples.image_path, samples.bbox, todo, batch_size=self.opts.batch_size,
+                    out_hw=self.input_hw, workers=self.opts.workers, image_size=samples.image_size,
+                    pin_memory=self.device.type == "cuda",
+                ):
+                    x = normalize_batch(patches, cfg.mean, cfg.std, self.device,
+                                        channels_last=self.opts.channels_last)
+                    c, cn = self._forward(x)
+                    pending_rows.append(rows.numpy())
+                    pending_c.append(c.cpu().numpy())
+                    pending_n.append(cn.cpu().numpy())
+                    done += len(rows)
+                    bar.update(len(rows))
+                    if sum(len(r) for r in pending_rows) >= self.opts.chunk_size:
+                        _save_chunk(partial_dir, pending_rows, pending_c, pending_n)
+                        _fill(coords, noflip, pending_rows, pending_c, pending_n)
+                        pending_rows, pending_c, pending_n = [], [], []
+            if pending_rows:
+                _save_chunk(partial_dir, pending_rows, pending_c, pending_n)
+                _fill(coords, noflip, pending_rows, pending_c, pending_n)
+            bar.close()
+            self.seconds = time.perf_counter() - t0
+            self.images_per_s = done / self.seconds if self.seconds > 0 else None
+            self.computed = done
+        else:
+            self.seconds, self.computed = 0.0, 0
+        for i, k in enumerate(keys):
+            self.cache[k] = (coords[i], noflip[i])
+        return np.stack(coords).astype(np.float32), np.stack(noflip).astype(np.float32)
+
+
+def _fill(coords, noflip, rows_list, c_list, n_list):
+    for rows, c, cn in zip(rows_list, c_list, n_list):
+        for r, a, b in zip(rows, c, cn):
+            coords[r], noflip[r] = a, b
+
+
+def _save_chunk(partial_dir: Path, rows_list, c_list, n_list) -> None:
+    from ..io import atomic_write
+
+    rows = np.concatenate(rows_list)
+    c = np.concatenate(c_list)
+    cn = np.concatenate(n_list)
+    name = f"chunk_{int(rows[0]):07d}_{int(rows[-1]):07d}.npz"
+    atomic_write(partial_dir / name, lambda f: np.savez(f, rows=rows, coords=c, coords_noflip=cn))
+
+
+def _load_chunks(partial_dir: Path, n: int):
+    if not partial_dir.is_dir():
+        return
+    for path in sorted(partial_dir.glob("chunk_*.npz")):
+        try:
+            with np.load(path) as z:
+                rows, c, cn = z["rows"], z["coords"], z["coords_noflip"]
+        except Exception:  # a chunk cut short by a kill: recompute its rows
+            path.unlink(missing_ok=True)
+            continue
+        if len(rows) and rows.max() < n:
+            yield rows, c, cn
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total: int, label: str, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=label, unit="img", dynamic_ncols=True, leave=False, file=sys.stderr)
+
+
+def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch.device, label: str):
+    """RootNet over a split: (root_cam [N,3] camera mm, root_hm [N,3] = x_hm, y_hm, depth mm, seconds)."""
+    from ..data.loader import iterate_crops, normalize_batch
+    from ..models.resnet_pose import rootnet_k_value
+
+    cfg = model.config
+    n = len(samples)
+    out = np.zeros((n, 3), dtype=np.float64)
+    k_all = torch.from_numpy(rootnet_k_value(samples.focal, samples.bbox).astype(np.float32).reshape(n, 1))
+    bar = _progress(n, label, opts.progress)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for rows, patches in iterate_crops(samples.image_path, samples.bbox, np.arange(n), batch_size=opts.batch_size,
+                                           out_hw=tuple(cfg.input_size), workers=opts.workers,
+                                           image_size=samples.image_size, pin_memory=device.type == "cuda"):
+            x = normalize_batch(patches, cfg.mean, cfg.std, device, channels_last=opts.channels_last)
+            k = k_all[rows].to(device)
+            out[rows.numpy()] = model(x, k).float().cpu().numpy()
+            bar.update(len(rows))
+    bar.close()
+    seconds = time.perf_counter() - t0
+    hm_h, hm_w = cfg.heatmap_size
+    bbox = samples.bbox
+    x_img = out[:, 0] / hm_w * bbox[:, 2] + bbox[:, 0]
+    y_img = out[:, 1] / hm_h * bbox[:, 3] + bbox[:, 1]
+    z = out[:, 2]
+    root_cam = np.stack([(x_img - samples.princpt[:, 0]) / samples.focal[:, 0] * z,
+                         (y_img - samples.princpt[:, 1]) / samples.focal[:, 1] * z, z], axis=1)
+    return root_cam, out, seconds
+
+
+# ----------------------------------------------------------------------------------------------
+# results bookkeeping
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _model_identity(info: dict, model) -> dict:
+    return {"spec": info["spec"], "weights_sha256": info.get("sha256"),
+            "config": model.config.to_dict() if hasattr(model.config, "to_dict") else None}
+
+
+def _load_previous(out: Path, force: bool) -> dict | None:
+    path = out / RESULTS_FILE
+    if force or not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _safe_name(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+def _cost_entry(model, opts: RunOptions, device: torch.device) -> dict | None:
+    from ..perf.profile import profile_model, to_results_cost
+
+    prof = profile_model(model, device=device.type, input_size=tuple(model.config.input_size),
+                         batch_sizes=(1, opts.batch_size), iters=opts.profile_iters,
+                         warmup=max(1, min(3, opts.profile_iters)))
+    return to_results_cost(prof)
+
+
+# ----------------------------------------------------------------------------------------------
+# the run
+
+
+def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
+    """Run every model on every (protocol, root) split; write results, predictions and the report."""
+    from ..data.h36m import load_split
+    from ..models import available
+    from ..models.spec import resolve_model_spec
+    from ..report.schema import RESULTS_SCHEMA_VERSION, validate_results
+    from .geometry import heatmap_to_camera
+    from .metrics import evaluate_pose, root_errors
+    from .predictions import save_predictions
+
+    out = Path(opts.out)
+    check_writable(out)
+    for r in opts.roots:
+        if r not in ROOT_SOURCES:
+            raise RunError(f"unknown --root {r!r}; choose from {', '.join(ROOT_SOURCES)}")
+    for p in opts.protocols:
+        if p not in (1, 2):
+            raise RunError(f"unknown --protocol {p!r}; Human3.6M protocols are 1 (S11, PA-MPJPE) and 2 (S9+S11, MPJPE)")
+    if opts.threads:
+        torch.set_num_threads(int(opts.threads))
+    device = pick_device(opts.device)
+    data_dir, synthetic_meta = resolve_data(opts.data, opts.synthetic_size, log)
+
+    specs = list(opts.models) or available()
+    resolved = []
+    names = set()
+    for spec in specs:
+        model, info = resolve_model_spec(spec, trust_checkpoint=opts.trust_checkpoint)
+        name = info["name"]
+        while name in names:
+            name += "'"
+        names.add(name)
+        info["name"] = name
+        model.eval().to(device)
+        if opts.channels_last:
+            model.to(memory_format=torch.channels_last)
+        resolved.append((model, info))
+    rootnets = [(m, i) for m, i in resolved if m.config.family == "rootnet"]
+    poses = [(m, i) for m, i in resolved if m.config.family != "rootnet"]
+    if "rootnet-model" in opts.roots and not rootnets:
+        raise RunError("--root rootnet-model needs a RootNet model in the run (e.g. --model rootnet-r50=CKPT)")
+    if "rootnet-model" in opts.roots and len(rootnets) > 1:
+        raise RunError("--root rootnet-model is ambiguous with several RootNet models in one run; keep one")
+
+    previous = _load_previous(out, opts.force)
+    settings = {
+        "batch_size": opts.batch_size, "flip": opts.flip, "dtype": "float32", "workers": opts.workers,
+        "backend": "eager", "protocols": list(opts.protocols), "roots": list(opts.roots),
+        "limit": opts.limit,
+        "dataset": {"path": str(Path(data_dir).resolve()), "synthetic": synthetic_meta is not None,
+                    "synthetic_meta": synthetic_meta},
+    }
+    results = {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "pose3dbench_version": __version__,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "environment": environment(device),
+        "settings": settings,
+        "models": {},
+        "evaluations": [],
+        "root_evaluations": [],
+    }
+    reusable = previous is not None and _same_settings(previous.get("settings", {}), settings)
+    if previous is not None and not reusable:
+        log(f"settings differ from the previous run in {out}: recomputing everything")
+
+    splits: dict[tuple[int, str], object] = {}
+
+    def split(protocol: int, box_source: str):
+        key = (protocol, box_source)
+        if key not in splits:
+            s = load_split(data_dir, protocol, box_source)
+            if opts.limit:
+                s = s.subset(slice(0, int(opts.limit)))
+            splits[key] = s
+        return splits[key]
+
+    def write_results():
+        validate_results(results)
+        atomic_write_json(out / RESULTS_FILE, results)
+
+    def reuse(kind: str, name: str, protocol: int, root: str) -> dict | None:
+        if not reusable:
+            return None
+        prev_models = previous.get("models", {})
+        if name not in prev_models or prev_models[name].get("_identity") != results["models"][name]["_identity"]:
+            return None
+        for ev in previous.get(kind, []):
+            if ev["model"] == name and ev["protocol"] == protocol and ev["root"] == root:
+                if (out / ev["predictions"]).exists():
+                    return ev
+        return None
+
+    pred_dir = out / "predictions"
+    root_predictions: dict[tuple[int, str], np.ndarray] = {}
+
+    for model, info in rootnets + poses:
+        name = info["name"]
+        cfg = model.config
+        ident = _model_identity(info, model)
+        prev_entry = (previous or {}).get("models", {}).get(name) if reusable else None
+        cost = None
+        if prev_entry and prev_entry.get("_identity") == ident and prev_entry.get("cost") and \
+                prev_entry["cost"].get("device") == device.type:
+            cost = prev_entry["cost"]
+        elif opts.profile:
+            log(f"[{name}] profiling cost on {device.type}")
+            cost = _cost_entry(model, opts, device)
+        results["models"][name] = {
+            "spec": info["spec"], "family": cfg.family, "variant": cfg.variant,
+            "config": cfg.to_dict(),
+            "weights": {"kind": info["weights"], "path": info.get("checkpoint"), "sha256": info.get("sha256")},
+            "published": dict(getattr(cfg, "published", {}) or {}),
+            "cost": cost,
+            "_identity": ident,
+        }
+        write_results()
+
+        if cfg.family == "rootnet":
+            for protocol in opts.protocols:
+                box_sources = [r for r in opts.roots if r in ("gt", "rootnet")]
+                if "rootnet-model" in opts.roots and "rootnet" not in box_sources:
+                    box_sources.append("rootnet")
+                for box_source in box_sources:
+                    prev = reuse("root_evaluations", name, protocol, box_source)
+                    fname = f"predictions/{_safe_name(name)}__p{protocol}__{box_source}.npz"
+                    samples = split(protocol, box_source)
+                    if prev is not None:
+                        results["root_evaluations"].append(prev)
+                        with np.load(out / prev["predictions"]) as z:
+                            root_predictions[(protocol, box_source)] = z["root_cam"]
+                        continue
+                    log(f"[{name}] P{protocol} boxes={box_source}: {len(samples)} images")
+                    root_cam, root_hm, seconds = infer_roots(model, samples, opts, device,
+                                                             f"{name} P{protocol} {box_source}")
+                    errs = root_errors(root_cam, samples.joints_cam[:, 0])
+                    save_predictions(out / fname, image_id=samples.image_id, root_cam=root_cam, root_hm=root_hm,
+                                     bbox=samples.bbox,
+                                     meta={"model": name, "protocol": protocol, "root": box_source, "kind": "root"})
+                    root_predictions[(protocol, box_source)] = root_cam
+                    results["root_evaluations"].append({
+                        "model": name, "protocol": protocol, "root": box_source, **errs, "predictions": fname,
+                        "timing": {"images_per_s": len(samples) / seconds if seconds else 0.0,
+                                   "seconds": seconds, "device": device.type, "batch_size": opts.batch_size},
+                    })
+                    write_results()
+            continue
+
+        engine = PoseInference(model, opts, device, name)
+        for protocol in opts.protocols:
+            for root in opts.roots:
+                fname = f"predictions/{_safe_name(name)}__p{protocol}__{root}.npz"
+                prev = reuse("evaluations", name, protocol, root)
+                if prev is not None:
+                    results["evaluations"].append(prev)
+                    continue
+                box_source = "gt" if root == "gt" else "rootnet"
+                samples = split(protocol, box_source)
+                if root == "rootnet-model":
+                    key = (protocol, "rootnet")
+                    if key not in root_predictions:
+                        raise RunError("internal: RootNet predictions missing for rootnet-model")
+                    root_cam = root_predictions[key]
+                else:
+                    root_cam = samples.root_cam
+                log(f"[{name}] P{protocol} root={root}: {len(samples)} images")
+                partial = out / "partial" / f"{_safe_name(name)}__p{protocol}__{box_source}__flip{int(opts.flip)}"
+                coords, coords_noflip = engine.run(samples, partial)
+                pred_cam = heatmap_to_camera(coords, samples.bbox, root_cam, samples.focal, samples.princpt,
+                                             heatmap_size=tuple(cfg.heatmap_size), depth_bins=cfg.depth_bins)
+                metrics = evaluate_pose(pred_cam, samples, protocol, joint_set=cfg.joint_set)
+                metrics["root"] = root
+                per_sample = np.asarray(metrics.pop("per_sample_mm"))
+                save_predictions(out / fname, image_id=samples.image_id, coords_hm=coords,
+                                 coords_hm_noflip=coords_noflip, bbox=samples.bbox, root_cam=root_cam,
+                                 pred_cam=pred_cam, per_sample_mm=per_sample,
+                                 meta={"model": name, "protocol": protocol, "root": root,
+                                       "heatmap_size": list(cfg.heatmap_size), "depth_bins": cfg.depth_bins,
+                                       "joint_set": cfg.joint_set, "flip": opts.flip})
+                results["evaluations"].append({
+                    "model": name, **_jsonable(metrics), "predictions": fname,
+                    "timing": {"images_per_s": float(engine.images_per_s or 0.0), "seconds": engine.seconds,
+                               "device": device.type, "batch_size": opts.batch_size,
+                               "computed_images": engine.computed,
+                               "note": "images_per_s: end-to-end (decode, crop, forward incl. flip) on the "
+                                       "crops this model computed in this run; crops shared with an earlier "
+                                       "split are reused, not recomputed"},
+                })
+                write_results()
+        # partial chunks of this model are no longer needed once its predictions files exist
+        for p in (out / "partial").glob(f"{_safe_name(name)}__*"):
+            shutil.rmtree(p, ignore_errors=True)
+
+    write_results()
+    if opts.report:
+        from ..report import build_report
+
+        build_report(out, samples_by_split={(p, r): split(p, "gt" if r == "gt" else "rootnet")
+                                            for p in opts.protocols for r in opts.roots})
+    return results
+
+
+def _same_settings(a: dict, b: dict) -> bool:
+    keys = ("flip", "dataset", "limit")
+    return all(a.get(k) == b.get(k) for k in keys)
+
+
+def _jsonable(d: dict) -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, np.ndarray):
+            v = v.tolist()
+        elif isinstance(v, (np.floating, np.integer)):
+            v = v.item()
+        elif isinstance(v, dict):
+            v = _jsonable(v)
+        out[k] = v
+    return out
+
+
+def summary_table(results: dict) -> str:
+    """A plain-text summary of a run's evaluations (mm) and costs."""
+    lines = []
+    header = f"{'model':28s} {'P':>2s} {'root':>13s} {'metric':>9s} {'mm':>9s} {'published':>9s} {'img/s':>8s}"
+    lines.append(header)
+    lines.append("-" * len(header))
+    for ev in results["evaluations"]:
+        pub = results["models"][ev["model"]].get("published", {})
+        key = "p1_pa_mpjpe_mm" if ev["protocol"] == 1 else ("p2_mpjpe_mm" if ev["root"] == "gt" else "p2_mpjpe_rootnet_mm")
+        published = pub.get(key)
+        ips = ev.get("timing", {}).get("images_per_s")
+        lines.append(f"{ev['model']:28s} {ev['protocol']:>2d} {ev['root']:>13s} {ev['metric']:>9s} "
+                     f"{ev['total_mm']:9.2f} {published if published is not None else '-':>9} "
+                     f"{(f'{ips:.1f}' if ips else 'cached'):>8s}")
+    for ev in results["root_evaluations"]:
+        pub = results["models"][ev["model"]].get("published", {}).get("mrpe_mm")
+        lines.append(f"{ev['model']:28s} {ev['protocol']:>2d} {ev['root']:>13s} {'MRPE':>9s} "
+                     f"{ev['mrpe_mm']:9.2f} {pub if pub is not None else '-':>9} {'':>8s}")
+    return "\n".join(lines)
