@@ -362,12 +362,26 @@ def _safe_name(name: str) -> str:
 
 
 def _cost_entry(model, opts: RunOptions, device: torch.device) -> dict | None:
-    from ..perf.profile import profile_model, to_results_cost
+    """The results.json ``cost`` block of one model, from the profiler's full report."""
+    from ..perf.profile import profile_model
 
     prof = profile_model(model, device=device.type, input_size=tuple(model.config.input_size),
                          batch_sizes=(1, opts.batch_size), iters=opts.profile_iters,
                          warmup=max(1, min(3, opts.profile_iters)))
-    return to_results_cost(prof)
+    mem = prof.get("peak_memory") or {}
+    mem_mb = mem.get("increase_mb", mem.get("peak_mb"))
+    return {
+        "params": int(prof["params"]), "params_m": float(prof["params_m"]),
+        "macs": int(prof["macs"]), "flops": int(prof["flops"]), "gmacs": float(prof["gmacs"]),
+        "latency_ms": {"batch": 1, "median": float(prof["latency"]["median_ms"]),
+                       "p90": float(prof["latency"]["p90_ms"])},
+        "throughput_ips": {"batch": int(prof["throughput"]["batch_size"]),
+                           "value": float(prof["throughput"]["images_per_s"])},
+        "peak_memory_mb": None if mem_mb is None else float(mem_mb),
+        "peak_memory_kind": mem.get("method", "not measured"),
+        "device": device.type, "dtype": "float32",
+        "method": {"complexity": prof.get("complexity_method"), "timing": prof.get("timing_method")},
+    }
 
 
 # ----------------------------------------------------------------------------------------------
