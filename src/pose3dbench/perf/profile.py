@@ -154,10 +154,10 @@ def count_macs(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, An
         "gflops": round(flops / 1e9, 4),
         "flops_by_op": by_op,
         "complexity_method": (
-            "torch.utils.flop_counter.FlopCounterMode, one image of 3x{}x{}; FLOPs = 2*MACs, counting "
+            "torch.utils.flop_counter.FlopCounterMode, one input of shape {} per image; FLOPs = 2*MACs, counting "
             "convolutions (incl. transposed/depthwise), matmuls and attention only (BatchNorm, "
             "activations, pooling, upsampling, softmax/soft-argmax not counted). The papers' 'GFLOPs' "
-            "for these networks are MACs: compare them with gmacs.".format(*inputs[0].shape[2:])
+            "for these networks are MACs: compare them with gmacs.".format(list(inputs[0].shape[1:]))
         ),
     }
 
@@ -395,6 +395,8 @@ def profile_model(model: nn.Module, *, device: str | torch.device = "cpu",
                                f"{input_size[1]}] input ({type(exc).__name__}: {exc}); check that it takes "
                                "a float32 image batch (and k_value for RootNet)") from exc
 
+        result.update(_compare_published(config, result))
+
         by_dtype: dict[str, Any] = {}
         for dtype_name in dtype_list:
             by_dtype[dtype_name] = _profile_dtype(model, dev, dtype_name, sizes, input_size,
@@ -422,6 +424,21 @@ def profile_model(model: nn.Module, *, device: str | torch.device = "cpu",
         if dev.type == "cuda":
             torch.cuda.empty_cache()
     return result
+
+
+def _compare_published(config: Any, result: dict[str, Any]) -> dict[str, Any]:
+    """Published GMACs / params (``config.published``) beside ours, with the relative difference."""
+    published = getattr(config, "published", None) or {}
+    out: dict[str, Any] = {}
+    if [int(v) for v in getattr(config, "input_size", (256, 256))] != result["input_size"]:
+        return out  # published figures are for the config's own input size
+    ours = {"gmacs": result["macs"] / 1e9, "params_m": result["params"] / 1e6}
+    for key, value in ours.items():
+        pub = published.get(key)
+        if isinstance(pub, (int, float)) and pub > 0:
+            out[f"published_{key}"] = float(pub)
+            out[f"{key}_vs_published_pct"] = round(100.0 * (value - pub) / pub, 2)
+    return out
 
 
 def _profile_dtype(model: nn.Module, dev: torch.device, dtype_name: str, sizes: list[int],
