@@ -1,0 +1,379 @@
+"""Human3.6M in the 3DMPPE annotation format -> ``H36MSamples``.
+
+Per subject S (in ``annotations/``): ``Human36M_subject{S}_data.json`` (COCO-style ``images`` and
+``annotations``; boxes in pixels), ``..._camera.json`` ({cam_idx: R, t (mm), f, c (pixels)}) and
+``..._joint_3d.json`` ({action: {subaction: {frame: 17x3 world mm}}}). World -> camera:
+``X_cam = R @ X_world + t`` (mm). RootNet output ``bbox_root_human36m_output.json``: list of
+{image_id, bbox (pixels, already extended), root_cam (camera mm)}.
+
+Splits as the 3DMPPE code: test keeps ``frame_idx % 64 == 0`` (train ``% 5``); Protocol 1 tests on
+S11 (trains on S1,5,6,7,8,9), Protocol 2 tests on S9+S11 (trains on S1,5,6,7,8). Order: annotation
+list order, subjects ascending. Thorax (joint 17) = mean of the shoulders; root = Pelvis (joint 0).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DatasetError
+from ..joints import H36M_L_SHOULDER, H36M_R_SHOULDER, H36M_ROOT
+from .bbox import process_bboxes
+from .layout import DatasetLayout, find_dataset
+from .samples import H36MSamples
+
+TEST_SUBJECTS: dict[int, tuple[int, ...]] = {1: (11,), 2: (9, 11)}
+TRAIN_SUBJECTS: dict[int, tuple[int, ...]] = {1: (1, 5, 6, 7, 8, 9), 2: (1, 5, 6, 7, 8)}
+SUBSAMPLE: dict[str, int] = {"test": 64, "train": 5}
+ROOT_SOURCES = ("gt", "rootnet")
+ALL_SUBJECTS = (1, 5, 6, 7, 8, 9, 11)
+INPUT_ASPECT_RATIO = 1.0  # width / height of the 256x256 network input
+_ROT_TOL = 1e-4
+
+
+def read_json(path: str | os.PathLike, what: str = "annotation"):
+    """``json.load`` with DatasetError naming the file on I/O or syntax errors."""
+    try:
+        with open(path, "rb") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise DatasetError(f"{path} does not exist; put the {what} file there") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot read {path} ({exc}); check permissions or re-download the {what} file") from None
+    except ValueError as exc:
+        raise DatasetError(f"{path} is not valid JSON ({exc}); the {what} file is damaged, re-download it") from None
+
+
+# --------------------------------------------------------------------------------------- bbox_root
+@dataclass
+class BBoxRoot:
+    """RootNet output indexed by image id. bbox: (N, 4) pixels x, y, w, h; root_cam: (N, 3) camera mm."""
+
+    path: Path
+    image_id: np.ndarray
+    bbox: np.ndarray
+    root_cam: np.ndarray
+
+    def __post_init__(self):
+        self._order = np.argsort(self.image_id, kind="stable")
+        self._sorted = self.image_id[self._order]
+
+    def __len__(self) -> int:
+        return int(self.image_id.shape[0])
+
+    def __contains__(self, image_id) -> bool:
+        return bool(self.lookup(np.asarray([image_id]))[1][0])
+
+    def lookup(self, image_ids) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of ``image_ids`` (vectorised): (rows (M,) int64, -1 where absent; found (M,) bool)."""
+        ids = np.asarray(image_ids, dtype=np.int64).reshape(-1)
+        pos = np.searchsorted(self._sorted, ids)
+        pos_c = np.minimum(pos, max(len(self) - 1, 0))
+        found = (pos < len(self)) & (self._sorted[pos_c] == ids) if len(self) else np.zeros(ids.shape, bool)
+        rows = np.where(found, self._order[pos_c] if len(self) else -1, -1)
+        return rows.astype(np.int64), found
+
+    def __getitem__(self, image_id) -> dict:
+        rows, found = self.lookup([image_id])
+        if not found[0]:
+            raise KeyError(image_id)
+        r = rows[0]
+        return {"bbox": self.bbox[r], "root_cam": self.root_cam[r]}
+
+    def as_dict(self) -> dict[int, dict]:
+        """{image_id: {"bbox": (4,), "root_cam": (3,)}} (as the 3DMPPE code keeps it)."""
+        return {int(i): {"bbox": b, "root_cam": r} for i, b, r in zip(self.image_id, self.bbox, self.root_cam)}
+
+
+def load_bbox_root(path: str | os.PathLike) -> BBoxRoot:
+    """Read a RootNet ``bbox_root`` file; DatasetError on bad JSON, missing fields, duplicate ids or NaN."""
+    path = Path(path)
+    data = read_json(path, "bbox_root")
+    if not isinstance(data, list):
+        raise DatasetError(f"{path} must hold a JSON list of {{image_id, bbox, root_cam}} entries (RootNet output), got {type(data).__name__}")
+    try:
+        ids = np.fromiter((e["image_id"] for e in data), dtype=np.int64, count=len(data))
+        bbox = np.asarray([e["bbox"] for e in data], dtype=np.float64).reshape(len(data), -1)
+        root = np.asarray([e["root_cam"] for e in data], dtype=np.float64).reshape(len(data), -1)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DatasetError(f"{path}: every entry needs image_id, bbox [x,y,w,h] and root_cam [X,Y,Z] ({exc!r}); is this a RootNet bbox_root file?") from None
+    if len(data) and (bbox.shape[1] != 4 or root.shape[1] != 3):
+        raise DatasetError(f"{path}: bbox must have 4 numbers and root_cam 3 (got {bbox.shape[1]} and {root.shape[1]})")
+    bad = ~(np.isfinite(bbox).all(1) & np.isfinite(root).all(1))
+    if bad.any():
+        raise DatasetError(f"{path}: {int(bad.sum())} entries have NaN/inf bbox or root_cam (image ids {ids[bad][:10].tolist()}); regenerate the RootNet output")
+    uniq, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise DatasetError(f"{path}: duplicate image ids {uniq[counts > 1][:10].tolist()}; a bbox_root file has one entry per image")
+    return BBoxRoot(path=path, image_id=ids, bbox=bbox.reshape(-1, 4), root_cam=root.reshape(-1, 3))
+
+
+# ---------------------------------------------------------------------------------- subject files
+def read_cameras(path: str | os.PathLike) -> dict[int, dict[str, np.ndarray]]:
+    """``{cam_idx: {R (3,3), t (3,) mm, f (2,) px, c (2,) px}}``; DatasetError if R is no rotation."""
+    raw = read_json(path, "camera")
+    if not isinstance(raw, dict) or not raw:
+        raise DatasetError(f"{path}: expected {{cam_idx: {{R, t, f, c}}}}, got an empty or non-object file")
+    cams = {}
+    for key, cam in raw.items():
+        try:
+            R = np.asarray(cam["R"], dtype=np.float64)
+            t = np.asarray(cam["t"], dtype=np.float64).reshape(-1)
+            f = np.asarray(cam["f"], dtype=np.float64).reshape(-1)
+            c = np.asarray(cam["c"], dtype=np.float64).reshape(-1)
+            idx = int(key)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DatasetError(f"{path}: camera {key!r} needs R (3x3), t (3), f (2), c (2) ({exc!r})") from None
+        if R.shape != (3, 3) or t.shape != (3,) or f.shape != (2,) or c.shape != (2,):
+            raise DatasetError(f"{path}: camera {key}: R must be 3x3, t 3, f 2, c 2 numbers (got {R.shape}, {t.shape}, {f.shape}, {c.shape})")
+        if not (np.isfinite(R).all() and np.isfinite(t).all() and np.isfinite(f).all() and np.isfinite(c).all()):
+            raise DatasetError(f"{path}: camera {key} has NaN/inf values; re-download the camera file")
+        err = np.abs(R @ R.T - np.eye(3)).max()
+        det = np.linalg.det(R)
+        if err > _ROT_TOL or det <= 0:
+            raise DatasetError(
+                f"{path}: camera {key} R is not a rotation (max |R R^T - I| = {err:.2g}, det = {det:.4g}); "
+                "R must be orthonormal with det +1 (world -> camera); re-download the camera file"
+            )
+        cams[idx] = {"R": R, "t": t, "f": f, "c": c}
+    return cams
+
+
+@dataclass
+class SubjectRecords:
+    """The annotations of one subject that pass a frame stride, in annotation order.
+
+    bbox: (n, 4) annotation boxes in pixels; joints_world: (n, 17, 3) world mm; R/t/f/c per row.
+    """
+
+    subject: int
+    files: dict[str, str]
+    image_id: np.ndarray
+    file_name: list[str]
+    width: np.ndarray
+    height: np.ndarray
+    subject_field: np.ndarray
+    action_idx: np.ndarray
+    subaction_idx: np.ndarray
+    cam_idx: np.ndarray
+    frame_idx: np.ndarray
+    bbox: np.ndarray
+    joints_world: np.ndarray
+    R: np.ndarray
+    t: np.ndarray
+    f: np.ndarray
+    c: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.image_id.shape[0])
+
+
+_IMAGE_FIELDS = ("id", "file_name", "width", "height", "subject", "action_idx", "subaction_idx", "cam_idx", "frame_idx")
+
+
+def read_subject(layout: DatasetLayout, subject: int, stride: int = 64) -> SubjectRecords:
+    """Records of ``subject`` with ``frame_idx % stride == 0`` (cached on the files' size and mtime)."""
+    files = {k: layout.annotation_file(subject, k) for k in ("data", "camera", "joint_3d")}
+    key = tuple((str(p), *_stat(p)) for p in files.values())
+    return _read_subject_cached(int(subject), int(stride), key)
+
+
+def _stat(p: Path) -> tuple[int, int]:
+    st = p.stat()
+    return st.st_mtime_ns, st.st_size
+
+
+@lru_cache(maxsize=16)
+def _read_subject_cached(subject: int, stride: int, key: tuple) -> SubjectRecords:
+    data_p, cam_p, joint_p = (k[0] for k in key)
+    data = read_json(data_p)
+    try:
+        images, anns = data["images"], data["annotations"]
+        if not isinstance(images, list) or not isinstance(anns, list):
+            raise TypeError("images and annotations must be lists")
+    except (KeyError, TypeError) as exc:
+        raise DatasetError(f"{data_p}: expected a COCO-style object with 'images' and 'annotations' lists ({exc!r})") from None
+    try:
+        frames = np.fromiter((im["frame_idx"] for im in images), dtype=np.int64, count=len(images))
+        keep_img = np.flatnonzero(frames % stride == 0)
+        kept = [images[i] for i in keep_img]
+        row_of = {int(im["id"]): r for r, im in enumerate(kept)}
+        ann_rows = []
+        ann_boxes = []
+        for a in anns:
+            r = row_of.get(a["image_id"])
+            if r is not None:
+                ann_rows.append(r)
+                ann_boxes.append(a["bbox"])
+        ann_rows = np.asarray(ann_rows, dtype=np.int64)
+        sel = [kept[r] for r in ann_rows]
+        cols = {k: [im[k] for im in sel] for k in _IMAGE_FIELDS}
+    except KeyError as exc:
+        raise DatasetError(f"{data_p}: an image or annotation entry lacks the field {exc}; every image needs {', '.join(_IMAGE_FIELDS)} and every annotation image_id and bbox") from None
+    except (TypeError, ValueError) as exc:
+        raise DatasetError(f"{data_p}: malformed image/annotation entry ({exc!r})") from None
+    n = len(sel)
+    as_int = lambda k: np.asarray(cols[k], dtype=np.int64).reshape(n)  # noqa: E731
+    try:
+        bbox = np.asarray(ann_boxes, dtype=np.float64).reshape(n, 4)
+        image_id, width, height = as_int("id"), as_int("width"), as_int("height")
+        subj, act, sub, cam, frame = (as_int(k) for k in ("subject", "action_idx", "subaction_idx", "cam_idx", "frame_idx"))
+    except (TypeError, ValueError) as exc:
+        raise DatasetError(f"{data_p}: non-numeric image fields or bboxes that are not [x, y, w, h] ({exc})") from None
+
+    cams = read_cameras(cam_p)
+    missing_cams = sorted(set(np.unique(cam).tolist()) - set(cams))
+    if missing_cams:
+        raise DatasetError(f"{cam_p}: no parameters for camera(s) {missing_cams} used in {data_p}")
+    cam_ids = np.array(sorted(cams))
+    lut = np.full(int(cam_ids.max()) + 1, -1, dtype=np.int64)
+    lut[cam_ids] = np.arange(len(cam_ids))
+    Rs = np.stack([cams[i]["R"] for i in cam_ids])
+    ts = np.stack([cams[i]["t"] for i in cam_ids])
+    fs = np.stack([cams[i]["f"] for i in cam_ids])
+    cs = np.stack([cams[i]["c"] for i in cam_ids])
+    ci = lut[cam] if n else np.zeros(0, dtype=np.int64)
+
+    joints = read_json(joint_p, "joint_3d") if n else {}
+    try:
+        jw = [joints[str(a)][str(s)][str(f)] for a, s, f in zip(act.tolist(), sub.tolist(), frame.tolist())]
+    except KeyError:
+        for a, s, f in zip(act.tolist(), sub.tolist(), frame.tolist()):
+            if str(f) not in joints.get(str(a), {}).get(str(s), {}):
+                raise DatasetError(f"{joint_p}: no 3D joints for action {a}, subaction {s}, frame {f} (used by {data_p}); the joint file does not match the data file") from None
+        raise DatasetError(f"{joint_p}: missing 3D joints for some images of {data_p}") from None
+    except (TypeError, AttributeError):
+        raise DatasetError(f"{joint_p}: expected {{action: {{subaction: {{frame: 17x3}}}}}}") from None
+    try:
+        joints_world = np.asarray(jw, dtype=np.float64).reshape(n, 17, 3)
+    except (TypeError, ValueError):
+        raise DatasetError(f"{joint_p}: every frame must hold 17 joints x 3 coordinates (world mm)") from None
+    return SubjectRecords(
+        subject=subject, files={"data": data_p, "camera": cam_p, "joint_3d": joint_p},
+        image_id=image_id, file_name=cols["file_name"], width=width, height=height, subject_field=subj,
+        action_idx=act, subaction_idx=sub, cam_idx=cam, frame_idx=frame, bbox=bbox, joints_world=joints_world,
+        R=Rs[ci], t=ts[ci], f=fs[ci], c=cs[ci],
+    )
+
+
+def world_to_camera(joints_world: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(N, J, 3) world mm -> camera mm with per-sample R (N, 3, 3), t (N, 3): X_cam = R X_world + t."""
+    return np.einsum("nij,nkj->nki", R, joints_world) + t[:, None, :]
+
+
+def camera_to_pixel(joints_cam: np.ndarray, f: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """(N, J, 3) camera mm -> (N, J, 2) pixels with per-sample focal f (N, 2) and centre c (N, 2)."""
+    return joints_cam[..., :2] / joints_cam[..., 2:3] * f[:, None, :] + c[:, None, :]
+
+
+def add_thorax(joints: np.ndarray) -> np.ndarray:
+    """(..., 17, 3) -> (..., 18, 3): Thorax = mean of L_Shoulder (11) and R_Shoulder (14)."""
+    thorax = 0.5 * (joints[..., H36M_L_SHOULDER, :] + joints[..., H36M_R_SHOULDER, :])
+    return np.concatenate([joints, thorax[..., None, :]], axis=-2)
+
+
+# ------------------------------------------------------------------------------------------ splits
+def split_subjects(protocol: int, split: str = "test") -> tuple[int, ...]:
+    """Subjects of a protocol's test or train split (3DMPPE)."""
+    if protocol not in TEST_SUBJECTS:
+        raise DatasetError(f"unknown protocol {protocol!r}; Human3.6M protocols are 1 (S11, PA-MPJPE) and 2 (S9+S11, MPJPE)")
+    if split not in SUBSAMPLE:
+        raise DatasetError(f"unknown split {split!r}; use 'test' or 'train'")
+    return (TEST_SUBJECTS if split == "test" else TRAIN_SUBJECTS)[protocol]
+
+
+def load_split(
+    data_dir: str | os.PathLike | DatasetLayout,
+    protocol: int,
+    root_source: str = "gt",
+    *,
+    bbox_root_file: str | os.PathLike | None = None,
+    subjects=None,
+    split: str = "test",
+) -> H36MSamples:
+    """Load a Human3.6M split as ``H36MSamples`` (camera mm, pixels; see the module docstring).
+
+    data_dir: dataset folder (searched with ``find_dataset``) or a ``DatasetLayout``.
+    root_source: ``gt`` (process_bbox'd annotation box, GT pelvis; degenerate boxes skipped and
+    counted in ``skipped``) or ``rootnet`` (box and root_cam from the bbox_root file, unchanged; every
+    image must be there). bbox_root_file: overrides the file found in the dataset.
+    subjects: override the protocol's subjects. split: ``test`` (every 64th frame) or ``train`` (5th).
+    """
+    layout = data_dir if isinstance(data_dir, DatasetLayout) else find_dataset(data_dir)
+    subj_list = tuple(sorted(int(s) for s in subjects)) if subjects is not None else split_subjects(protocol, split)
+    if subjects is not None:
+        split_subjects(protocol, split)  # validates protocol/split
+    if root_source not in ROOT_SOURCES:
+        raise DatasetError(f"unknown root source {root_source!r}; use one of {ROOT_SOURCES}")
+    if root_source == "rootnet" and split != "test":
+        raise DatasetError("root_source 'rootnet' exists only for the test split (RootNet output covers test images)")
+    stride = SUBSAMPLE[split]
+    recs = [read_subject(layout, s, stride) for s in subj_list]
+    parts = []
+    for r in recs:
+        m = np.isin(r.subject_field, subj_list)
+        parts.append((r, np.flatnonzero(m)))
+    cat = lambda name: np.concatenate([getattr(r, name)[i] for r, i in parts])  # noqa: E731
+    image_id = cat("image_id")
+    n = image_id.shape[0]
+    ann_dir = str(Path(recs[0].files["data"]).parent) if recs else ""
+    if n == 0:
+        raise DatasetError(
+            f"no {split} images (frame_idx % {stride} == 0) of subject(s) {list(subj_list)} in "
+            f"{', '.join(r.files['data'] for r in recs)}; check that these are the right annotation files"
+        )
+    file_names = [r.file_name[k] for r, i in parts for k in i.tolist()]
+    width, height = cat("width"), cat("height")
+    R, t, f, c = cat("R"), cat("t"), cat("f"), cat("c")
+    joints_cam = add_thorax(world_to_camera(cat("joints_world"), R, t))
+    source = {"data_dir": str(layout.root), "annotations": ann_dir}
+    if layout.synthetic is not None:
+        source["synthetic"] = json.dumps(layout.synthetic, sort_keys=True)
+    skipped: dict[str, int] = {}
+    keep = np.ones(n, dtype=bool)
+    if root_source == "gt":
+        bbox, valid = process_bboxes(cat("bbox"), width, height, INPUT_ASPECT_RATIO)
+        root_cam = joints_cam[:, H36M_ROOT].copy()
+        if not valid.all():
+            skipped["degenerate_bbox"] = int((~valid).sum())
+            keep = valid
+    else:
+        bfile = Path(bbox_root_file) if bbox_root_file is not None else layout.bbox_root_file
+        if bfile is None:
+            raise DatasetError(
+                f"no bbox_root file below {layout.root}; put RootNet's output at bbox_root/bbox_root_human36m_output.json, "
+                "pass bbox_root_file, or use root_source 'gt'"
+            )
+        table = load_bbox_root(bfile)
+        rows, found = table.lookup(image_id)
+        if not found.all():
+            miss = image_id[~found]
+            raise DatasetError(
+                f"{bfile} has no entry for {miss.size} of the {n} Protocol-{protocol} {split} images "
+                f"(image ids {miss[:10].tolist()}{' ...' if miss.size > 10 else ''}); use the RootNet output made for "
+                f"Protocol {protocol} (subjects {list(subj_list)}) or root_source 'gt'"
+            )
+        bbox = table.bbox[rows]
+        root_cam = table.root_cam[rows]
+        source["bbox_root"] = str(bfile)
+    paths = layout.image_paths(file_names)
+    samples = H36MSamples(
+        protocol=int(protocol), root_source=root_source, image_id=image_id, image_path=paths,
+        image_size=np.stack([width, height], axis=1), subject=cat("subject_field"), action_idx=cat("action_idx"),
+        subaction_idx=cat("subaction_idx"), cam_idx=cat("cam_idx"), frame_idx=cat("frame_idx"),
+        bbox=bbox, root_cam=root_cam, joints_cam=joints_cam, focal=f, princpt=c, skipped=skipped, source=source,
+    )
+    if not keep.all():
+        samples = samples.subset(keep)
+        if len(samples) == 0:
+            raise DatasetError(f"every {split} image of subject(s) {list(subj_list)} in {ann_dir} has a degenerate box; the annotation files are broken")
+    return samples
+
+
+def load_train_split(data_dir, protocol: int, *, subjects=None) -> H36MSamples:
+    """Protocol's train split (every 5th frame, GT boxes and roots): ``load_split(..., split="train")``."""
+    return load_split(data_dir, protocol, "gt", subjects=subjects, split="train")

@@ -1,0 +1,146 @@
+"""Image loading and the test-time crop of the 3DMPPE code (no augmentation).
+
+``crop_patch`` maps the box (x, y, w, h image pixels) onto the output patch: box centre -> patch
+centre, box width/height -> patch width/height (a 3-point affine as in the authors'
+``generate_patch_image``, ``cv2.warpAffine`` bilinear, zero border), then BGR -> RGB.
+"""
+from __future__ import annotations
+
+import os
+import struct
+
+import cv2
+import numpy as np
+
+from ..errors import DatasetError
+
+_JPEG_SOI = b"\xff\xd8"
+_JPEG_EOI = b"\xff\xd9"
+# Start-of-frame markers (baseline, progressive, ...) that carry the image size.
+_SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+
+
+def _jpeg_truncated(buf: bytes | np.ndarray) -> bool:
+    """True when a JPEG lacks its end-of-image marker (FFD9) near the end (trailing padding allowed)."""
+    tail = bytes(buf[-64:])
+    return _JPEG_EOI not in tail
+
+
+def load_image(path: str | os.PathLike, expected_wh=None) -> np.ndarray:
+    """Read an image as BGR uint8 (H, W, 3) pixels, EXIF orientation ignored (as the authors).
+
+    expected_wh: (width, height) declared by the annotation; a different decoded size raises.
+    DatasetError (naming the file and the fix) for missing, unreadable, truncated or corrupt images.
+    """
+    path = os.fspath(path)
+    try:
+        buf = np.fromfile(path, dtype=np.uint8)
+    except FileNotFoundError:
+        raise DatasetError(f"image {path} does not exist; extract the Human3.6M images so that this file is present") from None
+    except OSError as exc:
+        raise DatasetError(f"cannot read image {path} ({exc}); check the file and its permissions") from None
+    if buf.size == 0:
+        raise DatasetError(f"image {path} is empty (0 bytes); re-extract it from the dataset archive")
+    if bytes(buf[:2]) == _JPEG_SOI and _jpeg_truncated(buf):
+        raise DatasetError(f"image {path} is truncated (no JPEG end marker); re-extract it from the dataset archive")
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if img is None:
+        raise DatasetError(f"image {path} cannot be decoded (corrupt or not an image); re-extract it from the dataset archive")
+    if expected_wh is not None:
+        ew, eh = int(expected_wh[0]), int(expected_wh[1])
+        if (img.shape[1], img.shape[0]) != (ew, eh):
+            raise DatasetError(
+                f"image {path} is {img.shape[1]}x{img.shape[0]} pixels but its annotation declares {ew}x{eh}; "
+                "the file is not the annotated frame (replace it with the real Human3.6M frame)"
+            )
+    return img
+
+
+def read_image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(width, height) from a JPEG header (SOF marker) without decoding; None if not a readable JPEG."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+            if head[:2] != _JPEG_SOI:
+                return None
+            pos = 2
+            while True:
+                while pos + 4 > len(head):
+                    more = f.read(65536)
+                    if not more:
+                        return None
+                    head += more
+                if head[pos] != 0xFF:
+                    return None
+                marker = head[pos + 1]
+                if marker == 0xFF:  # fill byte
+                    pos += 1
+                    continue
+                if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                    pos += 2
+                    continue
+                seg_len = struct.unpack(">H", head[pos + 2:pos + 4])[0]
+                if marker in _SOF_MARKERS:
+                    while pos + 9 > len(head):
+                        more = f.read(65536)
+                        if not more:
+                            return None
+                        head += more
+                    h, w = struct.unpack(">HH", head[pos + 5:pos + 9])
+                    return int(w), int(h)
+                if marker in (0xD9, 0xDA):  # end of image / start of scan before any SOF
+                    return None
+                pos += 2 + seg_len
+    except OSError:
+        return None
+
+
+def jpeg_is_truncated(path: str | os.PathLike) -> bool:
+    """True when the file does not end with the JPEG end marker (reads only the last 64 bytes)."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - 64))
+        return _jpeg_truncated(f.read())
+
+
+def patch_transform(bbox, out_hw=(256, 256), inv: bool = False) -> np.ndarray:
+    """2x3 affine from image pixels to patch pixels (``inv``: patch -> image) for box (x, y, w, h).
+
+    Built from three float32 point pairs (centre, centre + half height down, centre + half width
+    right) with ``cv2.getAffineTransform``, as the 3DMPPE ``gen_trans_from_patch_cv`` (scale 1, rot 0).
+    """
+    x, y, w, h = (float(v) for v in np.asarray(bbox, dtype=np.float64).reshape(4))
+    oh, ow = int(out_hw[0]), int(out_hw[1])
+    cx, cy = x + 0.5 * w, y + 0.5 * h
+    src = np.array([[cx, cy], [cx, cy + 0.5 * h], [cx + 0.5 * w, cy]], dtype=np.float32)
+    dst = np.array([[ow * 0.5, oh * 0.5], [ow * 0.5, oh * 0.5 + oh * 0.5], [ow * 0.5 + ow * 0.5, oh * 0.5]], dtype=np.float32)
+    return cv2.getAffineTransform(dst, src) if inv else cv2.getAffineTransform(src, dst)
+
+
+def crop_patch(img_bgr: np.ndarray, bbox, out_hw=(256, 256)) -> np.ndarray:
+    """Crop box (x, y, w, h pixels) of a BGR image into an (H, W, 3) RGB uint8 patch (bilinear, black border)."""
+    if img_bgr is None or img_bgr.ndim != 3 or img_bgr.shape[2] != 3:
+        raise ValueError(f"crop_patch needs an (H, W, 3) BGR image, got shape {getattr(img_bgr, 'shape', None)}")
+    b = np.asarray(bbox, dtype=np.float64).reshape(4)
+    if not (np.isfinite(b).all() and b[2] > 0 and b[3] > 0):
+        raise ValueError(f"crop_patch needs a finite box with positive width and height, got {b.tolist()}")
+    trans = patch_transform(b, out_hw)
+    patch = cv2.warpAffine(img_bgr, trans, (int(out_hw[1]), int(out_hw[0])), flags=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(patch[:, :, ::-1])
+
+
+def load_patch(path, bbox, expected_wh=None, out_hw=(256, 256)) -> np.ndarray:
+    """``crop_patch(load_image(path, expected_wh), bbox, out_hw)``: RGB uint8 (H, W, 3)."""
+    return crop_patch(load_image(path, expected_wh), bbox, out_hw)
+
+
+def normalize_patch(patch_rgb: np.ndarray, mean, std) -> np.ndarray:
+    """RGB uint8 (H, W, 3) or (N, H, W, 3) -> float32 (3, H, W) or (N, 3, H, W): (x/255 - mean) / std."""
+    p = np.asarray(patch_rgb)
+    if p.shape[-1] != 3 or p.ndim not in (3, 4):
+        raise ValueError(f"normalize_patch needs (H, W, 3) or (N, H, W, 3) RGB, got shape {p.shape}")
+    m = np.asarray(mean, dtype=np.float32).reshape(3)
+    s = np.asarray(std, dtype=np.float32).reshape(3)
+    out = (p.astype(np.float32) / np.float32(255.0) - m) / s
+    return np.ascontiguousarray(np.moveaxis(out, -1, -3))
