@@ -1,0 +1,308 @@
+"""ResNet-based families: 3DMPPE PoseNet, 3DMPPE RootNet, Integral Human Pose.
+
+All three share ``backbone`` = ResNet with torchvision names (see ``resnet.py``) and a head of
+3x [ConvTranspose2d(k4, s2, p1, no bias) -> BN -> ReLU] (256 channels) that brings the stride-32
+features to input/4 (64x64 at 256x256 input).
+
+- ``posenet`` (mks0601/3DMPPE_POSENET_RELEASE): ``head.deconv_layers`` + ``head.final_layer``
+  (1x1 conv with bias, ``joint_num * depth_bins`` channels).
+- ``integral`` (JimmySuen/integral-human-pose): ``head_layout="msra"`` puts the same layers in a
+  ModuleList ``head.features.{0..9}``; ``head_layout="3dmppe"`` (mks0601's re-implementation) has
+  PoseNet's keys. The MSRA code reports normalised coordinates (x/W - 0.5, ...); ours are always in
+  heatmap units (``to_msra_normalised`` converts).
+- ``rootnet`` (mks0601/3DMPPE_ROOTNET_RELEASE): ``root.deconv_layers``, ``root.xy_layer`` (1 channel,
+  2D soft-argmax), ``root.depth_layer`` (1x1 conv on the global-average-pooled backbone feature ->
+  gamma); absolute root depth = gamma * k (mm). Config: joint_num 1, depth_bins 1 (unused).
+
+Coordinates: x, y in heatmap pixels, z in depth bins, 0-based (RootNet: z in mm).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import DatasetError, ModelConfigError
+from .config import ModelConfig
+from .registry import register_family, register_variant
+from .resnet import ResNetBackbone, resnet_out_channels
+from .soft_argmax import soft_argmax_2d, soft_argmax_3d
+
+_POSENET_SOURCE = ("Moon, Chang, Lee, Camera Distance-aware Top-down Approach for 3D Multi-person Pose "
+                   "Estimation from a Single RGB Image, ICCV 2019 (github.com/mks0601/3DMPPE_POSENET_RELEASE)")
+_ROOTNET_SOURCE = ("Moon, Chang, Lee, Camera Distance-aware Top-down Approach for 3D Multi-person Pose "
+                   "Estimation from a Single RGB Image, ICCV 2019 (github.com/mks0601/3DMPPE_ROOTNET_RELEASE)")
+_INTEGRAL_SOURCE = ("Sun, Xiao, Wei, Liang, Wei, Integral Human Pose Regression, ECCV 2018 "
+                    "(github.com/JimmySuen/integral-human-pose); re-implementation P2: "
+                    "github.com/mks0601/Integral-Human-Pose-Regression-for-3D-Human-Pose-Estimation")
+
+DECONV_WIDTH = 256
+DECONV_LAYERS = 3
+HEAD_LAYOUTS = ("msra", "3dmppe")
+BBOX_REAL_MM = (2000.0, 2000.0)
+
+
+def _deconv_stack(in_channels: int) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for i in range(DECONV_LAYERS):
+        layers += [
+            nn.ConvTranspose2d(in_channels if i == 0 else DECONV_WIDTH, DECONV_WIDTH, kernel_size=4, stride=2,
+                               padding=1, output_padding=0, bias=False),
+            nn.BatchNorm2d(DECONV_WIDTH),
+            nn.ReLU(inplace=True),
+        ]
+    return layers
+
+
+def _init_head(module: nn.Module) -> None:
+    """The authors' head init: (transposed) conv weights normal(0, 0.001), biases 0, BN 1/0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, mean=0.0, std=0.001)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+class PoseNetHead(nn.Module):
+    """3DMPPE layout: ``deconv_layers`` (Sequential) + ``final_layer``; stride 32 -> stride 4."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.deconv_layers = nn.Sequential(*_deconv_stack(in_channels))
+        self.final_layer = nn.Conv2d(DECONV_WIDTH, out_channels, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.final_layer(self.deconv_layers(x))
+
+
+class MSRADeconvHead(nn.Module):
+    """Integral Human Pose (MSRA) layout: ModuleList ``features`` = 3x (ConvT, BN, ReLU) + 1x1 conv."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.features = nn.ModuleList(_deconv_stack(in_channels) + [nn.Conv2d(DECONV_WIDTH, out_channels, 1)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.features:
+            x = layer(x)
+        return x
+
+
+class ResNetPoseNet(nn.Module):
+    """PoseNet / Integral: image [B, 3, H, W] -> [B, J, 3] (x, y, z) in heatmap units (0-based)."""
+
+    def __init__(self, resnet_depth: int, joint_num: int, depth_bins: int, head_layout: str = "3dmppe"):
+        super().__init__()
+        self.joint_num = int(joint_num)
+        self.depth_bins = int(depth_bins)
+        self.backbone = ResNetBackbone(resnet_depth)
+        head_cls = MSRADeconvHead if head_layout == "msra" else PoseNetHead
+        self.head = head_cls(self.backbone.out_channels, self.joint_num * self.depth_bins)
+        _init_head(self.head)
+
+    def forward_heatmaps(self, img: torch.Tensor) -> torch.Tensor:
+        """Raw volumetric logits [B, J*D, H/4, W/4] (channel = joint * depth_bins + z)."""
+        return self.head(self.backbone(img))
+
+    def coords_from_heatmaps(self, heatmaps: torch.Tensor) -> torch.Tensor:
+        """Logits [B, J*D, Hm, Wm] -> [B, J, 3] in heatmap units (soft-argmax)."""
+        return soft_argmax_3d(heatmaps, self.joint_num, self.depth_bins)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        return self.coords_from_heatmaps(self.forward_heatmaps(img))
+
+
+class RootNetHead(nn.Module):
+    """``deconv_layers`` -> ``xy_layer`` (1-channel logits); ``depth_layer`` on the pooled feature."""
+
+    def __init__(self, in_channels: int):
+        super().__init__()
+        self.deconv_layers = nn.Sequential(*_deconv_stack(in_channels))
+        self.xy_layer = nn.Conv2d(DECONV_WIDTH, 1, kernel_size=1)
+        self.depth_layer = nn.Conv2d(in_channels, 1, kernel_size=1)
+
+    def forward(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Backbone feature -> (xy logits [B, 1, Hm, Wm], gamma [B, 1])."""
+        xy = self.xy_layer(self.deconv_layers(feat))
+        gamma = self.depth_layer(feat.mean(dim=(2, 3), keepdim=True)).reshape(-1, 1)
+        return xy, gamma
+
+
+class RootNet(nn.Module):
+    """3DMPPE RootNet: (image [B, 3, H, W], k [B, 1] mm) -> [B, 3] = (x, y heatmap px, depth mm).
+
+    ``takes_k_value`` tells callers that ``forward`` needs k (see ``rootnet_k_value``).
+    """
+
+    takes_k_value = True
+
+    def __init__(self, resnet_depth: int):
+        super().__init__()
+        self.joint_num = 1
+        self.depth_bins = 1
+        self.backbone = ResNetBackbone(resnet_depth)
+        self.root = RootNetHead(self.backbone.out_channels)
+        _init_head(self.root)
+
+    def forward_heatmaps(self, img: torch.Tensor) -> torch.Tensor:
+        """xy logits [B, 1, H/4, W/4] before the 2D softmax."""
+        return self.root(self.backbone(img))[0]
+
+    def forward_gamma(self, img: torch.Tensor) -> torch.Tensor:
+        """gamma [B, 1] (depth = gamma * k; no activation)."""
+        return self.root(self.backbone(img))[1]
+
+    def coords_from_heatmaps(self, heatmaps: torch.Tensor) -> torch.Tensor:
+        """xy logits [B, 1, Hm, Wm] -> [B, 2] (x, y) in heatmap units (0-based soft-argmax)."""
+        return soft_argmax_2d(heatmaps)
+
+    def forward_with_gamma(self, img: torch.Tensor, k_value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One pass: (coord [B, 3] = (x_hm, y_hm, gamma * k in mm), gamma [B, 1])."""
+        xy_logits, gamma = self.root(self.backbone(img))
+        k = torch.as_tensor(k_value, dtype=gamma.dtype, device=gamma.device).reshape(-1, 1)
+        if k.shape[0] != gamma.shape[0]:
+            raise ValueError(f"RootNet: k_value has {k.shape[0]} entries for a batch of {gamma.shape[0]} images")
+        depth = gamma * k
+        return torch.cat((self.coords_from_heatmaps(xy_logits).to(depth.dtype), depth), dim=1), gamma
+
+    def forward(self, img: torch.Tensor, k_value: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_gamma(img, k_value)[0]
+
+
+def rootnet_k_value(focal, bbox, bbox_real_mm: tuple[float, float] = BBOX_REAL_MM):
+    """RootNet's k = sqrt(A_real_x * A_real_y * f_x * f_y / (w * h)) in mm, shape [N, 1] float32.
+
+    focal: [N, 2] (f_x, f_y) in pixels; bbox: [N, 4] (x, y, w, h) in original-image pixels of the
+    *processed* box (aspect-ratio extended, as fed to the network); bbox_real_mm: the assumed
+    real-world box size (2000 x 2000 mm). Accepts numpy arrays or torch tensors (returns the same kind).
+    """
+    is_torch = isinstance(focal, torch.Tensor) or isinstance(bbox, torch.Tensor)
+    f = np.asarray(focal.detach().cpu() if isinstance(focal, torch.Tensor) else focal, dtype=np.float64)
+    b = np.asarray(bbox.detach().cpu() if isinstance(bbox, torch.Tensor) else bbox, dtype=np.float64)
+    f, b = np.atleast_2d(f), np.atleast_2d(b)
+    if f.ndim != 2 or f.shape[1] != 2 or b.ndim != 2 or b.shape[1] != 4 or f.shape[0] != b.shape[0]:
+        raise DatasetError(f"rootnet_k_value: expected focal [N, 2] and bbox [N, 4] with the same N, got "
+                           f"{f.shape} and {b.shape}; check the camera and bounding-box arrays")
+    area = b[:, 2] * b[:, 3]
+    bad = ~(np.isfinite(area) & (area > 0) & np.isfinite(f).all(axis=1) & (f > 0).all(axis=1))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DatasetError(f"rootnet_k_value: row {i} has focal {f[i].tolist()} and bbox {b[i].tolist()}; "
+                           "focal lengths and box width/height must be positive and finite "
+                           "(check the camera parameters and bounding boxes of the annotation / bbox_root file)")
+    k = np.sqrt(float(bbox_real_mm[0]) * float(bbox_real_mm[1]) * f[:, 0] * f[:, 1] / area)
+    k = k.astype(np.float32)[:, None]
+    return torch.from_numpy(k) if is_torch else k
+
+
+def to_msra_normalised(coords: torch.Tensor, heatmap_size: tuple[int, int], depth_bins: int) -> torch.Tensor:
+    """Heatmap units [..., 3] -> the Integral (MSRA) code's normalised (x/W - 0.5, y/H - 0.5, z/D - 0.5)."""
+    h, w = heatmap_size
+    scale = coords.new_tensor([w, h, depth_bins])
+    return coords / scale - 0.5
+
+
+def from_msra_normalised(coords: torch.Tensor, heatmap_size: tuple[int, int], depth_bins: int) -> torch.Tensor:
+    """Inverse of ``to_msra_normalised``: normalised [..., 3] -> heatmap units."""
+    h, w = heatmap_size
+    return (coords + 0.5) * coords.new_tensor([w, h, depth_bins])
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def _finalize_common(config: ModelConfig) -> ModelConfig:
+    config = config.copy()
+    if "resnet_depth" not in config.arch:
+        raise ModelConfigError(f"{config.variant}: arch lacks resnet_depth (18, 34, 50, 101 or 152)")
+    resnet_out_channels(config.arch["resnet_depth"])  # validates
+    config.arch["resnet_depth"] = int(config.arch["resnet_depth"])
+    h, w = config.input_size
+    if h % 32 or w % 32 or h <= 0 or w <= 0:
+        raise ModelConfigError(f"{config.variant}: input_size {config.input_size} must be positive multiples of 32 "
+                               "(ResNet stride); use e.g. 256x256")
+    if config.joint_num <= 0 or config.depth_bins <= 0:
+        raise ModelConfigError(f"{config.variant}: joint_num and depth_bins must be positive")
+    config.heatmap_size = (h // 32 * 2 ** DECONV_LAYERS, w // 32 * 2 ** DECONV_LAYERS)
+    return config
+
+
+def finalize_posenet(config: ModelConfig) -> ModelConfig:
+    """Validate; heatmap_size = input/4 (pixels)."""
+    return _finalize_common(config)
+
+
+def finalize_integral(config: ModelConfig) -> ModelConfig:
+    """Validate (incl. head_layout, default "msra"); heatmap_size = input/4."""
+    config = _finalize_common(config)
+    layout = config.arch.setdefault("head_layout", "msra")
+    if layout not in HEAD_LAYOUTS:
+        raise ModelConfigError(f"{config.variant}: head_layout must be one of {', '.join(HEAD_LAYOUTS)}, "
+                               f"got {layout!r}")
+    return config
+
+
+def finalize_rootnet(config: ModelConfig) -> ModelConfig:
+    """Validate; heatmap_size = input/4; joint_num and depth_bins are fixed at 1 (one root, depth regressed)."""
+    config = _finalize_common(config)
+    config.joint_num = 1
+    config.depth_bins = 1
+    return config
+
+
+def build_posenet(config: ModelConfig) -> ResNetPoseNet:
+    return ResNetPoseNet(config.arch["resnet_depth"], config.joint_num, config.depth_bins, "3dmppe")
+
+
+def build_integral(config: ModelConfig) -> ResNetPoseNet:
+    return ResNetPoseNet(config.arch["resnet_depth"], config.joint_num, config.depth_bins,
+                         config.arch.get("head_layout", "msra"))
+
+
+def build_rootnet(config: ModelConfig) -> RootNet:
+    return RootNet(config.arch["resnet_depth"])
+
+
+register_family("posenet", build_posenet, finalize_posenet)
+register_family("rootnet", build_rootnet, finalize_rootnet)
+register_family("integral", build_integral, finalize_integral)
+
+_NO_NUMBERS = {"p2_mpjpe_mm": None, "p1_pa_mpjpe_mm": None, "params_m": None, "gmacs": None}
+
+for _depth in (50, 101, 152):
+    _is50 = _depth == 50
+    register_variant(ModelConfig(
+        family="posenet", variant=f"posenet-r{_depth}", joint_num=18, depth_bins=64,
+        arch={"resnet_depth": _depth},
+        description=f"3DMPPE PoseNet, ResNet-{_depth} + 3 deconv (256) + 1x1, 64x64x64 heatmap",
+        published=({"p2_mpjpe_mm": 53.3, "p2_mpjpe_rootnet_mm": 54.4, "p1_pa_mpjpe_mm": 34.0,
+                    "params_m": None, "gmacs": None, "published_for": "posenet-r50",
+                    "note": "P2 53.3 with ground-truth root depth, 54.4 with RootNet's root",
+                    "source": _POSENET_SOURCE} if _is50 else
+                   {**_NO_NUMBERS, "published_for": "posenet-r50",
+                    "note": "no published Human3.6M numbers for this depth", "source": _POSENET_SOURCE}),
+    ))
+    register_variant(ModelConfig(
+        family="integral", variant=f"integral-r{_depth}", joint_num=18, depth_bins=64,
+        arch={"resnet_depth": _depth, "head_layout": "msra"},
+        description=(f"Integral Human Pose Regression, ResNet-{_depth} + 3 deconv (256) + 1x1, 64x64x64 heatmap "
+                     "(MSRA key layout; head_layout='3dmppe' for the re-implementation's keys)"),
+        published=({"p2_mpjpe_mm": 49.6, "p1_pa_mpjpe_mm": 40.6, "p2_mpjpe_reimpl_mm": 53.9,
+                    "params_m": None, "gmacs": None, "published_for": "integral-r50",
+                    "note": "paper: ResNet-50 (P2 49.6, P1 40.6); mks0601 re-implementation P2 53.9",
+                    "source": _INTEGRAL_SOURCE} if _is50 else
+                   {**_NO_NUMBERS, "published_for": "integral-r50",
+                    "note": "no published Human3.6M numbers for this depth", "source": _INTEGRAL_SOURCE}),
+    ))
+
+register_variant(ModelConfig(
+    family="rootnet", variant="rootnet-r50", joint_num=1, depth_bins=1, arch={"resnet_depth": 50},
+    description=("3DMPPE RootNet, ResNet-50: root (x, y) by 2D soft-argmax on 64x64, absolute depth = gamma * k (mm); "
+                 "joint_num/depth_bins are 1 and unused"),
+    published={**_NO_NUMBERS, "mrpe_mm": 120.0, "mrpe_x_mm": 23.3, "mrpe_y_mm": 23.0, "mrpe_z_mm": 108.1,
+               "published_for": "rootnet-r50", "source": _ROOTNET_SOURCE},
+))
+del _depth, _is50
