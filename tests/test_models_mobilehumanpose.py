@@ -26,6 +26,17 @@ def _manifest(model: torch.nn.Module) -> list:
     return [[k, list(t.shape), str(t.dtype).removeprefix("torch.")] for k, t in model.state_dict().items()]
 
 
+def _leaf_modules(model: torch.nn.Module) -> list:
+    """Leaf modules in registration order with their repr, BatchNorm abbreviated as in the vectors."""
+    out = []
+    for name, m in model.named_modules():
+        if list(m.children()) or isinstance(m, torch.nn.ReLU):
+            continue
+        text = f"BatchNorm2d({m.num_features}, eps={m.eps})" if isinstance(m, torch.nn.BatchNorm2d) else repr(m)
+        out.append([name, text])
+    return out
+
+
 def _shapes(vector: dict, prefix: str = "") -> dict:
     return {prefix + k: tuple(shape) for k, shape, _ in vector["state_dict"]}
 
@@ -49,17 +60,22 @@ def test_conformance_with_original(name):
     assert model.config.arch["backbone"] == backbone and model.config.joint_num == joints
 
     assert _manifest(model) == [list(e) for e in vector["state_dict"]]
+    assert _leaf_modules(model) == [list(e) for e in vector["modules"]]
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == vector["param_count"]
     assert len(model.state_dict()) == vector["state_dict_tensor_count"]
     assert sum(t.numel() for t in model.state_dict().values()) == vector["state_dict_numel"]
 
     model.load_state_dict(recipe_v1(vector["state_dict"]), strict=True)
     model.eval()
-    captured = {}
-    handle = model.backbone.register_forward_hook(lambda m, i, o: captured.__setitem__("hm", o))
+    captured, called = {}, set()
+    hooks = [model.backbone.register_forward_hook(lambda m, i, o: captured.__setitem__("hm", o))]
+    leaves = {name: m for name, m in model.named_modules() if not list(m.children())}
+    hooks += [m.register_forward_hook(lambda m, i, o, n=name: called.add(n)) for name, m in leaves.items()]
     with torch.no_grad():
         coord = model(conformance_input(vector))
-    handle.remove()
+    for h in hooks:
+        h.remove()
+    assert called == set(leaves)  # no module is dead weight (modules_never_called_in_forward is empty)
     tol = vector["verification"]["suggested_tolerances"]
     check_heatmap(captured["hm"], vector)
     assert_close(coord.numpy(), vector["outputs"]["coord"]["values"], tol["coord"], "coord")

@@ -26,7 +26,6 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError, ModelConfigError
@@ -114,13 +113,6 @@ class InvertedResidual(nn.Module):
         return x + self.conv(x) if self.use_residual else self.conv(x)
 
 
-class Upsample2x(nn.Module):
-    """Parameterless x2 bilinear upsampling with ``align_corners=True`` (= nn.UpsamplingBilinear2d)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
-
-
 class HeadBlock(nn.Sequential):
     """Conv 1x1 (bias) cin->mid, BN, PReLU, Conv 3x3 (bias) mid->cout, BN, PReLU, x2 upsample (index 6).
 
@@ -136,7 +128,7 @@ class HeadBlock(nn.Sequential):
             nn.Conv2d(mid, cout, kernel_size=3, padding=1),
             nn.BatchNorm2d(cout),
             nn.PReLU(cout),
-            Upsample2x(),
+            nn.UpsamplingBilinear2d(scale_factor=2),  # align_corners=True
         )
 
 
@@ -249,17 +241,12 @@ class LpNetResConcat(_LpNetBase):
         self.deonv1 = HeadBlock(embedding_size + HEAD_WIDTH, HEAD_WIDTH)  # original: literal 2304
         self.deonv2 = HeadBlock(HEAD_WIDTH + HEAD_WIDTH, HEAD_WIDTH)
         self.final_layer = nn.Conv2d(HEAD_WIDTH, joint_num * DEPTH_BINS["LPRES"], kernel_size=1)
-
-    @staticmethod
-    def _pool(x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
-
-    @staticmethod
-    def _up(x: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
+        # Parameterless; registered last, as in the original.
+        self.avgpool = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+        self.upsample = nn.UpsamplingBilinear2d(scale_factor=2)  # align_corners=True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        r, p = self.inv_residual, self._pool
+        r, p, up = self.inv_residual, self.avgpool, self.upsample
         a = self.first_conv(x)                                  # stem, full resolution
         b = r[0:1](a)                                           # 64 @ 1/1
         c = r[1:3](torch.cat([a, b], dim=1))                    # 48 @ 1/2
@@ -270,8 +257,8 @@ class LpNetResConcat(_LpNetBase):
         h = r[16:17](torch.cat([p(f), g], dim=1))               # 320 @ 1/32
         i = self.last_conv(torch.cat([g, h], dim=1))            # embedding @ 1/32
         j = self.deonv0(torch.cat([h, i], dim=1))               # 256 @ 1/16
-        k = self.deonv1(torch.cat([self._up(i), j], dim=1))     # 256 @ 1/8
-        l_ = self.deonv2(torch.cat([self._up(j), k], dim=1))    # 256 @ 1/4
+        k = self.deonv1(torch.cat([up(i), j], dim=1))     # 256 @ 1/8
+        l_ = self.deonv2(torch.cat([up(j), k], dim=1))    # 256 @ 1/4
         return self.final_layer(l_)
 
 
