@@ -1,0 +1,668 @@
+"""Read released checkpoints safely, infer the architecture from their keys, and load them.
+
+Reading: ``.pth``, ``.pth.tar`` and torch zip archives under any name, legacy (pre-1.6, non-zip)
+torch files; the state dict may sit under ``network`` (3DMPPE / ConvNeXtPose), ``state_dict``,
+``model`` or be the whole file. ``module.`` (DataParallel) prefixes are stripped. Files are always
+opened with ``torch.load(weights_only=True)`` first; full unpickling only with ``trust_checkpoint``.
+
+Inference works on bare ``key -> shape`` mappings (no tensors needed): the family from the key
+layout, the architecture from conv shapes and block counts, joints x depth bins from the final
+layer's channel count. Coordinates are not touched here: a loaded model outputs heatmap units.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import pickletools
+import re
+import warnings
+import zipfile
+from collections import Counter
+from collections.abc import Mapping
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError
+from .config import ModelConfig
+
+FAMILIES = ("convnextpose", "posenet", "rootnet", "mobilehumanpose", "integral")
+STATE_DICT_KEYS = ("network", "state_dict", "model", "model_state_dict", "net")
+JOINT_CANDIDATES = (18, 17, 21)
+DEPTH_CANDIDATES = (64, 32)
+# Arch entries that say how keys are named, not what the network computes: ignored when naming a variant.
+LAYOUT_ARCH_KEYS = frozenset({"head_layout"})
+TRUST_HINT = ("If you trust where this file came from, load it with full unpickling: "
+              "--trust-checkpoint (CLI) or trust_checkpoint=True (Python). Never do that for files of unknown origin.")
+_LEGACY_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+
+
+class CheckpointWarning(UserWarning):
+    """The file disagrees with what was asked for (e.g. a different variant); the file's config is used."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _foreign_kind(head: bytes) -> str | None:
+    """Name the file type for common non-checkpoint files (from the first bytes)."""
+    text = head.lstrip().lower()
+    if head.startswith(b"\xff\xd8\xff"):
+        return "a JPEG image"
+    if head.startswith(b"\x89PNG"):
+        return "a PNG image"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "a GIF image"
+    if head.startswith(b"%PDF"):
+        return "a PDF document"
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml")):
+        return "an HTML page (e.g. a Google Drive quota or virus-scan warning page saved instead of the file)"
+    if head.startswith(b"\x1f\x8b"):
+        return "a gzip archive (unpack it first)"
+    if head.startswith(b"ustar", 257) or (len(head) > 262 and head[257:262] == b"ustar"):
+        return "a tar archive (unpack it first)"
+    if text.startswith((b"{", b"[")):
+        return "a JSON/text file"
+    return None
+
+
+def _sniff_format(path: Path) -> str:
+    """``zip`` or ``legacy`` from the file's bytes; CheckpointError for anything else."""
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes): the download or copy failed; fetch the file again.")
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith(b"PK\x03\x04") or zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise CheckpointError(
+                f"{path} is a truncated or corrupt zip archive ({exc}); the download was probably cut short: "
+                "fetch the file again.") from None
+        if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+            raise CheckpointError(f"{path} is a zip archive but not a PyTorch checkpoint (no data.pkl inside); "
+                                  "pass the .pth/.pth.tar file the authors released.")
+        if any(n.endswith("/constants.pkl") for n in names) and any("/code/" in n for n in names):
+            raise CheckpointError(f"{path} is a TorchScript archive, not a state-dict checkpoint; save "
+                                  "model.state_dict() with torch.save and pass that file.")
+        return "zip"
+    if head[:1] == b"\x80" and _LEGACY_MAGIC in head[:32]:
+        return "legacy"
+    kind = _foreign_kind(head)
+    what = f"it is {kind}" if kind else f"it starts with bytes {head[:8].hex(' ')}, neither a torch zip archive nor a legacy torch file"
+    raise CheckpointError(f"{path} is not a PyTorch checkpoint: {what}. Pass the .pth/.pth.tar file itself "
+                          f"({size} bytes here).")
+
+
+def _pickle_complete(path: Path, fmt: str) -> bool:
+    """Walk the pickle opcodes (nothing is executed) to tell a truncated file from an unsafe one."""
+    try:
+        if fmt == "zip":
+            with zipfile.ZipFile(path) as zf:
+                name = next(n for n in zf.namelist() if n == "data.pkl" or n.endswith("/data.pkl"))
+                streams = [io.BytesIO(zf.read(name))]
+                count = 1
+        else:
+            streams = [open(path, "rb")]
+            count = 5  # magic, protocol, sys_info, the object, the storage keys
+        try:
+            for _ in range(count):
+                for _op in pickletools.genops(streams[0]):
+                    pass
+        finally:
+            streams[0].close()
+    except (ValueError, EOFError, zipfile.BadZipFile, KeyError, OSError):
+        return False
+    return True
+
+
+def _refusal_reason(exc: Exception) -> str:
+    msg = str(exc)
+    m = re.search(r"WeightsUnpickler error:\s*(.*?)(?:\s+Please use|\n|$)", msg)
+    reason = (m.group(1) if m else msg.splitlines()[0] if msg else type(exc).__name__).strip()
+    return reason.rstrip(".")
+
+
+def _torch_load(path: Path, fmt: str, trust: bool) -> tuple[Any, bool]:
+    """torch.load with weights_only first; returns (object, whether full unpickling was used)."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True), False
+    except pickle.UnpicklingError as exc:
+        if not _pickle_complete(path, fmt):
+            raise CheckpointError(f"{path} is truncated or corrupt ({fmt} format, its pickle data ends early); "
+                                  "fetch the file again.") from None
+        if not trust:
+            raise CheckpointError(
+                f"{path} was refused by the safe loader (torch.load weights_only=True): "
+                f"{_refusal_reason(exc)}. The file contains Python objects besides tensors and plain "
+                f"containers, and unpickling them can run arbitrary code. {TRUST_HINT}") from None
+        reason = exc
+    except (RuntimeError, EOFError, ValueError, OSError, AttributeError, KeyError) as exc:
+        raise CheckpointError(f"{path} could not be read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                              "the file is probably truncated or corrupt: fetch it again.") from None
+    try:  # trusted: full unpickling, only after the safe loader refused it
+        return torch.load(path, map_location="cpu", weights_only=False), True
+    except Exception as exc:  # noqa: BLE001 - any failure of an arbitrary pickle is a bad file
+        raise CheckpointError(f"{path} could not be unpickled even with trust_checkpoint=True "
+                              f"({type(exc).__name__}: {exc}); safe loader said: {_refusal_reason(reason)}.") from None
+
+
+def _is_tensor_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and len(obj) > 0 and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def _find_state_dict(obj: Any, where: str) -> tuple[Mapping[str, torch.Tensor], str | None]:
+    """The state dict inside a loaded checkpoint object and the top-level key it sat under."""
+    if isinstance(obj, nn.Module):
+        return obj.state_dict(), "<module>"
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{where} holds a {type(obj).__name__}, not a dict of tensors; expected a state dict "
+                              "or {'network': state_dict, ...}.")
+    if _is_tensor_dict(obj):
+        return obj, None
+    for key in STATE_DICT_KEYS:
+        if key in obj:
+            inner = obj[key]
+            if isinstance(inner, nn.Module):
+                return inner.state_dict(), key
+            if _is_tensor_dict(inner):
+                return inner, key
+            if isinstance(inner, Mapping):
+                bad = [k for k, v in inner.items() if not isinstance(v, torch.Tensor)][:5]
+                raise CheckpointError(f"{where}: {key!r} is not a plain state dict (non-tensor entries: {bad}).")
+    keys = [str(k) for k in obj.keys()][:20]
+    raise CheckpointError(f"{where}: no state dict found; top-level keys are {keys}. Expected a bare state dict or "
+                          f"one under {', '.join(repr(k) for k in STATE_DICT_KEYS[:3])}.")
+
+
+def _epoch(obj: Any) -> int | None:
+    if not isinstance(obj, Mapping) or "epoch" not in obj:
+        return None
+    e = obj["epoch"]
+    if isinstance(e, torch.Tensor) and e.numel() == 1:
+        e = e.item()
+    if isinstance(e, bool):
+        return None
+    if isinstance(e, (int, float)) and float(e).is_integer():
+        return int(e)
+    return None
+
+
+def _check_finite(state: Mapping[str, torch.Tensor], where: str) -> None:
+    bad = []
+    for key, t in state.items():
+        if t.is_floating_point() or t.is_complex():
+            finite = torch.isfinite(t)
+            if not bool(finite.all()):
+                bad.append(f"{key} ({int((~finite).sum())} of {t.numel()})")
+    if bad:
+        raise CheckpointError(f"{where} has NaN/Inf weights in {len(bad)} tensors: {', '.join(bad[:5])}"
+                              f"{' ...' if len(bad) > 5 else ''}. Training diverged or the file is corrupt; "
+                              "use another checkpoint (e.g. an earlier epoch).")
+
+
+def read_checkpoint(checkpoint: str | PathLike | Mapping, *, trust_checkpoint: bool = False
+                    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a checkpoint file (or an in-memory dict) -> (bare state dict, info).
+
+    info: path (str or None), sha256 (of the file, or None), format (``zip`` | ``legacy`` |
+    ``state_dict`` for an in-memory dict), top_level_keys, epoch (int or None), container (key the
+    state dict sat under), stripped_prefix (``module.`` or None), trusted (full unpickling used),
+    tensors, numel. Raises CheckpointError naming the file for anything unusable.
+    """
+    if isinstance(checkpoint, Mapping):
+        path, sha, fmt, where, trusted = None, None, "state_dict", "the given state dict", False
+        obj: Any = checkpoint
+    elif isinstance(checkpoint, (str, PathLike)):
+        p = Path(checkpoint).expanduser()
+        if not p.exists():
+            raise CheckpointError(f"checkpoint {p} does not exist; check the path.")
+        if not p.is_file():
+            raise CheckpointError(f"checkpoint {p} is not a file; pass the .pth/.pth.tar file inside it.")
+        fmt = _sniff_format(p)
+        sha = _sha256(p)
+        obj, trusted = _torch_load(p, fmt, trust_checkpoint)
+        path, where = str(p), str(p)
+    else:
+        raise CheckpointError(f"checkpoint must be a path or a state dict, got {type(checkpoint).__name__}.")
+    state, container = _find_state_dict(obj, where)
+    stripped = None
+    if any(k.startswith("module.") for k in state):
+        stripped = "module."
+        state = {(k[7:] if k.startswith("module.") else k): v for k, v in state.items()}
+    else:
+        state = dict(state)
+    _check_finite(state, where)
+    info = {
+        "path": path, "sha256": sha, "format": fmt,
+        "top_level_keys": [str(k) for k in obj.keys()] if isinstance(obj, Mapping) else [],
+        "epoch": _epoch(obj), "container": container, "stripped_prefix": stripped, "trusted": trusted,
+        "tensors": len(state), "numel": int(sum(t.numel() for t in state.values())),
+    }
+    return state, info
+
+
+def state_dict_shapes(state: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    """``{key: shape}`` of a state dict (tensors) or pass-through of a shape mapping."""
+    return {k: tuple(int(s) for s in (v.shape if isinstance(v, torch.Tensor) else v)) for k, v in state.items()}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Inference from key -> shape
+
+
+def infer_family(shapes: Mapping[str, Any], *, source: str = "checkpoint") -> str:
+    """Family from the key layout (bare keys). PoseNet-layout heads come out as ``posenet``
+    (the Integral re-implementation shares that layout; ask for ``integral`` to get it)."""
+    keys = list(shapes)
+
+    def has(prefix: str) -> bool:
+        return any(k.startswith(prefix) for k in keys)
+
+    if has("backbone.downsample_layers.") or has("backbone.stages."):
+        return "convnextpose"
+    if has("backbone.inv_residual."):
+        return "mobilehumanpose"
+    if has("root."):
+        return "rootnet"
+    if has("head.features."):
+        return "integral"
+    if has("head.deconv_layers.") and has("head.final_layer."):
+        return "posenet"
+    prefixes = sorted(Counter(".".join(k.split(".")[:2]) for k in keys))[:12]
+    raise CheckpointError(
+        f"{source}: cannot tell the network family from the key layout (prefixes: {prefixes}). "
+        f"Pass the family or variant explicitly (one of {', '.join(FAMILIES)}).")
+
+
+def _need(shapes: Mapping[str, tuple], key: str, source: str, family: str) -> tuple[int, ...]:
+    if key not in shapes:
+        raise CheckpointError(f"{source}: key {key!r} is missing, so this is not a {family} state dict in the "
+                              "authors' layout.")
+    return tuple(shapes[key])
+
+
+def _indices(shapes: Mapping[str, Any], prefix: str) -> list[int]:
+    """Sorted distinct integer components right after ``prefix`` (block indices)."""
+    out = set()
+    for k in shapes:
+        if k.startswith(prefix):
+            head = k[len(prefix):].split(".", 1)[0]
+            if head.isdigit():
+                out.add(int(head))
+    return sorted(out)
+
+
+def factor_channels(channels: int, *, joint_num: int | None = None, depth_bins: int | None = None,
+                    source: str = "checkpoint") -> tuple[int, int]:
+    """Final-layer channels = joint_num * depth_bins -> (joint_num, depth_bins).
+
+    Without hints, searches joints {18, 17, 21} x bins {64, 32}; hints pin either factor.
+    """
+    hint = "pass joint_num=... and/or depth_dim=... (overrides) to say how to split them"
+    if joint_num and depth_bins:
+        if joint_num * depth_bins != channels:
+            raise CheckpointError(f"{source}: final layer has {channels} channels but joint_num*depth_bins = "
+                                  f"{joint_num}*{depth_bins} = {joint_num * depth_bins}; fix the overrides.")
+        return joint_num, depth_bins
+    if joint_num or depth_bins:
+        known = joint_num or depth_bins
+        if channels % known:
+            raise CheckpointError(f"{source}: final layer has {channels} channels, not divisible by "
+                                  f"{'joint_num' if joint_num else 'depth_dim'}={known}; fix the override.")
+        return (joint_num, channels // joint_num) if joint_num else (channels // depth_bins, depth_bins)
+    pairs = [(j, d) for j in JOINT_CANDIDATES for d in DEPTH_CANDIDATES if j * d == channels]
+    if len(pairs) != 1:
+        raise CheckpointError(f"{source}: final layer has {channels} channels, which is "
+                              f"{'not' if not pairs else 'ambiguously'} joints x depth bins for joints in "
+                              f"{{17, 18, 21}} and bins in {{32, 64}}; {hint}.")
+    return pairs[0]
+
+
+def _resnet_depth(shapes: Mapping[str, tuple], source: str) -> int:
+    counts = tuple(len(_indices(shapes, f"backbone.layer{i}.")) for i in range(1, 5))
+    if counts[0] == 0:
+        raise CheckpointError(f"{source}: no 'backbone.layer1.N' keys; not a ResNet backbone in torchvision naming.")
+    bottleneck = "backbone.layer1.0.conv3.weight" in shapes
+    table = {True: {(3, 4, 6, 3): 50, (3, 4, 23, 3): 101, (3, 8, 36, 3): 152},
+             False: {(2, 2, 2, 2): 18, (3, 4, 6, 3): 34}}[bottleneck]
+    if counts in table:
+        return table[counts]
+    by_layer3 = {True: {6: 50, 23: 101, 36: 152}, False: {2: 18, 6: 34}}[bottleneck]
+    if counts[2] in by_layer3:
+        return by_layer3[counts[2]]
+    raise CheckpointError(f"{source}: ResNet block counts {list(counts)} ({'bottleneck' if bottleneck else 'basic'} "
+                          "blocks) match no ResNet-18/34/50/101/152.")
+
+
+def infer_architecture(shapes: Mapping[str, Any], family: str | None = None, *, joint_num: int | None = None,
+                       depth_bins: int | None = None, upsample_layers: int | None = None,
+                       source: str = "checkpoint") -> dict[str, Any]:
+    """What a state dict says about its network, from bare ``key -> shape`` only.
+
+    Returns ``{"family", "joint_num", "depth_bins", "arch": {...}}``; joint_num/depth_bins are None
+    where the file cannot tell (RootNet). ``family`` forces a family (``integral`` accepts the
+    PoseNet key layout as head_layout ``3dmppe``). ConvNeXtPose's ``upsample_layers`` is not in the
+    keys: default 3 when the file has 64 depth bins, else 2.
+    """
+    shapes = state_dict_shapes(shapes)
+    layout = infer_family(shapes, source=source)
+    fam = family or layout
+    if fam not in FAMILIES:
+        raise CheckpointError(f"unknown family {fam!r}; known: {', '.join(FAMILIES)}")
+    if fam == "integral" and layout == "posenet":
+        layout = "integral"  # 3DMPPE-style keys, the widely used re-implementation
+    if fam != layout:
+        fam = layout  # callers warn; the file decides
+    out: dict[str, Any] = {"family": fam, "joint_num": None, "depth_bins": None, "arch": {}}
+    if fam == "convnextpose":
+        dims = [_need(shapes, "backbone.downsample_layers.0.0.weight", source, fam)[0]]
+        dims += [_need(shapes, f"backbone.downsample_layers.{i}.1.weight", source, fam)[0] for i in (1, 2, 3)]
+        depths = [len(_indices(shapes, f"backbone.stages.{i}.")) for i in range(4)]
+        head_width = _need(shapes, "head.deconv_layers_1.pwconv.weight", source, fam)[0]
+        channels = _need(shapes, "head.final_layer.weight", source, fam)[0]
+        j, d = factor_channels(channels, joint_num=joint_num, depth_bins=depth_bins, source=source)
+        up = upsample_layers if upsample_layers is not None else (3 if d == 64 else 2)
+        out.update(joint_num=j, depth_bins=d,
+                   arch={"depths": depths, "dims": dims, "head_width": head_width, "upsample_layers": up})
+    elif fam in ("posenet", "integral"):
+        msra = any(k.startswith("head.features.") for k in shapes)
+        if msra:
+            convs = [i for i in _indices(shapes, "head.features.")
+                     if len(shapes.get(f"head.features.{i}.weight", ())) == 4]
+            final_key = f"head.features.{convs[-1]}.weight"
+        else:
+            final_key = "head.final_layer.weight"
+        channels = _need(shapes, final_key, source, fam)[0]
+        j, d = factor_channels(channels, joint_num=joint_num, depth_bins=depth_bins, source=source)
+        arch: dict[str, Any] = {"resnet_depth": _resnet_depth(shapes, source)}
+        if fam == "integral":
+            arch["head_layout"] = "msra" if msra else "3dmppe"
+        out.update(joint_num=j, depth_bins=d, arch=arch)
+    elif fam == "rootnet":
+        _need(shapes, "root.xy_layer.weight", source, fam)
+        _need(shapes, "root.depth_layer.weight", source, fam)
+        out["arch"] = {"resnet_depth": _resnet_depth(shapes, source)}
+    else:  # mobilehumanpose
+        from .mobilehumanpose import infer_arch_from_state_dict
+
+        mhp = dict(infer_arch_from_state_dict(shapes, source=source))
+        j, d = mhp.pop("joint_num"), mhp.pop("depth_bins")
+        if joint_num or depth_bins:
+            channels = _need(shapes, "backbone.final_layer.weight", source, fam)[0]
+            j, d = factor_channels(channels, joint_num=joint_num or None, depth_bins=depth_bins or d, source=source)
+        out.update(joint_num=j, depth_bins=d, arch=mhp)
+    return out
+
+
+def _identity(config: ModelConfig, arch_keys, with_bins: bool) -> dict[str, Any]:
+    """The architecture-defining part of a config, restricted to ``arch_keys`` (for variant matching)."""
+    ident = {k: config.arch.get(k) for k in arch_keys if k not in LAYOUT_ARCH_KEYS}
+    if with_bins:
+        ident["depth_bins"] = config.depth_bins
+    return ident
+
+
+def _diff_fields(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    return [k for k in a if a[k] != b.get(k)]
+
+
+def infer_config(shapes: Mapping[str, Any], model: str | None = None, *, source: str = "checkpoint",
+                 **overrides: Any) -> tuple[ModelConfig, list[str]]:
+    """Complete ``ModelConfig`` for a state dict (bare ``key -> shape``) -> (config, warnings).
+
+    model: family name, registered variant name, or None (family from the keys). The variant name
+    of the result is the registered variant whose architecture the file matches (joint count and
+    key layout aside), else ``<family>-custom``. A named variant the file contradicts gives a
+    warning naming what the file really is; the file's config wins. Overrides: ``upsample_layers``,
+    ``joint_num``, ``depth_dim``/``depth_bins`` and any other ModelConfig field.
+    """
+    from . import registry
+
+    overrides = dict(overrides)
+    if "depth_dim" in overrides:
+        overrides["depth_bins"] = overrides.pop("depth_dim")
+    named_variant = None
+    named_family = None
+    if model is not None:
+        if model in registry.available():
+            named_variant = model
+            named_family = registry.get_config(model).family
+        elif model in registry.families() or model in FAMILIES:
+            named_family = model
+        else:
+            raise CheckpointError(f"unknown model {model!r}: give a family ({', '.join(FAMILIES)}) or a variant "
+                                  f"({', '.join(registry.available())}), or leave it out to infer it from {source}.")
+    facts = infer_architecture(shapes, named_family, joint_num=overrides.pop("joint_num", None),
+                               depth_bins=overrides.pop("depth_bins", None),
+                               upsample_layers=overrides.pop("upsample_layers", None), source=source)
+    family = facts["family"]
+    warns: list[str] = []
+    if named_family is not None and named_family != family:
+        warns.append(f"{source}: you asked for {model!r} ({named_family}) but the key layout is a {family} network; "
+                     f"using the file's architecture ({family}).")
+        named_variant = None
+    candidates = registry.available(family)
+    if not candidates:
+        raise CheckpointError(f"{source}: no registered variants of family {family!r} to build from.")
+
+    def apply(base: ModelConfig, name: str) -> ModelConfig:
+        cfg = base.copy()
+        cfg.variant = name
+        cfg.arch.update(facts["arch"])
+        if facts["joint_num"] is not None:
+            cfg.joint_num = int(facts["joint_num"])
+        if facts["depth_bins"] is not None:
+            cfg.depth_bins = int(facts["depth_bins"])
+        return registry.get_family(family).finalize(cfg)
+
+    keys = list(facts["arch"])
+    inferred_ident = {k: v for k, v in facts["arch"].items() if k not in LAYOUT_ARCH_KEYS}
+    with_bins = facts["depth_bins"] is not None
+    if with_bins:
+        inferred_ident["depth_bins"] = facts["depth_bins"]
+    matches = [n for n in candidates if _identity(registry.get_config(n), keys, with_bins) == inferred_ident]
+
+    def closeness(name: str) -> int:
+        ident = _identity(registry.get_config(name), keys, with_bins)
+        return -len(_diff_fields(inferred_ident, ident))
+
+    if named_variant in matches:
+        variant = named_variant
+    elif matches:
+        variant = matches[0]
+    else:
+        variant = None
+    base_name = variant or named_variant or max(candidates, key=closeness)
+    config = apply(registry.get_config(base_name), variant or f"{family}-custom")
+    if variant is None:  # the base variant's paper numbers do not describe this network
+        config.published = {}
+        config.description = (f"{family} network inferred from a checkpoint's shapes (closest registered variant: "
+                              f"{base_name}; differs in {', '.join(_diff_fields(inferred_ident, _identity(registry.get_config(base_name), keys, with_bins)))})")
+    if named_variant is not None and variant != named_variant:
+        asked = _identity(registry.get_config(named_variant), keys, with_bins)
+        diffs = ", ".join(f"{k}={inferred_ident.get(k)!r} (not {asked.get(k)!r})"
+                          for k in _diff_fields(inferred_ident, asked))
+        real = variant or f"{family}-custom (closest registered: {max(candidates, key=closeness)})"
+        warns.append(f"{source}: you asked for {named_variant} but the file is {real}: {diffs}; "
+                     "using the file's configuration.")
+    elif named_variant is not None and facts["joint_num"] is not None \
+            and facts["joint_num"] != registry.get_config(named_variant).joint_num:
+        warns.append(f"{source}: the file predicts {facts['joint_num']} joints, {named_variant} has "
+                     f"{registry.get_config(named_variant).joint_num}; using {facts['joint_num']}.")
+    if overrides:
+        try:
+            config = registry.get_family(family).finalize(config.with_overrides(**overrides))
+        except TypeError as exc:
+            raise CheckpointError(f"{source}: {exc}") from None
+    return config, warns
+
+
+# ---------------------------------------------------------------------------------------------------
+# Strict-load diff
+
+
+def _group(keys: list[str], examples: int = 3) -> list[str]:
+    groups: dict[str, list[str]] = {}
+    for k in keys:
+        groups.setdefault(".".join(k.split(".")[:2]), []).append(k)
+    return [f"{p}: {len(ks)} ({', '.join(ks[:examples])}{', ...' if len(ks) > examples else ''})"
+            for p, ks in groups.items()]
+
+
+def state_dict_diff(expected: Mapping[str, Any], found: Mapping[str, Any]) -> dict[str, Any]:
+    """Missing / unexpected keys and shape mismatches between a model's and a file's state dicts.
+
+    BatchNorm ``num_batches_tracked`` missing from old files is not reported (torch fills it in).
+    """
+    exp, got = state_dict_shapes(expected), state_dict_shapes(found)
+    missing = [k for k in exp if k not in got and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in got if k not in exp]
+    mismatched = [(k, exp[k], got[k]) for k in exp if k in got and exp[k] != got[k]]
+    return {"missing": missing, "unexpected": unexpected, "shape_mismatch": mismatched}
+
+
+def format_diff(diff: Mapping[str, Any], limit: int = 8) -> str:
+    lines = []
+    for what in ("missing", "unexpected"):
+        if diff[what]:
+            lines.append(f"  {what} keys ({len(diff[what])}), by module:")
+            groups = _group(diff[what])
+            lines += [f"    {g}" for g in groups[:limit]] + ([f"    ... {len(groups) - limit} more modules"]
+                                                            if len(groups) > limit else [])
+    if diff["shape_mismatch"]:
+        lines.append(f"  shape mismatches ({len(diff['shape_mismatch'])}):")
+        for k, e, g in diff["shape_mismatch"][:limit]:
+            lines.append(f"    {k}: model {list(e)}, file {list(g)}")
+        if len(diff["shape_mismatch"]) > limit:
+            lines.append(f"    ... {len(diff['shape_mismatch']) - limit} more")
+    return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=None)
+def _variant_shapes(name: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    from . import registry
+
+    cfg = registry.get_config(name)
+    try:
+        with torch.device("meta"):
+            model = registry.build_from_config(cfg)
+    except Exception:  # noqa: BLE001 - an init that cannot run on meta: build for real
+        model = registry.build_from_config(cfg)
+    return tuple((k, tuple(v.shape)) for k, v in model.state_dict().items())
+
+
+def closest_variant(shapes: Mapping[str, Any]) -> tuple[str | None, float]:
+    """Registered variant whose state dict shares the most (key, shape) pairs -> (name, Jaccard score)."""
+    from . import registry
+
+    got = set(state_dict_shapes(shapes).items())
+    best, score = None, 0.0
+    for name in registry.available():
+        ref = set(_variant_shapes(name))
+        s = len(ref & got) / max(len(ref | got), 1)
+        if s > score:
+            best, score = name, s
+    return best, score
+
+
+# ---------------------------------------------------------------------------------------------------
+# load_model
+
+
+def _prepare(checkpoint, model, trust_checkpoint, overrides):
+    state, info = read_checkpoint(checkpoint, trust_checkpoint=trust_checkpoint)
+    source = info["path"] or "the given state dict"
+    config, warns = infer_config(state_dict_shapes(state), model, source=source, **overrides)
+    return state, info, config, warns, source
+
+
+def _strict_load(net: nn.Module, state: Mapping[str, torch.Tensor], source: str, config: ModelConfig) -> None:
+    diff = state_dict_diff(net.state_dict(), state)
+    if any(diff.values()):
+        best, score = closest_variant(state)
+        closest = (f"\n  closest registered variant: {best} ({score:.0%} of (key, shape) pairs shared)"
+                   if best else "\n  no registered variant shares any (key, shape) pair with the file")
+        raise CheckpointError(
+            f"{source} does not load strictly into {config.variant} ({config.family}, arch {config.arch}, "
+            f"joint_num {config.joint_num}, depth_bins {config.depth_bins}):\n{format_diff(diff)}{closest}")
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{source} does not load strictly into {config.variant}: {exc}") from None
+
+
+def load_model(checkpoint: str | PathLike | Mapping, model: str | None = None, *, trust_checkpoint: bool = False,
+               **overrides: Any) -> nn.Module:
+    """Build the network a checkpoint was trained as, load its weights strictly, return it in eval mode.
+
+    checkpoint: path (.pth, .pth.tar, zip or legacy torch file) or a state dict / checkpoint dict.
+    model: family (convnextpose, posenet, rootnet, mobilehumanpose, integral), registered variant, or
+    None to infer the family from the keys. Overrides for what the keys cannot tell:
+    ``upsample_layers`` (ConvNeXtPose; default 3 with 64 depth bins else 2), ``joint_num``,
+    ``depth_dim``. The model outputs heatmap units; ``model.checkpoint_info`` records path, sha256,
+    format, top_level_keys, epoch, config (dict), variant and warnings.
+    """
+    from . import registry
+
+    state, info, config, warns, source = _prepare(checkpoint, model, trust_checkpoint, overrides)
+    for w in warns:
+        warnings.warn(w, CheckpointWarning, stacklevel=3)
+    net = registry.build_from_config(config)
+    _strict_load(net, state, source, config)
+    net.eval()
+    info.update(config=net.config.to_dict(), variant=net.config.variant, family=net.config.family,
+                requested=model, warnings=list(warns))
+    net.checkpoint_info = info
+    return net
+
+
+def inspect_checkpoint(checkpoint: str | PathLike | Mapping, model: str | None = None, *,
+                       trust_checkpoint: bool = False, **overrides: Any) -> dict[str, Any]:
+    """Everything ``pose3dbench inspect`` reports, as a JSON-serialisable dict.
+
+    Unreadable files raise CheckpointError; a file that reads but does not load strictly is
+    reported (``strict_load`` False, ``load_error``) rather than raised.
+    """
+    from . import registry
+
+    state, info, config, warns, source = _prepare(checkpoint, model, trust_checkpoint, overrides)
+    out = dict(info)
+    out.update(family=config.family, variant=config.variant, config=config.to_dict(), requested=model,
+               warnings=list(warns), dtypes=dict(Counter(str(t.dtype).replace("torch.", "") for t in state.values())))
+    net = registry.build_from_config(config)
+    out["params"] = int(sum(p.numel() for p in net.parameters() if p.requires_grad))
+    out["params_m"] = round(out["params"] / 1e6, 3)
+    try:
+        _strict_load(net, state, source, config)
+        out.update(strict_load=True, load_error=None)
+    except CheckpointError as exc:
+        out.update(strict_load=False, load_error=str(exc))
+    name = config.variant if config.variant in registry.available() else (model or config.family)
+    out["run_name"] = name
+    return out
+
+
+__all__ = [
+    "CheckpointWarning", "closest_variant", "factor_channels", "format_diff", "infer_architecture", "infer_config",
+    "infer_family", "inspect_checkpoint", "load_model", "read_checkpoint", "state_dict_diff", "state_dict_shapes",
+]
+
