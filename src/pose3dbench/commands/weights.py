@@ -1,0 +1,112 @@
+"""``pose3dbench weights list|get|verify``: the authors' released checkpoints and data files."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..weights import (NO_OFFICIAL_WEIGHTS, cached_path, entries, fetch, get_entry, lock_path, status,
+                       verify, weights_dir)
+from ..weights.download import DEFAULT_TIMEOUT
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "weights", help="list, download and verify the authors' released checkpoints",
+        description=f"Released checkpoints and data files, cached in {weights_dir()} "
+                    f"($POSE3DBENCH_CACHE/weights) with sha256 pinned in {lock_path().name}.",
+    )
+    sub = parser.add_subparsers(dest="weights_command", metavar="ACTION")
+    p_list = sub.add_parser("list", help="every registry entry with its cache state and path")
+    p_list.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p_list.set_defaults(func=_cmd_list)
+    p_get = sub.add_parser("get", help="download (or find) an entry and print its path")
+    p_get.add_argument("name", help="entry name (see `weights list`) or VARIANT:pretrained")
+    p_get.add_argument("--force", action="store_true", help="download again even if cached")
+    p_get.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="network timeout, seconds")
+    p_get.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p_get.set_defaults(func=_cmd_get)
+    p_ver = sub.add_parser("verify", help="check size/sha256/lock and that the file loads as its variant")
+    p_ver.add_argument("target", nargs="?", help="entry name or file path (default: every cached entry)")
+    p_ver.add_argument("--json", action="store_true", help="print JSON reports")
+    p_ver.add_argument("--no-load", action="store_true", help="skip the load/content check")
+    p_ver.add_argument("--relock", action="store_true", help="record this file's sha256 in the lock file")
+    p_ver.set_defaults(func=_cmd_verify)
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+
+def _row(entry) -> dict[str, Any]:
+    d = entry.to_dict()
+    d["state"] = "manual only" if entry.manual_only and status(entry) == "missing" else status(entry)
+    d["path"] = str(cached_path(entry))
+    return d
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    rows = [_row(e) for e in entries()]
+    if args.json:
+        print(json.dumps({"cache": str(weights_dir()), "entries": rows, "no_official_weights": NO_OFFICIAL_WEIGHTS},
+                         indent=2))
+        return 0
+    header = ("name", "state", "variant", "trained on", "path")
+    table = [(r["name"], r["state"], r["variant"] or "-", r["trained_on"], r["path"]) for r in rows]
+    widths = [max(len(str(x[i])) for x in [header, *table]) for i in range(4)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)) + "  " + header[4])
+    for row in table:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) + "  " + row[4])
+    for family, why in NO_OFFICIAL_WEIGHTS.items():
+        print(f"\n{family}: {why}")
+    return 0
+
+
+def _cmd_get(args: argparse.Namespace) -> int:
+    path = fetch(args.name, progress=not args.no_progress and sys.stderr.isatty(), timeout=args.timeout,
+                 force=args.force)
+    print(path)
+    return 0
+
+
+def _describe(report: dict[str, Any]) -> str:
+    lines = [f"{report['name'] or '(not in registry)'}: {report['path']}",
+             f"  size {report['size']} bytes, sha256 {report['sha256']}, lock: {report['lock']}"]
+    content = report.get("content")
+    if content:
+        if "variant" in content:
+            hm = content.get("heatmap_size")
+            lines.append(
+                f"  loads strictly as {content['variant']} ({content['family']}, {content['joint_num']} joints, "
+                f"volume {content['depth_bins']}x{hm[0]}x{hm[1]}, {content['params']:,} parameters"
+                + (f", epoch {content['epoch']}" if content.get("epoch") is not None else "") + ")"
+            )
+            lines += [f"  warning: {w}" for w in content.get("warnings", [])]
+        elif "entries" in content:
+            lines.append(f"  bbox_root file with {content['entries']} entries")
+    lines += [f"  PROBLEM: {p}" for p in report["problems"]]
+    lines.append("  OK" if report["ok"] else "  FAILED")
+    return "\n".join(lines)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    if args.target:
+        targets: list[Any] = [args.target]
+    else:
+        targets = [e for e in entries() if status(e) == "cached"]
+        if not targets:
+            print(f"nothing cached in {weights_dir()}; use `pose3dbench weights get NAME`", file=sys.stderr)
+            return 0
+    reports = [verify(t if not isinstance(t, str) else (get_entry(t) if _is_entry(t) else t),
+                      load=not args.no_load, relock=args.relock) for t in targets]
+    if args.json:
+        print(json.dumps(reports if len(reports) > 1 or not args.target else reports[0], indent=2, default=str))
+    else:
+        print("\n".join(_describe(r) for r in reports))
+    return 0 if all(r["ok"] for r in reports) else 1
+
+
+def _is_entry(text: str) -> bool:
+    try:
+        get_entry(text)
+    except Exception:
+        return False
+    return True

@@ -1,0 +1,193 @@
+"""Verify a cached or local weights file: integrity (size, sha256, lock file) and content.
+
+Content check: a checkpoint must load strictly with ``pose3dbench.load_model(path, model=variant,
+**overrides)`` and the loaded config (joints, depth bins, heatmap size, architecture) must equal the
+registry variant's; a bbox_root data file must be a JSON list of {image_id, bbox[4] px, root_cam[3] mm}.
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import Pose3DBenchError
+from . import cache
+from .download import cached_path, check_integrity, fetch
+from .errors import IntegrityError, WeightsError
+from .registry import Entry, get_entry
+
+_CONFIG_FIELDS = ("family", "joint_num", "depth_bins", "heatmap_size", "input_size", "arch")
+
+
+def _resolve(target: str | os.PathLike | Entry) -> tuple[Entry | None, Path]:
+    if isinstance(target, Entry):
+        return target, cached_path(target)
+    text = str(target)
+    try:
+        entry = get_entry(text)
+    except WeightsError:
+        entry = None
+    if entry is not None:
+        return entry, cached_path(entry)
+    path = Path(text).expanduser()
+    if path.is_file():
+        name = cache.entry_for_path(path)
+        if name is not None:
+            try:
+                return get_entry(name), path
+            except WeightsError:
+                return None, path
+        return None, path
+    raise WeightsError(
+        f"{text!r} is neither a weights entry nor an existing file; see `pose3dbench weights list`"
+    )
+
+
+def _config_diff(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
+    out = []
+    for key in _CONFIG_FIELDS:
+        e, a = expected.get(key), actual.get(key)
+        if key == "arch":
+            for k in sorted(set(e or {}) | set(a or {})):
+                if (e or {}).get(k) != (a or {}).get(k):
+                    out.append(f"arch.{k}: expected {(e or {}).get(k)!r}, file gives {(a or {}).get(k)!r}")
+        elif e != a:
+            out.append(f"{key}: expected {e!r}, file gives {a!r}")
+    return out
+
+
+def check_checkpoint(path: Path, variant: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Load ``path`` strictly (as ``variant`` if given) and compare the loaded config with the variant's."""
+    from .. import load_model
+    from ..models import get_config
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = load_model(str(path), variant, **overrides)
+    info = dict(getattr(model, "checkpoint_info", {}) or {})
+    cfg = model.config.to_dict()
+    params = int(sum(p.numel() for p in model.parameters()))
+    result: dict[str, Any] = {
+        "variant": info.get("variant", cfg.get("variant")),
+        "family": cfg.get("family"),
+        "joint_num": cfg.get("joint_num"),
+        "depth_bins": cfg.get("depth_bins"),
+        "heatmap_size": cfg.get("heatmap_size"),
+        "params": params,
+        "format": info.get("format"),
+        "epoch": info.get("epoch"),
+        "warnings": [str(w.message) for w in caught] + [str(w) for w in info.get("warnings", []) or []],
+    }
+    diffs: list[str] = []
+    if variant is not None:
+        expected = get_config(variant, **overrides).to_dict()
+        expected["heatmap_size"] = list(expected["heatmap_size"])
+        cfg["heatmap_size"] = list(cfg["heatmap_size"])
+        diffs = _config_diff(expected, cfg)
+    result["config_differences"] = diffs
+    result["ok"] = not diffs
+    return result
+
+
+def check_bbox_root(path: Path) -> dict[str, Any]:
+    """Validate a RootNet bbox_root JSON (list of {image_id, bbox [x,y,w,h] px, root_cam [X,Y,Z] mm})."""
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, list) or not data:
+            raise ValueError("expected a non-empty JSON list")
+        ids = np.asarray([d["image_id"] for d in data])
+        bbox = np.asarray([d["bbox"] for d in data], dtype=np.float64)
+        root = np.asarray([d["root_cam"] for d in data], dtype=np.float64)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return {"ok": False, "error": f"not a bbox_root file: {exc}"}
+    problems = []
+    if bbox.shape != (len(data), 4) or root.shape != (len(data), 3):
+        problems.append(f"bbox/root_cam shapes {bbox.shape}/{root.shape}")
+    elif not (np.isfinite(bbox).all() and np.isfinite(root).all()):
+        problems.append("non-finite values")
+    elif (bbox[:, 2:] <= 0).any() or (root[:, 2] <= 0).any():
+        problems.append("non-positive box sizes or root depths")
+    if len(np.unique(ids)) != len(ids):
+        problems.append("duplicate image ids")
+    return {"ok": not problems, "entries": len(data), "problems": problems}
+
+
+def verify(target: str | os.PathLike | Entry, *, load: bool = True, relock: bool = False) -> dict[str, Any]:
+    """Check a registry entry's cached file, or any local file, and report what it is.
+
+    Returns a JSON-serialisable dict: name, path, size, sha256, lock (``match`` | ``recorded`` |
+    ``mismatch`` | ``not in registry``), content (see ``check_checkpoint``/``check_bbox_root``),
+    problems (list of strings) and ok. ``relock`` replaces the lock record by this file's hash.
+    """
+    entry, path = _resolve(target)
+    if not path.is_file():
+        raise WeightsError(
+            f"{entry.name if entry else path} is not downloaded (expected {path}); run "
+            f"`pose3dbench weights get {entry.name if entry else '<name>'}`"
+        )
+    report: dict[str, Any] = {"name": entry.name if entry else None, "path": str(path), "problems": []}
+    problems: list[str] = report["problems"]
+    if entry is not None:
+        try:
+            size, digest = check_integrity(entry, path)
+        except IntegrityError as exc:
+            size, digest = path.stat().st_size, cache.sha256_file(path)
+            problems.append(str(exc))
+        report.update(size=size, sha256=digest, expected_sha256=entry.sha256, expected_size=entry.size)
+        if relock:
+            cache.forget(entry.name)
+        rec = cache.locked_record(entry.name)
+        if rec is None:
+            if not problems:
+                cache.record(entry.name, path, size, digest, "verify")
+                report["lock"] = "recorded"
+            else:
+                report["lock"] = "not recorded (file failed the checks)"
+        elif rec.get("sha256") == digest and rec.get("size") == size:
+            report["lock"] = "match"
+        else:
+            report["lock"] = "mismatch"
+            problems.append(
+                f"sha256 differs from the copy recorded on {rec.get('recorded_at')} ({rec.get('sha256')}); "
+                f"use --relock if you replaced it on purpose"
+            )
+    else:
+        report.update(size=path.stat().st_size, sha256=cache.sha256_file(path), lock="not in registry")
+        if cache.file_looks_like_html(path):
+            problems.append("the file is an HTML page, not a checkpoint")
+    if load and not problems:
+        kind = entry.kind if entry else ("data" if path.suffix == ".json" else "checkpoint")
+        if kind == "data":
+            content = check_bbox_root(path)
+            if not content["ok"]:
+                problems.append(content.get("error") or "; ".join(content["problems"]))
+        else:
+            try:
+                content = check_checkpoint(path, entry.variant if entry else None, dict(entry.overrides) if entry else {})
+            except Pose3DBenchError as exc:
+                content = {"ok": False, "error": str(exc)}
+                problems.append(f"does not load strictly: {exc}")
+            else:
+                if content["config_differences"]:
+                    problems.append(
+                        f"loads, but not as {entry.variant}: " + "; ".join(content["config_differences"])
+                    )
+        report["content"] = content
+    report["ok"] = not problems
+    return report
+
+
+def resolve_pretrained(name: str, *, progress: bool = True) -> tuple[Path, Entry]:
+    """Path (downloaded and verified if needed) and registry entry of a checkpoint name such as
+    ``convnextpose-s:pretrained``, ``convnextpose-s`` or ``posenet-r50:h36m-p1``.
+
+    Load it with ``pose3dbench.load_model(path, entry.variant, **entry.overrides)``.
+    """
+    entry = get_entry(name)
+    if entry.kind != "checkpoint":
+        raise WeightsError(f"{entry.name} is a data file, not model weights")
+    return fetch(entry, progress=progress), entry
