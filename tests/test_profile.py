@@ -161,6 +161,14 @@ def test_published_figures_are_compared_only_at_their_input_size():
     assert "published_gmacs" not in r and "peak_memory" not in r["timing"]["float32"]
 
 
+def test_threads_are_set_for_the_run_and_restored():
+    before = torch.get_num_threads()
+    r = profile_model(TinyPose(), threads=2, warmup=0, iters=1, batch_sizes=(1,), input_size=(16, 16),
+                      measure_memory=False)
+    assert r["environment"]["threads"] == 2 and r["environment"]["threads_requested"] == 2
+    assert torch.get_num_threads() == before
+
+
 def test_bad_arguments_raise_clear_errors():
     with pytest.raises(Pose3DBenchError, match="dtype"):
         profile_model(TinyPose(), dtypes=("float64",), **FAST)
