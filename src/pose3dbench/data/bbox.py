@@ -19,6 +19,8 @@ def process_bboxes(bboxes, widths, heights, aspect_ratio: float = 1.0) -> tuple[
     Steps per box: x1 = max(0, x), y1 = max(0, y), x2 = min(W-1, x1 + max(0, w-1)),
     y2 = min(H-1, y1 + max(0, h-1)); rejected unless w*h > 0 and x2 >= x1 and y2 >= y1 (NaN rejects);
     then (x1, y1, x2-x1, y2-y1) is grown about its centre to ``aspect_ratio`` and w, h are scaled by 1.25.
+    One addition to the authors' rule: a box that is still 0x0 after sanitising (e.g. w and h both
+    negative, which passes ``w*h > 0``) is rejected too, since it cannot be cropped.
     Returns (boxes (N, 4) float64 pixels, NaN rows where rejected; valid (N,) bool).
     """
     b = np.asarray(bboxes, dtype=np.float64).reshape(-1, 4)
@@ -43,6 +45,7 @@ def process_bboxes(bboxes, widths, heights, aspect_ratio: float = 1.0) -> tuple[
     bw = np.where(taller, bh * aspect_ratio, bw)
     bw = bw * BBOX_SCALE
     bh = bh * BBOX_SCALE
+    valid &= (bw > 0) & (bh > 0)
     out = np.stack([cx - bw / 2.0, cy - bh / 2.0, bw, bh], axis=1)
     out[~valid] = np.nan
     return out, valid

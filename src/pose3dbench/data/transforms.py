@@ -60,7 +60,7 @@ def read_image_size(path: str | os.PathLike) -> tuple[int, int] | None:
     """(width, height) from a JPEG header (SOF marker) without decoding; None if not a readable JPEG."""
     try:
         with open(path, "rb") as f:
-            head = f.read(65536)
+            head = f.read(4096)
             if head[:2] != _JPEG_SOI:
                 return None
             pos = 2

@@ -1,0 +1,203 @@
+"""``pose3dbench doctor``: what a Human3.6M folder holds, what is missing, which protocols can run.
+
+Checks the test split (every 64th frame of S9 and S11): annotation files, images on disk, image
+sizes against the annotation (JPEG header only, no decoding), truncated JPEGs, bbox_root coverage.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+
+import numpy as np
+
+from ..errors import DatasetError
+from ..joints import H36M_ACTIONS
+
+_EXAMPLES = 5
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "doctor",
+        help="check a Human3.6M folder: counts, missing images, size mismatches, bbox_root coverage",
+        description="Report what was found below --data and what is missing. Exits 1 when a protocol cannot run "
+        "(with --strict also when RootNet boxes/roots are missing or incomplete).",
+    )
+    p.add_argument("--data", required=True, help="Human3.6M folder (searched recursively)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--strict", action="store_true", help="also fail when a protocol can run only with GT boxes/roots")
+    p.set_defaults(func=run)
+
+
+def _check_images(paths: list[str], sizes: np.ndarray) -> dict:
+    """Missing, unreadable/truncated and wrongly sized images (header reads only)."""
+    from ..data.transforms import jpeg_is_truncated, read_image_size
+
+    listing: dict[str, set] = {}
+    missing, bad, wrong = [], [], []
+    for p, (w, h) in zip(paths, sizes.tolist()):
+        folder, name = os.path.split(p)
+        names = listing.get(folder)
+        if names is None:
+            try:
+                names = {e.name for e in os.scandir(folder)}
+            except OSError:
+                names = set()
+            listing[folder] = names
+        if name not in names:
+            missing.append(p)
+            continue
+        wh = read_image_size(p)
+        if wh is None:
+            bad.append(f"{p} (not a readable JPEG)")
+        elif jpeg_is_truncated(p):
+            bad.append(f"{p} (truncated: no JPEG end marker)")
+        elif wh != (w, h):
+            wrong.append(f"{p} is {wh[0]}x{wh[1]}, annotation says {w}x{h}")
+    return {"missing": missing, "unreadable": bad, "size_mismatch": wrong}
+
+
+def diagnose(data: str | os.PathLike) -> dict:
+    """Inspect a dataset folder; returns a JSON-able report (see module docstring)."""
+    from ..data.h36m import ALL_SUBJECTS, TEST_SUBJECTS, load_bbox_root, read_subject
+    from ..data.layout import ANNOT_KINDS, annotation_name, find_dataset
+
+    layout = find_dataset(data)
+    rep: dict = {
+        "data_dir": str(layout.root),
+        "synthetic": layout.synthetic,
+        "image_root": str(layout.image_root) if layout.image_root else None,
+        "sequence_folders": len(layout.sequences),
+        "annotation_files": {},
+        "bbox_root_files": [str(p) for p in layout.bbox_root_files],
+        "duplicates": layout.duplicates,
+        "subjects": {},
+        "bbox_root": {},
+        "protocols": {},
+    }
+    subject_ids: dict[int, np.ndarray] = {}
+    subject_problems: dict[int, list[str]] = {}
+    for s in sorted(set(ALL_SUBJECTS) | set(layout.annotations)):
+        files = layout.annotations.get(s, {})
+        rep["annotation_files"][str(s)] = {k: (str(files[k]) if k in files else None) for k in ANNOT_KINDS}
+        if s not in (9, 11):
+            continue
+        probs = subject_problems.setdefault(s, [])
+        missing_files = [annotation_name(s, k) for k in ANNOT_KINDS if k not in files]
+        if missing_files:
+            probs.append(f"missing {', '.join(missing_files)} (put the 3DMPPE annotation files of subject {s} in the annotations folder)")
+            continue
+        try:
+            rec = read_subject(layout, s, 64)
+        except DatasetError as exc:
+            probs.append(str(exc))
+            continue
+        m = rec.subject_field == s
+        ids = rec.image_id[m]
+        subject_ids[s] = ids
+        paths = layout.image_paths([n for n, k in zip(rec.file_name, m.tolist()) if k])
+        sizes = np.stack([rec.width[m], rec.height[m]], 1)
+        img = _check_images(paths, sizes)
+        act = Counter(rec.action_idx[m].tolist())
+        cam = Counter(rec.cam_idx[m].tolist())
+        rep["subjects"][str(s)] = {
+            "test_images": int(m.sum()),
+            "by_action": {f"{a} {H36M_ACTIONS.get(a, '?')}": int(act[a]) for a in sorted(act)},
+            "by_camera": {str(c): int(cam[c]) for c in sorted(cam)},
+            "images_missing": len(img["missing"]), "images_unreadable": len(img["unreadable"]),
+            "images_size_mismatch": len(img["size_mismatch"]),
+            "examples": {k: v[:_EXAMPLES] for k, v in img.items() if v},
+        }
+        if not m.any():
+            probs.append(f"{rec.files['data']} has no test frames (frame_idx % 64 == 0) of subject {s}")
+        missing_actions = sorted(set(H36M_ACTIONS) - set(act))
+        if missing_actions and m.any():
+            rep["subjects"][str(s)]["actions_without_test_images"] = missing_actions
+        if img["missing"]:
+            probs.append(f"{len(img['missing'])} of {int(m.sum())} S{s} test images missing on disk, e.g. {img['missing'][0]} "
+                         "(extract the image archives of this subject below the dataset folder)")
+        if img["unreadable"]:
+            probs.append(f"{len(img['unreadable'])} S{s} test images unreadable, e.g. {img['unreadable'][0]} (re-extract them)")
+        if img["size_mismatch"]:
+            probs.append(f"{len(img['size_mismatch'])} S{s} test images have a size other than annotated, e.g. "
+                         f"{img['size_mismatch'][0]} (replace them with the real frames)")
+
+    tables = {}
+    for p in layout.bbox_root_files:
+        try:
+            tables[str(p)] = load_bbox_root(p)
+            rep["bbox_root"][str(p)] = {"entries": len(tables[str(p)]), "coverage": {}}
+        except DatasetError as exc:
+            rep["bbox_root"][str(p)] = {"error": str(exc)}
+    preferred = str(layout.bbox_root_file) if layout.bbox_root_file else None
+    for proto, subjects in TEST_SUBJECTS.items():
+        gt_probs = [msg for s in subjects for msg in subject_problems.get(s, [])]
+        ids = np.concatenate([subject_ids[s] for s in subjects if s in subject_ids] or [np.zeros(0, np.int64)])
+        cover = {}
+        for path, table in tables.items():
+            found = table.lookup(ids)[1]
+            cover[path] = int(found.sum())
+            rep["bbox_root"][path]["coverage"][str(proto)] = f"{int(found.sum())}/{ids.size}"
+        rn_probs = list(gt_probs)
+        full = [p for p, c in cover.items() if ids.size and c == ids.size]
+        if not layout.bbox_root_files:
+            rn_probs.append("no bbox_root file (put RootNet's output at bbox_root/bbox_root_human36m_output.json)")
+        elif not full and not gt_probs:
+            best = max(cover.items(), key=lambda kv: kv[1]) if cover else (preferred, 0)
+            rn_probs.append(f"no bbox_root file covers all {ids.size} Protocol-{proto} test images (best: {best[0]} with {best[1]}); "
+                            f"use the RootNet output made for Protocol {proto}")
+        elif full and preferred not in full and not gt_probs:
+            rn_probs.append(f"the default bbox_root file {preferred} does not cover Protocol {proto}; point the run at {full[0]} instead")
+        rep["protocols"][str(proto)] = {
+            "subjects": list(subjects), "test_images": int(ids.size),
+            "gt": {"ok": not gt_probs, "problems": gt_probs},
+            "rootnet": {"ok": not rn_probs, "problems": rn_probs, "files_covering": full},
+        }
+    return rep
+
+
+def _print(rep: dict) -> None:
+    print(f"Human3.6M folder: {rep['data_dir']}")
+    if rep["synthetic"]:
+        print(f"  SYNTHETIC data (pose3dbench synth, size {rep['synthetic'].get('size')}, seed {rep['synthetic'].get('seed')})")
+    print(f"  image sequence folders: {rep['sequence_folders']} (under {rep['image_root']})")
+    have = [s for s, f in rep["annotation_files"].items() if all(f.values())]
+    print(f"  subjects with all annotation files: {', '.join(have) or 'none'}")
+    for s, d in rep["subjects"].items():
+        print(f"  S{s}: {d['test_images']} test images; missing {d['images_missing']}, unreadable {d['images_unreadable']}, "
+              f"size mismatch {d['images_size_mismatch']}")
+        print("    by action: " + ", ".join(f"{k}: {v}" for k, v in d["by_action"].items()))
+        print("    by camera: " + ", ".join(f"{k}: {v}" for k, v in d["by_camera"].items()))
+    for path, d in rep["bbox_root"].items():
+        if "error" in d:
+            print(f"  bbox_root {path}: ERROR {d['error']}")
+        else:
+            cov = ", ".join(f"P{p} {c}" for p, c in d["coverage"].items())
+            print(f"  bbox_root {path}: {d['entries']} entries; covers {cov}")
+    if not rep["bbox_root"]:
+        print("  bbox_root: none found")
+    for proto, d in rep["protocols"].items():
+        for src in ("gt", "rootnet"):
+            st = d[src]
+            print(f"  Protocol {proto} ({'+'.join('S' + str(s) for s in d['subjects'])}, {d['test_images']} test images) "
+                  f"with {src} boxes/roots: {'OK' if st['ok'] else 'CANNOT RUN'}")
+            for msg in st["problems"]:
+                print(f"    - {msg}")
+
+
+def run(args) -> int:
+    rep = diagnose(args.data)
+    failing = [p for p, d in rep["protocols"].items() if not (d["gt"]["ok"] or d["rootnet"]["ok"])]
+    if args.strict:
+        failing += [p for p, d in rep["protocols"].items() if d["gt"]["ok"] and not d["rootnet"]["ok"]]
+    rep["ok"] = not failing
+    if args.json:
+        print(json.dumps(rep, indent=2))
+    else:
+        _print(rep)
+        if failing:
+            print(f"pose3dbench doctor: protocol(s) {', '.join(sorted(set(failing)))} cannot run; fix the problems listed above")
+        else:
+            print("pose3dbench doctor: all protocols can run")
+    return 1 if failing else 0
