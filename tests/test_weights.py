@@ -399,3 +399,32 @@ def test_verify_loads_checkpoint_as_its_variant(server, tmp_path):
     fetch(wrong, progress=False)
     report = verify(wrong)
     assert not report["ok"] and report["problems"]
+
+
+def test_builtin_convnextpose_entries_verify_their_layout(tmp_cache):
+    """A file with each released layout verifies under its entry (M/L need upsample_layers=2);
+    a mislabeled file (S weights saved as ConvNeXtPose_L.tar) is reported, naming what it is."""
+    pytest.importorskip("pose3dbench.models.checkpoint")
+    from pose3dbench import models
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    files = {}
+    for name in ("convnextpose-s:h36m", "convnextpose-m:h36m"):
+        entry = get_entry(name)
+        state = models.create(entry.variant, **entry.overrides).state_dict()
+        files[name] = {"network": {"module." + k: v for k, v in state.items()}, "epoch": 70}
+        path = download.cached_path(entry)
+        path.parent.mkdir(parents=True)
+        torch.save(files[name], path)
+        report = verify(entry)
+        assert report["ok"], report
+        assert report["content"]["heatmap_size"] == [32, 32]
+        assert report["content"]["depth_bins"] == {"convnextpose-s:h36m": 32, "convnextpose-m:h36m": 64}[name]
+    wrong = download.cached_path(get_entry("convnextpose-l:h36m"))
+    wrong.parent.mkdir(parents=True)
+    torch.save(files["convnextpose-s:h36m"], wrong)
+    code, out = _cli("weights", "verify", "convnextpose-l:h36m")
+    assert code == 1
+    assert "not as convnextpose-l" in out and "head_width: expected 512, file gives 256" in out
+    assert "convnextpose-s" in out and "FAILED" in out

@@ -80,7 +80,8 @@ def check_checkpoint(path: Path, variant: str | None, overrides: dict[str, Any])
         "params": params,
         "format": info.get("format"),
         "epoch": info.get("epoch"),
-        "warnings": [str(w.message) for w in caught] + [str(w) for w in info.get("warnings", []) or []],
+        "warnings": list(dict.fromkeys([str(w.message) for w in caught]
+                                       + [str(w) for w in info.get("warnings", []) or []])),
     }
     diffs: list[str] = []
     if variant is not None:
@@ -88,6 +89,7 @@ def check_checkpoint(path: Path, variant: str | None, overrides: dict[str, Any])
         expected["heatmap_size"] = list(expected["heatmap_size"])
         cfg["heatmap_size"] = list(cfg["heatmap_size"])
         diffs = _config_diff(expected, cfg)
+        result["claimed"] = variant + "".join(f", {k}={v}" for k, v in overrides.items())
     result["config_differences"] = diffs
     result["ok"] = not diffs
     return result
