@@ -95,6 +95,8 @@ def test_infer_arch_from_manifest(name):
                 "depth_bins": depth, "input_channel": 48}
     assert mhp.infer_arch_from_state_dict(_shapes(vector)) == expected
     assert mhp.infer_arch_from_state_dict(_shapes(vector, "module.")) == expected  # DataParallel prefix
+    unwrapped = {k.removeprefix("backbone."): v for k, v in _shapes(vector).items()}
+    assert mhp.infer_arch_from_state_dict(unwrapped) == expected
 
 
 @pytest.mark.parametrize("backbone,width,emb,joints", [
@@ -142,7 +144,7 @@ def test_finalize_derives_volume_and_validates():
     with pytest.raises(ModelConfigError, match="multiple of 64"):
         registry.get_config("mobilehumanpose-lpski", input_size=(288, 288))
     with pytest.raises(ModelConfigError, match="width_mult=0.75"):
-        registry.create("mobilehumanpose-lpres", width_mult=0.75)
+        registry.get_config("mobilehumanpose-lpres", width_mult=0.75)
     with pytest.raises(ModelConfigError, match="backbone"):
         registry.get_config("mobilehumanpose-lpwo", backbone="LPXX")
     with pytest.raises(ModelConfigError, match="embedding_size"):

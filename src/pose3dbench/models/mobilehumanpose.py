@@ -136,6 +136,19 @@ def _stage_channels(backbone: str, width_mult: float, round_nearest: int) -> lis
     return [make_divisible(c * width_mult, round_nearest) for _, c, _, _ in _SETTINGS[backbone]]
 
 
+def _check_lpres_widths(backbone: str, width_mult: float, round_nearest: int) -> None:
+    """LPRES sizes its concatenations from the raw channel table: other stage widths cannot run."""
+    if backbone != "LPRES":
+        return
+    outs = _stage_channels("LPRES", width_mult, round_nearest)
+    raw = [c for _, c, _, _ in _SETTINGS["LPRES"]]
+    if outs != raw:
+        raise MobileHumanPoseConfigError(
+            f"LPRES cannot use width_mult={width_mult}: the original concatenates stage outputs "
+            f"sized from the raw channel table {raw}, but this multiplier gives {outs}. "
+            "Use width_mult=1.0 (or LPSKI/LPWO for other widths).")
+
+
 class _LpNetBase(nn.Module):
     """Common constructor parts: the stem, the 17 inverted residuals and the 1x1 embedding conv."""
 
@@ -225,13 +238,8 @@ class LpNetResConcat(_LpNetBase):
     def __init__(self, joint_num: int, embedding_size: int = 2048, width_mult: float = 1.0,
                  input_channel: int = 48, round_nearest: int = 8):
         super().__init__()
-        outs = _stage_channels("LPRES", width_mult, round_nearest)
-        raw = [c for _, c, _, _ in _SETTINGS["LPRES"]]
-        if outs != raw:
-            raise MobileHumanPoseConfigError(
-                f"LPRES cannot use width_mult={width_mult}: the original concatenates stage outputs "
-                f"sized from the raw channel table {raw}, but this multiplier gives {outs}. "
-                "Use width_mult=1.0 (or LPSKI/LPWO for other widths).")
+        _check_lpres_widths("LPRES", width_mult, round_nearest)
+        outs = raw = [c for _, c, _, _ in _SETTINGS["LPRES"]]
         stem = make_divisible(input_channel * width_mult, round_nearest)
         # Input widths: stage 0 sees the stem; stage k>=1 sees cat[avgpool(stage k-2 out), stage k-1 out]
         # (stage 1 sees cat[stem, stage 0 out]); last_conv sees cat[stage 5 out, stage 6 out].
@@ -306,11 +314,13 @@ def _arch(config: ModelConfig) -> dict[str, Any]:
         arch[key] = int(arch[key])
     if arch["width_mult"] <= 0:
         raise MobileHumanPoseConfigError(f"{config.variant}: width_mult must be > 0, got {arch['width_mult']}")
+    _check_lpres_widths(backbone, arch["width_mult"], arch["round_nearest"])
     return arch
 
 
 def finalize(config: ModelConfig) -> ModelConfig:
-    """Fill arch defaults and derive ``depth_bins`` and ``heatmap_size`` (pixels) from the backbone.
+    """Fill arch defaults and derive ``depth_bins`` and ``heatmap_size`` (pixels) from the backbone
+    (both are fixed by the network; overrides of them are replaced).
 
     LPSKI: input/8 and 32 bins (32x32x32 at 256); LPRES, LPWO: input/4 and 64 bins (64x64x64).
     """
@@ -359,7 +369,7 @@ def _stage_out_indices() -> list[int]:
 def infer_arch_from_state_dict(shapes: Mapping[str, Sequence[int]], source: str = "checkpoint") -> dict[str, Any]:
     """Recover the MobileHumanPose architecture from ``{key: shape}`` of a state dict.
 
-    Keys may carry ``module.`` (DataParallel) and must carry ``backbone.`` (the wrapper).
+    Keys may carry ``module.`` (DataParallel); ``backbone.`` (the wrapper) is added if absent.
     Returns ``{backbone, width_mult, embedding_size, joint_num, depth_bins, input_channel}``.
     LPRES is recognised by its misspelt ``deonv`` head; LPSKI vs LPWO by the width of
     ``deconv0.0``'s input (embedding + skip for LPSKI, embedding alone for LPWO).
@@ -369,6 +379,8 @@ def infer_arch_from_state_dict(shapes: Mapping[str, Sequence[int]], source: str 
     for key, shape in shapes.items():
         k = key[len("module."):] if key.startswith("module.") else key
         sh[k] = tuple(int(v) for v in shape)
+    if sh and not any(k.startswith("backbone.") for k in sh):  # tolerate a stripped wrapper prefix
+        sh = {f"backbone.{k}": v for k, v in sh.items()}
 
     def need(key: str) -> tuple[int, ...]:
         if key not in sh:
@@ -415,15 +427,11 @@ def infer_arch_from_state_dict(shapes: Mapping[str, Sequence[int]], source: str 
         (c for c in range(1, 4 * stem + 9) if make_divisible(c * width) == stem), None)
     if input_channel is None:
         raise CheckpointError(f"{source}: stem width {stem} is not reachable with width_mult {width}.")
-    arch = {"backbone": backbone, "width_mult": width, "embedding_size": embedding,
-            "joint_num": final_out // depth, "depth_bins": depth, "input_channel": input_channel}
-    if backbone == "LPSKI" or backbone == "LPWO":
-        expected_last_in = outs[6]
-    else:
-        expected_last_in = outs[5] + outs[6]
+    expected_last_in = outs[5] + outs[6] if backbone == "LPRES" else outs[6]
     if last_in != expected_last_in:
         raise CheckpointError(f"{source}: last_conv input {last_in} != {expected_last_in} expected for {backbone}.")
-    return arch
+    return {"backbone": backbone, "width_mult": width, "embedding_size": embedding,
+            "joint_num": final_out // depth, "depth_bins": depth, "input_channel": input_channel}
 
 
 # ----------------------------------------------------------------------------------------------
