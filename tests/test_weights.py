@@ -428,3 +428,4 @@ def test_builtin_convnextpose_entries_verify_their_layout(tmp_cache):
     assert code == 1
     assert "not as convnextpose-l" in out and "head_width: expected 512, file gives 256" in out
     assert "convnextpose-s" in out and "FAILED" in out
+    assert "convnextpose-l:h36m" not in cache.read_lock()["files"]  # a failing file is never pinned

@@ -144,11 +144,7 @@ def verify(target: str | os.PathLike | Entry, *, load: bool = True, relock: bool
             cache.forget(entry.name)
         rec = cache.locked_record(entry.name)
         if rec is None:
-            if not problems:
-                cache.record(entry.name, path, size, digest, "verify")
-                report["lock"] = "recorded"
-            else:
-                report["lock"] = "not recorded (file failed the checks)"
+            report["lock"] = "to record"
         elif rec.get("sha256") == digest and rec.get("size") == size:
             report["lock"] = "match"
         else:
@@ -180,6 +176,12 @@ def verify(target: str | os.PathLike | Entry, *, load: bool = True, relock: bool
                     )
         report["content"] = content
     report["ok"] = not problems
+    if report.get("lock") == "to record":
+        if problems:
+            report["lock"] = "not recorded (the file failed the checks)"
+        else:
+            cache.record(entry.name, path, report["size"], report["sha256"], "verify")
+            report["lock"] = "recorded"
     return report
 
 
