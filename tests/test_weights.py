@@ -429,3 +429,18 @@ def test_builtin_convnextpose_entries_verify_their_layout(tmp_cache):
     assert "not as convnextpose-l" in out and "head_width: expected 512, file gives 256" in out
     assert "convnextpose-s" in out and "FAILED" in out
     assert "convnextpose-l:h36m" not in cache.read_lock()["files"]  # a failing file is never pinned
+
+
+def test_http_error_and_completed_part(server, ckpt_bytes):
+    entry = _entry("testnet:404", server.url + "missing.pth.tar")
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        fetch(entry, progress=False)
+    # A .part that is already complete (crash before the rename): the server answers 416 to the
+    # range request and the file is finished without downloading it again.
+    server.files["snap.pth.tar"] = ckpt_bytes
+    entry = _entry("testnet:416", server.url + "snap.pth.tar", size=len(ckpt_bytes))
+    part = cache.part_path(download.cached_path(entry))
+    part.parent.mkdir(parents=True)
+    part.write_bytes(ckpt_bytes)
+    assert fetch(entry, progress=False).read_bytes() == ckpt_bytes
+    assert server.requests[-1][1] == f"bytes={len(ckpt_bytes)}-"
