@@ -1,0 +1,384 @@
+"""Build the benchmark report from ``out_dir/results.json`` and ``out_dir/predictions/*.npz``.
+
+Writes into ``out_dir``: report.md (links the PNGs), report.html (self-contained), results.csv
+(one row per evaluation) and the PNG figures. Errors are mm, latency ms, params M, MACs G.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..data.samples import H36MSamples
+from ..errors import PredictionsError
+from . import tables as T
+from .document import Banner, Block, Bullets, Figure, Heading, Paragraph, to_html, to_markdown
+from .files import write_text
+from .pareto import pareto_front
+from .plots import ci_chart, cost_scatter, grouped_bars, model_colors
+from .qualitative import qualitative_panel
+from .schema import ResultsError, validate_results
+from .stats import CI, DEFAULT_RESAMPLES, DEFAULT_SEED, PairwiseDiff, bootstrap_mean_ci, group_bootstrap
+
+CSV_COLUMNS = ["model", "protocol", "root", "metric", "total_mm", "action_mean_mm", "published_mm", "diff_mm",
+               "params_m", "gmacs", "latency_ms", "throughput_ips", "ci_low_mm", "ci_high_mm", "num_samples"]
+
+
+@dataclass
+class Predictions:
+    """Per-sample arrays of one evaluation: image_id (N,), per_sample_mm (N,) mm, pred_cam (N, J, 3) camera mm."""
+
+    path: Path
+    image_id: np.ndarray
+    per_sample_mm: np.ndarray
+    pred_cam: np.ndarray | None
+
+
+@dataclass
+class ReportData:
+    out_dir: Path
+    results: dict
+    predictions: dict[int, Predictions] = field(default_factory=dict)   # evaluation index ->
+    root_predictions: dict[int, Predictions] = field(default_factory=dict)
+    cis: dict[int, CI] = field(default_factory=dict)
+    root_cis: dict[int, CI] = field(default_factory=dict)
+    diffs: dict[T.SplitKey, list[PairwiseDiff]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def load_results(out_dir: Path) -> dict:
+    """Read and validate ``out_dir/results.json``; raise ResultsError naming the file and the fix."""
+    path = Path(out_dir) / "results.json"
+    if not path.is_file():
+        raise ResultsError(f"{path} not found: run `pose3dbench run --out {out_dir}` first, "
+                           f"or pass the folder that holds results.json")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsError(f"{path} is not readable JSON ({exc}); re-run `pose3dbench run --out {out_dir}`") from None
+    try:
+        validate_results(obj)
+    except ValueError as exc:
+        raise ResultsError(f"{path}: {exc}. Fix that field or re-run `pose3dbench run --out {out_dir}` "
+                           f"with this pose3dbench version") from None
+    return obj
+
+
+def load_predictions(out_dir: Path, rel: str, num_samples: int | None, need_pred: bool = True) -> Predictions | None:
+    """Load one predictions npz (path relative to ``out_dir``). None if the file does not exist.
+
+    Raises PredictionsError when the file exists but lacks image_id / per_sample_mm (/ pred_cam),
+    has inconsistent lengths, or a length other than ``num_samples``.
+    """
+    path = Path(out_dir) / rel
+    if not path.is_file():
+        return None
+    fix = f"delete it and re-run `pose3dbench run --out {out_dir}` to regenerate it"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as exc:  # zipfile/ValueError/OSError: any unreadable file
+        raise PredictionsError(f"{path} is not a readable .npz file ({exc}); {fix}") from None
+    required = ["image_id", "per_sample_mm"] + (["pred_cam"] if need_pred else [])
+    missing = [k for k in required if k not in arrays]
+    if missing:
+        raise PredictionsError(f"{path} lacks array(s) {', '.join(missing)} (has {', '.join(sorted(arrays))}); {fix}")
+    ids, err = arrays["image_id"].reshape(-1), arrays["per_sample_mm"]
+    if err.ndim != 1 or err.shape[0] != ids.shape[0]:
+        raise PredictionsError(f"{path}: per_sample_mm has shape {err.shape}, expected ({ids.shape[0]},); {fix}")
+    if not np.all(np.isfinite(err)):
+        raise PredictionsError(f"{path}: per_sample_mm contains NaN or inf; {fix}")
+    pred = arrays.get("pred_cam")
+    if pred is not None and (pred.ndim != 3 or pred.shape[0] != ids.shape[0] or pred.shape[2] != 3):
+        raise PredictionsError(f"{path}: pred_cam has shape {pred.shape}, expected ({ids.shape[0]}, J, 3); {fix}")
+    if num_samples is not None and ids.shape[0] != num_samples:
+        raise PredictionsError(f"{path} holds {ids.shape[0]} samples but results.json says num_samples="
+                               f"{num_samples}; {fix}")
+    return Predictions(path, ids.astype(np.int64), err.astype(np.float64), pred)
+
+
+def collect(out_dir: Path, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> ReportData:
+    """Load results + predictions and compute every bootstrap CI and pairwise difference."""
+    out_dir = Path(out_dir)
+    data = ReportData(out_dir, load_results(out_dir))
+    res = data.results
+    for i, ev in enumerate(res["evaluations"]):
+        p = load_predictions(out_dir, ev["predictions"], ev["num_samples"])
+        if p is None:
+            data.notes.append(f"{ev['predictions']} is missing: no confidence interval for {ev['model']} "
+                              f"({T.split_label(T.split_key(ev))}).")
+            continue
+        data.predictions[i] = p
+        if p.per_sample_mm.size:
+            mean = float(p.per_sample_mm.mean())
+            if abs(mean - ev["total_mm"]) > 0.05 + 1e-4 * abs(ev["total_mm"]):
+                data.notes.append(f"Inconsistent: mean of per_sample_mm in {ev['predictions']} is {mean:.2f} mm "
+                                  f"but results.json says total_mm={ev['total_mm']:.2f} mm.")
+    for key in T.splits_of(res):
+        members = {res["evaluations"][i]["model"]: (p.image_id, p.per_sample_mm)
+                   for i, p in data.predictions.items()
+                   if T.split_key(res["evaluations"][i]) == key and p.per_sample_mm.size}
+        if not members:
+            continue
+        own, diffs = group_bootstrap(members, n_resamples, seed)
+        for i, p in data.predictions.items():
+            ev = res["evaluations"][i]
+            if T.split_key(ev) == key and ev["model"] in own:
+                data.cis[i] = own[ev["model"]]
+        data.diffs[key] = diffs
+    for i, ev in enumerate(res["root_evaluations"]):
+        try:
+            p = load_predictions(out_dir, ev["predictions"], None, need_pred=False)
+        except PredictionsError:
+            p = None  # root prediction files need not carry per-sample errors; then no CI
+        if p is not None and p.per_sample_mm.size:
+            data.root_predictions[i] = p
+            data.root_cis[i] = bootstrap_mean_ci(p.per_sample_mm, n_resamples, seed)
+    return data
+
+
+def _slug(*parts) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", "_".join(str(p) for p in parts).lower()).strip("-")
+
+
+def write_csv(path: Path, data: ReportData) -> Path:
+    """results.csv: one row per evaluation (mm, M, G, ms, img/s), written atomically."""
+    res = data.results
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    num = lambda v, nd=3: "" if v is None else f"{float(v):.{nd}f}"  # noqa: E731
+    for i, ev in enumerate(res["evaluations"]):
+        m = res["models"][ev["model"]]
+        pub = T.published_value(m, T.split_key(ev))
+        c = T.cost_fields(m)
+        ci = data.cis.get(i)
+        w.writerow([ev["model"], ev["protocol"], ev["root"], ev["metric"], num(ev["total_mm"]),
+                    num(ev["action_mean_mm"]), num(pub), num(ev["total_mm"] - pub if pub is not None else None),
+                    num(c["params_m"], 4), num(c["gmacs"], 4), num(c["latency_ms"]), num(c["throughput_ips"]),
+                    num(ci.low if ci else None), num(ci.high if ci else None), ev["num_samples"]])
+    return write_text(path, buf.getvalue())
+
+
+def _banner(res: dict) -> Banner | None:
+    models = res["models"]
+    untrained = bool(models) and all(m["weights"]["kind"] == "untrained" for m in models.values())
+    synthetic = res["settings"]["dataset"]["synthetic"]
+    if not (untrained or synthetic):
+        return None
+    why = " and ".join(w for w, on in (("every model has untrained (randomly initialised) weights", untrained),
+                                         ("the dataset is synthetic", synthetic)) if on)
+    return Banner("Accuracy numbers below mean nothing",
+                  f"In this run {why}. The errors (mm) demonstrate that the pipeline runs end to end; they say "
+                  f"nothing about the networks. Cost figures (parameters, MACs, latency, throughput, memory) are real.")
+
+
+def _run_summary(res: dict) -> Bullets:
+    env, st = res["environment"], res["settings"]
+    ds = st["dataset"]
+    meta = ds.get("synthetic_meta")
+    items = [
+        f"Created {res['created_utc']} with pose3dbench {res['pose3dbench_version']} (results schema v{res['schema_version']}).",
+        f"Device: {env['device']} ({env['device_name']}), {env['threads']} threads; torch {env['torch_version']}, "
+        f"numpy {env['numpy_version']}, Python {env['python_version']}; {env['platform']}.",
+        f"Settings: batch {st['batch_size']}, {st['dtype']}, flip test {'on' if st['flip'] else 'off'}, "
+        f"{st['workers']} loader workers, backend {st['backend']}; protocols {', '.join(map(str, st['protocols']))}; "
+        f"roots {', '.join(T.ROOT_LABELS.get(r, r) for r in st['roots'])}.",
+        f"Dataset: {ds['path']} ({'SYNTHETIC' if ds['synthetic'] else 'Human3.6M, 3DMPPE annotation format'})"
+        + (f"; synthetic set: {json.dumps(meta, sort_keys=True)}" if meta else "") + ".",
+        f"Models: {len(res['models'])}; evaluations: {len(res['evaluations'])}; root evaluations: "
+        f"{len(res['root_evaluations'])}.",
+    ]
+    return Bullets(items)
+
+
+def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MSamples] | None = None,
+                 n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> dict[str, Path]:
+    """Write report.md, report.html, results.csv and PNG figures into ``out_dir``; return their paths.
+
+    ``samples_by_split``: {(protocol, root): H36MSamples} for the qualitative panel (GT and image
+    paths); when None the panel is skipped and the report says so.
+    """
+    out_dir = Path(out_dir)
+    data = collect(out_dir, n_resamples, seed)
+    res = data.results
+    order = T.model_order(res)
+    colors = model_colors(order)
+    by_split = T.evaluations_by_split(res)
+    splits = T.splits_of(res)
+    paths: dict[str, Path] = {}
+    blocks: list[Block] = [Heading("pose3dbench report: monocular 3D human pose on Human3.6M", 1)]
+    banner = _banner(res)
+    if banner:
+        blocks.append(banner)
+    blocks += [Paragraph("Errors are in millimetres in camera space, averaged over the 17 Human3.6M joints and "
+                         "then over images. MPJPE aligns the pelvis; PA-MPJPE applies a Procrustes alignment "
+                         "first. Δ = measured − published. Cost: parameters in millions (M), multiply-adds in "
+                         "G (10^9), latency per image at batch 1 in ms, throughput in images/s."),
+               Heading("Run", 2), _run_summary(res)]
+
+    # Leaderboard, evaluations with CIs, cost, root
+    blocks.append(Heading("Leaderboard", 2))
+    evaluated = [n for n in order if any(ev["model"] == n for ev in res["evaluations"])]
+    if res["evaluations"]:
+        blocks.append(T.leaderboard_table(res, "Rows ordered by the primary split "
+                                          f"({T.split_label(T.primary_split(res))}); best measured value in bold. "
+                                          + T.provenance(res, evaluated, cost=True)))
+        blocks.append(T.evaluations_table(res, data.cis, "95% CI: paired percentile bootstrap over images "
+                                          f"({n_resamples} resamples, seed {seed}). * = approximate joint mapping "
+                                          "(joints of another skeleton stand in for Human3.6M joints). "
+                                          + T.provenance(res, evaluated)))
+    else:
+        blocks.append(Paragraph("No pose evaluations in this run.", muted=True))
+    blocks.append(T.cost_table(res, "Latency: median and 90th percentile per image at batch 1; throughput at the "
+                               "batch shown; published figures from the papers. " + T.provenance(res, cost=True)))
+    if res["root_evaluations"]:
+        blocks.append(T.root_table(res, data.root_cis, "MRPE: mean Euclidean distance between predicted and GT "
+                                   "root (pelvis) in camera mm; x/y/z: mean absolute error per axis. "
+                                   + T.provenance(res, [e["model"] for e in res["root_evaluations"]])))
+
+    # Accuracy vs cost
+    scatter_splits = [k for k in splits if k[1] == "gt"] or splits[:1]
+    scatter_splits = [k for k in scatter_splits if k[2] == ("PA-MPJPE" if k[0] == 1 else "MPJPE")] or scatter_splits
+    if scatter_splits:
+        blocks.append(Heading("Accuracy vs cost", 2))
+    for key in scatter_splits:
+        evs = by_split[key]
+        names = [n for n in order if n in evs]
+        costs_raw = {n: T.cost_fields(res["models"][n]) for n in names}
+        axes = {"Latency b1 (ms)": "latency_ms", "Params (M)": "params_m", "GMACs (G)": "gmacs"}
+        costs = {label: [np.nan if costs_raw[n][f] is None else costs_raw[n][f] for n in names]
+                 for label, f in axes.items()}
+        errors = [evs[n]["total_mm"] for n in names]
+        path = out_dir / f"fig_cost_{_slug('p', key[0], key[1], key[2])}.png"
+        cost_scatter(path, names, errors, costs, colors, f"{key[2]} (mm)", f"{T.split_label(key)} vs cost")
+        paths[path.stem] = path
+        fronts = []
+        for label, vals in costs.items():
+            idx = pareto_front(np.stack([np.asarray(vals, dtype=float), np.asarray(errors, dtype=float)], 1))
+            fronts.append(f"{label}: {', '.join(names[i] for i in idx) or 'none'}")
+        blocks.append(Figure(path, f"{T.split_label(key)} vs cost",
+                             "Each dot is a model; ringed dots joined by the dashed line are Pareto-optimal "
+                             "(no other model has both lower error and lower cost). " + T.provenance(res, names, key[0], key[1], cost=True)))
+        blocks.append(Paragraph("Pareto-optimal — " + "; ".join(fronts) + "."))
+
+    # Per split: actions and joints
+    for key in splits:
+        evs = by_split[key]
+        names = [n for n in order if n in evs]
+        blocks.append(Heading(f"{T.split_label(key)}: per action and per joint", 2))
+        cap = T.provenance(res, names, key[0], key[1])
+        blocks.append(T.per_action_table(key, evs, names, f"{key[2]} in mm, per action (mean over that action's "
+                                         f"images), the mean of the actions, and over all images; best in bold. " + cap))
+        actions = T.action_names(evs.values())
+        if actions:
+            path = out_dir / f"fig_actions_{_slug('p', *key)}.png"
+            grouped_bars(path, actions, {n: [evs[n]["per_action_mm"].get(a, np.nan) for a in actions] for n in names},
+                         colors, f"{key[2]} (mm)", f"{T.split_label(key)} per action")
+            paths[path.stem] = path
+            blocks.append(Figure(path, f"{T.split_label(key)}: per-action error", f"{key[2]} in mm per action. " + cap))
+        joints = T.joint_names(evs.values())
+        if joints:
+            path = out_dir / f"fig_joints_{_slug('p', *key)}.png"
+            grouped_bars(path, joints, {n: [evs[n]["per_joint_mm"].get(j, np.nan) for j in joints] for n in names},
+                         colors, f"{key[2]} (mm)", f"{T.split_label(key)} per joint")
+            paths[path.stem] = path
+            blocks.append(Figure(path, f"{T.split_label(key)}: per-joint error",
+                                 f"{key[2]} in mm per Human3.6M joint (mean over images). " + cap))
+
+    # Statistics
+    blocks.append(Heading("Statistical significance", 2))
+    blocks.append(Paragraph(f"Paired percentile bootstrap over images: {n_resamples} resamples with a fixed seed "
+                            f"({seed}); differences use the images both models were scored on (matched by "
+                            "image id) and the same resamples for both. A difference is significant when its 95% "
+                            "CI excludes 0. The CIs cover sampling of test images only, not training randomness."))
+    if data.cis:
+        idx = sorted(data.cis, key=lambda i: (T.split_sort_key(T.split_key(res["evaluations"][i])),
+                                              order.index(res["evaluations"][i]["model"])))
+        labels = [f"{res['evaluations'][i]['model']} · {T.split_label(T.split_key(res['evaluations'][i]))}" for i in idx]
+        path = out_dir / "fig_ci.png"
+        ci_chart(path, labels, [data.cis[i] for i in idx], [colors[res["evaluations"][i]["model"]] for i in idx],
+                 "error (mm), mean and 95% CI", "Mean error with 95% bootstrap CI")
+        paths[path.stem] = path
+        blocks.append(Figure(path, "Mean error with 95% bootstrap confidence intervals",
+                             "Dot: mean error over images (mm); bar: 95% percentile bootstrap CI. "
+                             + T.provenance(res, evaluated)))
+    for key in splits:
+        diffs = data.diffs.get(key, [])
+        if not diffs:
+            continue
+        names = [n for n in order if n in by_split[key]]
+        table, note = T.pairwise_table(key, diffs, order, "Negative A − B: A has lower error. "
+                                       + T.provenance(res, names, key[0], key[1]))
+        blocks.append(table)
+        if note:
+            blocks.append(Paragraph(note, muted=True))
+    if not any(data.diffs.values()):
+        blocks.append(Paragraph("No pairwise comparison: fewer than two models share a split with per-sample errors.",
+                                muted=True))
+
+    # Qualitative
+    blocks.append(Heading("Qualitative examples", 2))
+    panel_done = False
+    if samples_by_split is None:
+        blocks.append(Paragraph("Skipped: no ground-truth samples were passed to the report builder (e.g. when the "
+                                "report is rebuilt with `pose3dbench report` from results.json alone). "
+                                "`pose3dbench run` draws this panel.", muted=True))
+    else:
+        prim = T.primary_split(res)
+        for key in sorted(splits, key=lambda k: k != prim):
+            samples = samples_by_split.get((key[0], key[1]))
+            if samples is None or len(samples) == 0:
+                continue
+            preds = {res["evaluations"][i]["model"]: {"image_id": p.image_id, "pred_cam": p.pred_cam,
+                                                      "per_sample_mm": p.per_sample_mm}
+                     for i, p in data.predictions.items()
+                     if T.split_key(res["evaluations"][i]) == key and p.pred_cam is not None and p.image_id.size}
+            if not preds:
+                continue
+            path = out_dir / f"fig_qualitative_{_slug('p', key[0], key[1])}.png"
+            panel = qualitative_panel(path, samples, preds, colors)
+            if panel is None:
+                continue
+            paths[path.stem] = path
+            blocks.append(Figure(path, f"{T.split_label(key)}: qualitative examples",
+                                 f"Images {', '.join(map(str, panel.image_ids))}, chosen at the 10th/50th/90th "
+                                 f"percentile and the maximum of the mean {key[2]} of the models shown. Left: crop "
+                                 "with the GT skeleton; then each model's prediction projected into the crop "
+                                 "(GT dashed); then pelvis-relative 3D skeletons (GT black). "
+                                 + T.provenance(res, panel.models, key[0], key[1])))
+            if panel.notes:
+                blocks.append(Bullets(panel.notes))
+            panel_done = True
+            break
+        if not panel_done:
+            blocks.append(Paragraph("Skipped: no split had both ground-truth samples and predictions with pred_cam "
+                                    "for shared images.", muted=True))
+
+    # Notes
+    notes = list(data.notes)
+    for ev in res["evaluations"]:
+        if ev["skipped"]:
+            detail = ", ".join(f"{k}: {v}" for k, v in ev["skipped"].items())
+            notes.append(f"{ev['model']} ({T.split_label(T.split_key(ev))}): samples left out as the protocol "
+                         f"prescribes: {detail}.")
+        if ev["approximate_joint_mapping"]:
+            notes.append(f"{ev['model']} ({T.split_label(T.split_key(ev))}): scored through an approximate joint "
+                         "mapping to Human3.6M-17; its numbers are not directly comparable.")
+        if "pa_mpjpe_scaled_mm" in ev:
+            notes.append(f"{ev['model']} ({T.split_label(T.split_key(ev))}): pa_mpjpe_scaled_mm = "
+                         f"{ev['pa_mpjpe_scaled_mm']:.1f} mm.")
+    blocks.append(Heading("Notes", 2))
+    blocks.append(Bullets(notes) if notes else Paragraph("None.", muted=True))
+
+    md = to_markdown(blocks, out_dir)
+    html = to_html(blocks, "pose3dbench report")
+    paths["report_md"] = write_text(out_dir / "report.md", md)
+    paths["report_html"] = write_text(out_dir / "report.html", html)
+    paths["results_csv"] = write_csv(out_dir / "results.csv", data)
+    return paths

@@ -1,0 +1,184 @@
+"""Qualitative panel: image crops with projected 2D skeletons and root-relative 3D skeletons.
+
+Inputs are camera-space predictions in mm (``pred_cam``), ground truth ``joints_cam`` (mm, Thorax
+at 17) and the pinhole intrinsics in pixels; 2D points are projected with u = X/Z*fx + cx,
+v = Y/Z*fy + cy and drawn in the crop given by the sample's bbox (x, y, w, h pixels).
+3D skeletons are pelvis-relative camera mm, plotted with camera Y pointing down the screen.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..data.samples import H36MSamples
+from ..joints import H36M_ACTIONS, H36M_SKELETON, get_joint_set
+from .plots import new_figure, save_figure
+
+CROP_SIZE = 256
+GT_COLOR = "#111111"
+
+
+@dataclass
+class PanelResult:
+    path: Path
+    image_ids: list[int]
+    models: list[str]
+    missing_images: int
+    notes: list[str]
+
+
+def to_h36m17(pred: np.ndarray) -> np.ndarray:
+    """(..., J, 3) predictions of a known joint set -> (..., 17, 3) in Human3.6M order."""
+    js = get_joint_set(int(pred.shape[-2]))
+    return pred[..., list(js.to_h36m17), :]
+
+
+def project(points_cam: np.ndarray, focal: np.ndarray, princpt: np.ndarray) -> np.ndarray:
+    """Camera mm (..., J, 3) -> image pixels (..., J, 2); points with Z <= 1 mm become NaN."""
+    z = points_cam[..., 2:3]
+    safe = np.where(z > 1.0, z, np.nan)
+    return points_cam[..., :2] / safe * focal[..., None, :] + princpt[..., None, :]
+
+
+def crop_image(path: str, bbox: np.ndarray, size: int = CROP_SIZE) -> tuple[np.ndarray, bool]:
+    """RGB crop of the bbox (x, y, w, h pixels) scaled to width ``size``; grey if the image is missing."""
+    x, y, w, h = (float(v) for v in bbox)
+    out_w = size
+    out_h = max(1, int(round(size * h / max(w, 1e-6))))
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR) if path and os.path.isfile(path) else None
+    if img is None:
+        return np.full((out_h, out_w, 3), 200, dtype=np.uint8), False
+    sx, sy = out_w / max(w, 1e-6), out_h / max(h, 1e-6)
+    mat = np.array([[sx, 0.0, -x * sx], [0.0, sy, -y * sy]], dtype=np.float64)
+    crop = cv2.warpAffine(img, mat, (out_w, out_h), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+    return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB), True
+
+
+def _to_crop(uv: np.ndarray, bbox: np.ndarray, crop_shape: tuple[int, int]) -> np.ndarray:
+    x, y, w, h = bbox
+    return np.stack([(uv[:, 0] - x) * crop_shape[1] / w, (uv[:, 1] - y) * crop_shape[0] / h], axis=1)
+
+
+def _draw2d(ax, pts: np.ndarray, color, lw: float, style: str = "-") -> None:
+    for a, b in H36M_SKELETON:
+        seg = pts[[a, b]]
+        if np.all(np.isfinite(seg)):
+            ax.plot(seg[:, 0], seg[:, 1], style, color=color, linewidth=lw, solid_capstyle="round")
+    ok = np.all(np.isfinite(pts), axis=1)
+    ax.scatter(pts[ok, 0], pts[ok, 1], s=5, color=color, zorder=3)
+
+
+def _draw3d(ax, pts: np.ndarray, color, lw: float, label: str) -> None:
+    # camera (X right, Y down, Z forward) -> plot (X, Z, -Y) so the person stands upright
+    p = np.stack([pts[:, 0], pts[:, 2], -pts[:, 1]], axis=1)
+    for k, (a, b) in enumerate(H36M_SKELETON):
+        ax.plot(p[[a, b], 0], p[[a, b], 1], p[[a, b], 2], color=color, linewidth=lw,
+                label=label if k == 0 else None)
+
+
+def choose_samples(errors: np.ndarray, n: int) -> np.ndarray:
+    """Rows to show: spread over the error distribution (10th, 50th, 90th percentile, worst, ...)."""
+    order = np.argsort(errors, kind="stable")
+    qs = np.linspace(0.1, 1.0, n) if n > 1 else np.array([0.5])
+    picks = np.unique(np.round(qs * (len(order) - 1)).astype(int))
+    return order[picks]
+
+
+def qualitative_panel(path: Path, samples: H36MSamples, predictions: dict[str, dict[str, np.ndarray]],
+                      colors: dict[str, tuple], num_samples: int = 4, max_models: int = 4) -> PanelResult | None:
+    """Draw the panel for one split.
+
+    predictions: model -> {"image_id": (N,), "pred_cam": (N, J, 3) mm, "per_sample_mm": (N,)}.
+    Shows up to ``max_models`` models (lowest mean error first) on up to ``num_samples`` images that
+    every shown model predicted, chosen across the error range. Returns None when no image is shared.
+    """
+    notes: list[str] = []
+    usable = {}
+    for name, p in predictions.items():
+        try:
+            get_joint_set(int(p["pred_cam"].shape[1]))
+        except KeyError:
+            notes.append(f"{name}: {p['pred_cam'].shape[1]} joints is not a known joint set; not drawn")
+            continue
+        usable[name] = p
+    if not usable:
+        return None
+    ranked = sorted(usable, key=lambda n: float(np.mean(usable[n]["per_sample_mm"])))
+    if len(ranked) > max_models:
+        notes.append(f"showing the {max_models} models with the lowest mean error of {len(ranked)}")
+        ranked = ranked[:max_models]
+    common = np.asarray(samples.image_id)
+    for name in ranked:
+        common = np.intersect1d(common, usable[name]["image_id"])
+    if common.size == 0:
+        return None
+    rows = {}
+    for name in ranked:
+        ids = np.asarray(usable[name]["image_id"])
+        order = np.argsort(ids, kind="stable")
+        rows[name] = order[np.searchsorted(ids, common, sorter=order)]
+    s_ids = np.asarray(samples.image_id)
+    s_order = np.argsort(s_ids, kind="stable")
+    s_rows = s_order[np.searchsorted(s_ids, common, sorter=s_order)]
+    mean_err = np.mean([np.asarray(usable[n]["per_sample_mm"])[rows[n]] for n in ranked], axis=0)
+    chosen = choose_samples(mean_err, num_samples)
+
+    n_models = len(ranked)
+    n_cols = 1 + 2 * n_models
+    fig = new_figure(2.15 * n_cols, 2.45 * len(chosen) + 0.3)
+    grid = fig.add_gridspec(len(chosen), n_cols)
+    missing = 0
+    for r, c_idx in enumerate(chosen):
+        si = s_rows[c_idx]
+        bbox = np.asarray(samples.bbox[si], dtype=np.float64)
+        focal, princpt = samples.focal[si], samples.princpt[si]
+        crop, found = crop_image(samples.image_path[si], bbox)
+        missing += not found
+        gt = np.asarray(samples.joints_cam[si][:17], dtype=np.float64)
+        gt_uv = _to_crop(project(gt[None], focal[None], princpt[None])[0], bbox, crop.shape[:2])
+        action = H36M_ACTIONS.get(int(samples.action_idx[si]), f"action {int(samples.action_idx[si])}")
+        ax = fig.add_subplot(grid[r, 0])
+        ax.imshow(crop)
+        _draw2d(ax, gt_uv, "#ffffff", 2.6)
+        _draw2d(ax, gt_uv, GT_COLOR, 1.4)
+        ax.set_title(f"id {int(common[c_idx])} · {action}" + ("" if found else "\n(image missing)"), fontsize=7.5)
+        ax.set_axis_off()
+        gt_rel = gt - gt[0]
+        span = max(float(np.ptp(gt_rel, axis=0).max()) / 2.0, 300.0) * 1.15
+        for m, name in enumerate(ranked):
+            pred = to_h36m17(np.asarray(usable[name]["pred_cam"][rows[name][c_idx]], dtype=np.float64))
+            err = float(np.asarray(usable[name]["per_sample_mm"])[rows[name][c_idx]])
+            uv = _to_crop(project(pred[None], focal[None], princpt[None])[0], bbox, crop.shape[:2])
+            ax2 = fig.add_subplot(grid[r, 1 + m])
+            ax2.imshow(crop)
+            _draw2d(ax2, gt_uv, "#ffffff", 1.0, "--")
+            _draw2d(ax2, uv, colors.get(name), 1.6)
+            ax2.set_xlim(0, crop.shape[1])
+            ax2.set_ylim(crop.shape[0], 0)
+            ax2.set_title(f"{name} (2D)", fontsize=7.5)
+            ax2.set_axis_off()
+            ax3 = fig.add_subplot(grid[r, 1 + n_models + m], projection="3d")
+            _draw3d(ax3, gt_rel, GT_COLOR, 1.2, "GT")
+            _draw3d(ax3, pred - pred[0], colors.get(name), 1.5, name)
+            ax3.set_xlim(-span, span)
+            ax3.set_ylim(-span, span)
+            ax3.set_zlim(-span, span)
+            ax3.set_box_aspect((1, 1, 1), zoom=1.25)
+            ax3.view_init(elev=12, azim=-65)
+            ax3.set_xticklabels([])
+            ax3.set_yticklabels([])
+            ax3.set_zticklabels([])
+            ax3.set_title(f"{name} (3D) {err:.0f} mm", fontsize=7.5)
+    if missing:
+        notes.append(f"{missing} of {len(chosen)} images were not found on disk and are drawn as grey boxes")
+    fig.suptitle("Ground truth (black; white dashed in the model crops) vs each model (colour); "
+                 "3D: pelvis-relative camera mm", fontsize=9)
+    save_figure(fig, path)
+    return PanelResult(Path(path), [int(common[i]) for i in chosen], ranked, missing, notes)
+
+
+__all__ = ["qualitative_panel", "project", "crop_image", "choose_samples", "to_h36m17", "PanelResult"]

@@ -1,0 +1,408 @@
+"""Report: schema validation, tables, plots, CSV, HTML/MD writers, qualitative panel, CLI.
+
+Fixtures are built here: a results dict for 3 pose models (+ RootNet) with random-but-valid numbers,
+predictions npz written with numpy (per-sample errors computed from GT + model-specific noise, so
+the models differ by a known amount) and tiny JPEGs written with cv2 for the qualitative panel.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pose3dbench.cli import main as cli_main
+from pose3dbench.data.samples import H36MSamples
+from pose3dbench.errors import Pose3DBenchError, PredictionsError
+from pose3dbench.joints import H36M_ACTIONS, H36M_JOINT_NAMES, H36M_SKELETON, MUCO_TO_H36M17
+from pose3dbench.report import RESULTS_SCHEMA_VERSION, ResultsError, validate_results
+from pose3dbench.report.build import CSV_COLUMNS, build_report, load_predictions
+from pose3dbench.report.document import Table, to_markdown
+from pose3dbench.report.pareto import pareto_front
+from pose3dbench.report.qualitative import project
+
+# A standing person in camera mm relative to the pelvis (X right, Y down), Human3.6M order + Thorax.
+POSE_MM = np.array([[0, 0, 0], [-130, 0, 0], [-140, 450, 20], [-150, 880, 40], [130, 0, 0], [140, 450, 20],
+                    [150, 880, 40], [0, -230, 0], [0, -480, 0], [0, -560, -60], [0, -650, 0], [180, -450, 0],
+                    [250, -200, -40], [280, 30, -80], [-180, -450, 0], [-250, -200, -40], [-280, 30, -80],
+                    [0, -450, 0]], dtype=float)
+N = 48  # images per split (small: the bootstrap and plots stay fast)
+NOISE_MM = {"convnextpose-s": 25.0, "posenet-r50": 45.0, "mhp-lpski-j21": 70.0}
+JOINTS = {"convnextpose-s": 18, "posenet-r50": 18, "mhp-lpski-j21": 21}
+SPLITS = [(1, "gt", "PA-MPJPE"), (2, "gt", "MPJPE"), (2, "rootnet", "MPJPE")]
+RESAMPLES = 300
+
+
+def _cost(rng, params_m, gmacs, latency):
+    return {"params": int(params_m * 1e6), "params_m": params_m, "macs": int(gmacs * 1e9),
+            "flops": int(2 * gmacs * 1e9), "gmacs": gmacs,
+            "latency_ms": {"batch": 1, "median": latency, "p90": latency * 1.1},
+            "throughput_ips": {"batch": 32, "value": 1000.0 / latency * 2.5},
+            "peak_memory_mb": float(rng.uniform(50, 500)), "peak_memory_kind": "rss delta",
+            "device": "cpu", "dtype": "float32"}
+
+
+def _model(name, family, kind, cost, published):
+    return {"spec": name, "family": family, "variant": name, "config": {"family": family, "variant": name},
+            "weights": {"kind": kind, "path": None if kind == "untrained" else f"/ckpt/{name}.pth",
+                        "sha256": None if kind == "untrained" else "ab12cd34" * 8},
+            "published": published, "cost": cost}
+
+
+def make_samples(root: Path, protocol: int, root_src: str, rng) -> H36MSamples:
+    """N samples with GT joints (camera mm), intrinsics and bbox; 4 tiny JPEGs exist on disk."""
+    img_dir = root / "images"
+    img_dir.mkdir(parents=True, exist_ok=True)
+    ids = np.arange(N, dtype=np.int64) * 7 + 1000 * protocol
+    pelvis = np.stack([rng.uniform(-300, 300, N), rng.uniform(-200, 200, N), rng.uniform(4000, 5500, N)], 1)
+    joints = pelvis[:, None, :] + POSE_MM[None] + rng.normal(0, 20, (N, 18, 3))
+    focal = np.full((N, 2), 230.0)  # 200x200 images: a person is ~80 px tall
+    princpt = np.full((N, 2), [100.0, 100.0])
+    uv = project(joints, focal, princpt)
+    lo, hi = uv.min(1), uv.max(1)
+    c, s = (lo + hi) / 2, (hi - lo).max(1) * 1.25
+    bbox = np.stack([c[:, 0] - s / 2, c[:, 1] - s / 2, s, s], 1)
+    paths = []
+    for i in range(N):
+        p = img_dir / f"p{protocol}_{root_src}_{i}.jpg"
+        if i % 5:  # every fifth image is absent (drawn grey)
+            img = np.full((200, 200, 3), (70, 90, 60), np.uint8)
+            for a, b in H36M_SKELETON:  # a stick figure where the GT is, to check the overlay visually
+                cv2.line(img, tuple(np.round(uv[i, a]).astype(int)), tuple(np.round(uv[i, b]).astype(int)),
+                         (200, 200, 230), 3)
+            cv2.imwrite(str(p), img)
+        paths.append(str(p))
+    return H36MSamples(
+        protocol=protocol, root_source=root_src, image_id=ids, image_path=paths,
+        image_size=np.tile([1000, 1002], (N, 1)), subject=np.full(N, 11), action_idx=2 + (np.arange(N) % 15),
+        subaction_idx=np.ones(N, int), cam_idx=np.ones(N, int), frame_idx=np.arange(N), bbox=bbox,
+        root_cam=pelvis, joints_cam=joints, focal=focal, princpt=princpt)
+
+
+def make_run(out: Path, seed: int = 0, *, all_untrained: bool = False, synthetic: bool = True):
+    """Write results.json + predictions/*.npz into ``out``; return (results dict, samples_by_split)."""
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "predictions").mkdir(exist_ok=True)
+    kind = lambda k: "untrained" if all_untrained else k  # noqa: E731
+    models = {
+        "convnextpose-s": _model("convnextpose-s", "convnextpose", kind("checkpoint"), _cost(rng, 7.45, 5.2, 12.0),
+                                 {"p2_mpjpe_mm": 42.3, "p1_pa_mpjpe_mm": 32.9, "params_m": 7.45, "gmacs": 5.2,
+                                  "source": "ConvNeXtPose paper"}),
+        "posenet-r50": _model("posenet-r50", "posenet", kind("untrained"), _cost(rng, 34.3, 12.6, 30.0),
+                              {"p2_mpjpe_mm": 53.3, "p1_pa_mpjpe_mm": 35.2, "p2_mpjpe_rootnet_mm": 54.4}),
+        "mhp-lpski-j21": _model("mhp-lpski-j21", "mobilehumanpose", kind("custom"), _cost(rng, 3.5, 3.9, 8.0),
+                                {"p2_mpjpe_mm": 61.7}),
+        "rootnet-r50": _model("rootnet-r50", "rootnet", kind("checkpoint"), _cost(rng, 34.0, 12.5, 28.0),
+                              {"mrpe_mm": 120.0}),
+    }
+    samples_by_split, evaluations = {}, []
+    for protocol, root_src, metric in SPLITS:
+        samples = samples_by_split.setdefault((protocol, root_src), make_samples(out / "h36m", protocol, root_src, rng))
+        gt = samples.joints_cam[:, :17]
+        for name, noise in NOISE_MM.items():
+            pred17 = gt + rng.normal(0, noise / np.sqrt(3), gt.shape)
+            j = JOINTS[name]
+            pred = np.zeros((N, j, 3))
+            if j == 21:
+                pred[:, list(MUCO_TO_H36M17)] = pred17
+            else:
+                pred[:, :17] = pred17
+                pred[:, 17] = pred17[:, [11, 14]].mean(1)
+            rel = lambda a: a - a[:, :1]  # noqa: E731
+            per_joint = np.linalg.norm(rel(pred17) - rel(gt), axis=2)  # (N, 17) mm
+            per_sample = per_joint.mean(1)
+            npz = f"predictions/{name}__p{protocol}__{root_src}.npz"
+            np.savez(out / npz, image_id=samples.image_id, coords_hm=rng.uniform(0, 64, (N, j, 3)),
+                     bbox=samples.bbox, root_cam=samples.root_cam, pred_cam=pred, per_sample_mm=per_sample)
+            actions = np.array([H36M_ACTIONS[a] for a in samples.action_idx])
+            per_action = {a: float(per_sample[actions == a].mean()) for a in H36M_ACTIONS.values()}
+            ev = {"model": name, "protocol": protocol, "root": root_src, "metric": metric,
+                  "total_mm": float(per_sample.mean()), "action_mean_mm": float(np.mean(list(per_action.values()))),
+                  "per_action_mm": per_action,
+                  "per_joint_mm": {H36M_JOINT_NAMES[k]: float(per_joint[:, k].mean()) for k in range(17)},
+                  "num_samples": N, "skipped": {"degenerate_bbox": 1} if protocol == 1 else {},
+                  "approximate_joint_mapping": j == 21, "predictions": npz,
+                  "timing": {"images_per_s": 80.0, "seconds": N / 80.0, "device": "cpu", "batch_size": 16}}
+            if protocol == 1:
+                ev["pa_mpjpe_scaled_mm"] = float(per_sample.mean() * 0.97)
+            evaluations.append(ev)
+    np.savez(out / "predictions/rootnet-r50__p2__root.npz", image_id=samples_by_split[(2, "rootnet")].image_id,
+             root_cam=samples_by_split[(2, "rootnet")].root_cam, per_sample_mm=rng.gamma(4, 30, N))
+    results = {
+        "schema_version": RESULTS_SCHEMA_VERSION, "pose3dbench_version": "0.1.0",
+        "created_utc": "2026-11-25T09:00:00+00:00",
+        "environment": {"device": "cpu", "device_name": "Test CPU", "torch_version": "2.13.0",
+                        "python_version": "3.11.7", "platform": "Linux-x86_64", "threads": 1, "numpy_version": "2.4"},
+        "settings": {"batch_size": 16, "flip": True, "dtype": "float32", "workers": 0, "backend": "eager",
+                     "protocols": [1, 2], "roots": ["gt", "rootnet"],
+                     "dataset": {"path": str(out / "h36m"), "synthetic": synthetic,
+                                 "synthetic_meta": {"seed": 0, "images": N} if synthetic else None}},
+        "models": models, "evaluations": evaluations,
+        "root_evaluations": [{"model": "rootnet-r50", "protocol": 2, "mrpe_mm": 118.2, "x_mm": 30.1, "y_mm": 25.3,
+                              "z_mm": 101.0, "num_samples": N, "predictions": "predictions/rootnet-r50__p2__root.npz"}],
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    return results, samples_by_split
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    results, samples = make_run(out)
+    paths = build_report(out, samples_by_split=samples, n_resamples=RESAMPLES)
+    return out, results, samples, paths
+
+
+# --- schema ------------------------------------------------------------------------------------
+
+def test_valid_results_pass(tmp_path):
+    results, _ = make_run(tmp_path)
+    validate_results(results)
+    validate_results(json.loads(json.dumps(results)))
+
+
+@pytest.mark.parametrize("mutate, path_in_msg", [
+    (lambda r: r.pop("settings"), "settings: required"),
+    (lambda r: r.update(schema_version=2), "schema_version"),
+    (lambda r: r["environment"].update(device="tpu"), "environment.device"),
+    (lambda r: r["environment"].update(threads=True), "environment.threads"),
+    (lambda r: r["settings"]["dataset"].update(synthetic="yes"), "settings.dataset.synthetic"),
+    (lambda r: r["settings"].update(protocols=[3]), "settings.protocols[0]"),
+    (lambda r: r["models"]["posenet-r50"]["weights"].update(kind="random"), "models.posenet-r50.weights.kind"),
+    (lambda r: r["models"]["posenet-r50"]["cost"]["latency_ms"].update(batch=4), "models.posenet-r50.cost.latency_ms.batch"),
+    (lambda r: r["evaluations"][4]["per_action_mm"].update(Eating="x"), "evaluations[4].per_action_mm.Eating"),
+    (lambda r: r["evaluations"][2]["per_joint_mm"].update(Head=-1.0), "evaluations[2].per_joint_mm.Head"),
+    (lambda r: r["evaluations"][1].update(protocol=3), "evaluations[1].protocol"),
+    (lambda r: r["evaluations"][1].update(model="nope"), "evaluations[1].model"),
+    (lambda r: r["evaluations"][0].pop("timing"), "evaluations[0].timing"),
+    (lambda r: r["evaluations"].append(copy.deepcopy(r["evaluations"][0])), "duplicates evaluations[0]"),
+    (lambda r: r["evaluations"][0].update(total_mm=float("nan")), "evaluations[0].total_mm"),
+    (lambda r: r.update(created_utc="yesterday"), "created_utc"),
+    (lambda r: r["root_evaluations"][0].update(mrpe_mm=None), "root_evaluations[0].mrpe_mm"),
+])
+def test_invalid_results_name_the_field(tmp_path, mutate, path_in_msg):
+    results, _ = make_run(tmp_path)
+    mutate(results)
+    with pytest.raises(ValueError) as info:
+        validate_results(results)
+    assert path_in_msg in str(info.value)
+
+
+def test_optional_and_nullable_fields(tmp_path):
+    results, _ = make_run(tmp_path)
+    results["models"]["posenet-r50"]["cost"] = None
+    results["evaluations"][0].pop("pa_mpjpe_scaled_mm")
+    results["settings"]["dataset"]["synthetic_meta"] = None
+    results["root_evaluations"] = []
+    validate_results(results)
+
+
+def test_missing_or_bad_results_json_raise_user_error(tmp_path):
+    with pytest.raises(ResultsError, match="results.json not found"):
+        build_report(tmp_path)
+    (tmp_path / "results.json").write_text("{not json")
+    with pytest.raises(ResultsError, match="not readable JSON"):
+        build_report(tmp_path)
+    results, _ = make_run(tmp_path)
+    results["evaluations"][0]["metric"] = "MPJPE-X"
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    with pytest.raises(ResultsError, match=r"results\.json: evaluations\[0\]\.metric"):
+        build_report(tmp_path)
+    assert issubclass(ResultsError, Pose3DBenchError)
+
+
+def test_bad_predictions_file_raises(tmp_path):
+    make_run(tmp_path)
+    npz = tmp_path / "predictions" / "posenet-r50__p2__gt.npz"
+    np.savez(npz, image_id=np.arange(N), per_sample_mm=np.ones(N - 1), pred_cam=np.zeros((N, 18, 3)))
+    with pytest.raises(PredictionsError, match="posenet-r50__p2__gt.npz: per_sample_mm has shape"):
+        build_report(tmp_path, n_resamples=RESAMPLES)
+    np.savez(npz, image_id=np.arange(5), per_sample_mm=np.ones(5), pred_cam=np.zeros((5, 18, 3)))
+    with pytest.raises(PredictionsError, match="num_samples=48"):
+        load_predictions(tmp_path, "predictions/posenet-r50__p2__gt.npz", N)
+    npz.write_bytes(b"garbage")
+    with pytest.raises(PredictionsError, match="not a readable .npz"):
+        load_predictions(tmp_path, "predictions/posenet-r50__p2__gt.npz", N)
+
+
+# --- pareto ------------------------------------------------------------------------------------
+
+def test_pareto_front():
+    pts = np.array([[10, 50], [5, 60], [20, 40], [15, 55], [5, 70], [np.nan, 10], [30, 40]], dtype=float)
+    # (15,55) is dominated by (10,50); (5,70) by (5,60); (30,40) by (20,40); NaN row never on the front
+    assert pareto_front(pts).tolist() == [1, 0, 2]
+    assert pareto_front(np.array([[1.0, 1.0], [1.0, 1.0]])).tolist() == [0, 1]  # duplicates both kept
+    assert pareto_front(np.zeros((0, 2))).tolist() == []
+    with pytest.raises(ValueError):
+        pareto_front(np.zeros((3, 3)))
+
+
+def test_pareto_front_matches_brute_force():
+    rng = np.random.default_rng(3)
+    pts = rng.integers(0, 8, (40, 2)).astype(float)
+    expected = [i for i in range(len(pts)) if not any(
+        np.all(pts[j] <= pts[i]) and np.any(pts[j] < pts[i]) for j in range(len(pts)))]
+    assert sorted(pareto_front(pts).tolist()) == expected
+
+
+# --- document ----------------------------------------------------------------------------------
+
+def test_table_rejects_ragged_rows_and_md_escapes_pipes(tmp_path):
+    with pytest.raises(ValueError, match="row 0 has 1 cells"):
+        Table("t", ["a", "b"], [["x"]])
+    md = to_markdown([Table("t", ["a|b"], [["1|2"]], numeric=[True])], tmp_path)
+    assert "| a\\|b |" in md and "| 1\\|2 |" in md and "|---:|" in md
+
+
+# --- the built report --------------------------------------------------------------------------
+
+def test_build_report_writes_files(built):
+    out, results, _, paths = built
+    for key in ("report_md", "report_html", "results_csv"):
+        assert paths[key].is_file() and paths[key].parent == out
+    pngs = [p for k, p in paths.items() if p.suffix == ".png"]
+    # cost scatter x2 (P1, P2 GT), actions x3, joints x3, CI chart, qualitative panel
+    assert len(pngs) == 10
+    for p in pngs:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        img = cv2.imread(str(p))
+        assert img is not None and img.shape[0] > 200 and img.shape[1] > 300 and img.std() > 5
+    assert not list(out.glob(".*.tmp"))  # atomic writes leave no temp files
+
+
+def test_results_csv(built):
+    out, results, _, paths = built
+    rows = list(csv.DictReader(paths["results_csv"].open()))
+    assert list(rows[0]) == CSV_COLUMNS
+    assert len(rows) == len(results["evaluations"]) == 9
+    by = {(r["model"], r["protocol"], r["root"]): r for r in rows}
+    r = by[("posenet-r50", "2", "rootnet")]
+    ev = next(e for e in results["evaluations"] if (e["model"], e["protocol"], e["root"]) == ("posenet-r50", 2, "rootnet"))
+    assert float(r["total_mm"]) == pytest.approx(ev["total_mm"], abs=1e-3)
+    assert float(r["published_mm"]) == 54.4
+    assert float(r["diff_mm"]) == pytest.approx(ev["total_mm"] - 54.4, abs=2e-3)
+    assert float(r["ci_low_mm"]) < float(r["total_mm"]) < float(r["ci_high_mm"])
+    assert float(r["params_m"]) == 34.3 and float(r["latency_ms"]) == 30.0
+    assert by[("mhp-lpski-j21", "1", "gt")]["published_mm"] == ""  # no published P1 number
+
+
+def test_markdown_content(built):
+    out, results, _, paths = built
+    md = paths["report_md"].read_text()
+    # banner because the dataset is synthetic
+    assert "Accuracy numbers below mean nothing" in md and "the dataset is synthetic" in md
+    # every PNG linked relatively and existing
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert len(links) == 10 and all((out / link).is_file() and "/" not in link for link in links)
+    # leaderboard: published beside measured and the difference, units in headers
+    lb = md.split("**Accuracy (mm) and cost per model**")[1].split("\n\n")[1]
+    header = lb.splitlines()[0]
+    assert "P2 MPJPE, GT root: measured (mm)" in header and "published (mm)" in header and "Δ (mm)" in header
+    assert "Params (M)" in header and "GMACs (G)" in header and "Latency b1 (ms)" in header
+    ranked = [line.split("|")[1].strip() for line in lb.splitlines()[2:]]
+    assert ranked == ["convnextpose-s", "posenet-r50", "mhp-lpski-j21"]  # by P2 GT error (noise 25 < 45 < 70)
+    ev = next(e for e in results["evaluations"] if (e["model"], e["protocol"], e["root"]) == ("convnextpose-s", 2, "gt"))
+    row = lb.splitlines()[2]
+    assert f"{ev['total_mm']:.1f}" in row and "42.3" in row and f"{ev['total_mm'] - 42.3:+.1f}" in row
+    # RootNet: MRPE against published
+    assert "Root localisation (RootNet)" in md and "| rootnet-r50 | P2 | 118.2 |" in md and "| 120.0 | -1.8 |" in md
+    # significance: noise 25 vs 70 mm on 48 images is a clear difference
+    sig = md.split("P2 MPJPE, GT root: paired differences")[1].split("\n\n")[1]
+    row = next(line for line in sig.splitlines() if line.startswith("| convnextpose-s | mhp-lpski-j21"))
+    assert "**yes**" in row and row.split("|")[3].strip().startswith("-")
+    # captions carry the provenance
+    for needle in ("Device cpu (Test CPU)", "float32", "batch 16", "torch 2.13.0", "SYNTHETIC",
+                   "convnextpose-s checkpoint ab12cd34", "posenet-r50 untrained", "Protocol 2 (S9, S11)"):
+        assert needle in md, needle
+    assert md.count("Made with:") >= 12
+    # notes: skipped samples and approximate mapping
+    assert "degenerate_bbox: 1" in md and "approximate joint" in md
+    assert "Qualitative examples" in md and "Skipped" not in md.split("## Qualitative examples")[1].split("##")[0]
+
+
+def test_html_is_self_contained(built):
+    out, _, _, paths = built
+    html = paths["report_html"].read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<style>" in html
+    assert html.count('src="data:image/png;base64,') == 10
+    # no external resources of any kind
+    assert not re.search(r'(src|href)="(?!data:|#)', html)
+    assert "url(" not in html and "@import" not in html and "<script" not in html
+    assert 'class="banner warning"' in html and "Leaderboard" in html
+
+
+def test_no_banner_for_real_trained_run_and_no_samples(tmp_path):
+    make_run(tmp_path, synthetic=False)
+    paths = build_report(tmp_path, n_resamples=RESAMPLES)
+    md = paths["report_md"].read_text()
+    assert "mean nothing" not in md
+    assert "Skipped: no ground-truth samples" in md
+    assert "fig_qualitative_p-2-gt" not in paths
+
+
+def test_banner_when_all_untrained(tmp_path):
+    make_run(tmp_path, synthetic=False, all_untrained=True)
+    md = build_report(tmp_path, n_resamples=RESAMPLES)["report_md"].read_text()
+    assert "every model has untrained" in md and "weights: all untrained" in md
+
+
+def test_missing_predictions_degrade_gracefully(tmp_path):
+    make_run(tmp_path)
+    (tmp_path / "predictions" / "posenet-r50__p2__gt.npz").unlink()
+    paths = build_report(tmp_path, n_resamples=RESAMPLES)
+    md = paths["report_md"].read_text()
+    assert "predictions/posenet-r50__p2__gt.npz is missing" in md
+    row = next(r for r in csv.DictReader(paths["results_csv"].open())
+               if (r["model"], r["protocol"], r["root"]) == ("posenet-r50", "2", "gt"))
+    assert row["ci_low_mm"] == "" and row["total_mm"] != ""
+
+
+def test_inconsistent_total_is_reported(tmp_path):
+    results, _ = make_run(tmp_path)
+    results["evaluations"][0]["total_mm"] += 5.0
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    md = build_report(tmp_path, n_resamples=RESAMPLES)["report_md"].read_text()
+    assert "Inconsistent: mean of per_sample_mm" in md
+
+
+def test_cli_report_command(tmp_path, capsys):
+    make_run(tmp_path)
+    assert cli_main(["report", "--out", str(tmp_path), "--resamples", str(RESAMPLES)]) == 0
+    assert "report.html" in capsys.readouterr().out and (tmp_path / "report.html").is_file()
+    assert cli_main(["report", "--out", str(tmp_path / "nothing")]) == 2
+    assert "results.json not found" in capsys.readouterr().err
+
+
+def test_report_is_deterministic(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    make_run(a, seed=5)
+    shutil.copytree(a, b)
+    build_report(a, n_resamples=RESAMPLES)
+    build_report(b, n_resamples=RESAMPLES)
+    assert (a / "results.csv").read_text() == (b / "results.csv").read_text()
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None and shutil.which("chromium-browser") is None,
+                    reason="chromium is not on PATH (apt-get install -y chromium) so the HTML render is not checked")
+def test_html_renders_in_headless_chromium(built):
+    out, _, _, paths = built
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    shot = out / "screenshot.png"
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
+                        f"--screenshot={shot}", "--window-size=1280,2400", paths["report_html"].as_uri()],
+                       check=True, capture_output=True, timeout=120)
+    img = cv2.imread(str(shot))
+    assert img is not None and img.shape[:2] == (2400, 1280)
+    # the page is not blank: a good share of non-white pixels (text, tables, figures)
+    assert (img.min(axis=2) < 200).mean() > 0.03
