@@ -48,7 +48,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if rng and mode != "no_range":
             start = int(re.match(r"bytes=(\d+)-", rng).group(1))
         if start >= len(body) and start:
-            self._send(416, b"", "text/plain")
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(body)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         chunk = body[start:]
         self.send_response(206 if start else 200)
@@ -438,9 +441,11 @@ def test_http_error_and_completed_part(server, ckpt_bytes):
     # A .part that is already complete (crash before the rename): the server answers 416 to the
     # range request and the file is finished without downloading it again.
     server.files["snap.pth.tar"] = ckpt_bytes
-    entry = _entry("testnet:416", server.url + "snap.pth.tar", size=len(ckpt_bytes))
-    part = cache.part_path(download.cached_path(entry))
-    part.parent.mkdir(parents=True)
-    part.write_bytes(ckpt_bytes)
-    assert fetch(entry, progress=False).read_bytes() == ckpt_bytes
-    assert server.requests[-1][1] == f"bytes={len(ckpt_bytes)}-"
+    for size in (len(ckpt_bytes), None):  # size known from the registry, or from Content-Range
+        entry = _entry(f"testnet:416-{size}", server.url + "snap.pth.tar", size=size)
+        part = cache.part_path(download.cached_path(entry))
+        part.parent.mkdir(parents=True)
+        part.write_bytes(ckpt_bytes)
+        n = len(server.requests)
+        assert fetch(entry, progress=False).read_bytes() == ckpt_bytes
+        assert [r for _, r in server.requests[n:]] == [f"bytes={len(ckpt_bytes)}-"]

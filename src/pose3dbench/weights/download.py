@@ -79,7 +79,8 @@ def http_download(url: str, dest: str | os.PathLike, *, expected_size: int | Non
         except urllib.error.HTTPError as exc:
             if exc.code == 416 and start > 0:
                 # Range not satisfiable: the part is already complete, or stale. Check, else restart.
-                if expected_size is not None and start == expected_size:
+                m = re.match(r"bytes\s+\*/(\d+)", exc.headers.get("Content-Range") or "") if exc.headers else None
+                if start == (expected_size if expected_size is not None else (int(m.group(1)) if m else -1)):
                     break
                 part.unlink()
                 attempts += 1
