@@ -25,7 +25,7 @@ def test_files_and_marker(tiny):
     for rel in JSONS:
         assert (tiny / rel).is_file(), rel
     meta = json.loads((tiny / "pose3dbench_synthetic.json").read_text())
-    assert meta["synthetic"] is True and meta["seed"] == 0 and meta["size"] == "tiny"
+    assert meta["synthetic"] is True and meta["complete"] is True and meta["seed"] == 0 and meta["size"] == "tiny"
     assert find_dataset(tiny).synthetic["size"] == "tiny"
     data = json.loads((tiny / "annotations/Human36M_subject11_data.json").read_text())
     im, ann = data["images"][0], data["annotations"][0]
@@ -104,3 +104,11 @@ def test_constant_bone_lengths_and_plausible_poses(tiny):
 def test_bad_size():
     with pytest.raises(SynthError, match="unknown size"):
         generate("/nonexistent-never-created", size="huge")
+
+
+def test_never_overwrites_real_annotations(tmp_path):
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "Human36M_subject11_data.json").write_text("{}")
+    with pytest.raises(SynthError, match="did not generate"):
+        generate(tmp_path, size="tiny")
+    assert (tmp_path / "annotations" / "Human36M_subject11_data.json").read_text() == "{}"

@@ -160,7 +160,8 @@ def diagnose(data: str | os.PathLike) -> dict:
 def _print(rep: dict) -> None:
     print(f"Human3.6M folder: {rep['data_dir']}")
     if rep["synthetic"]:
-        print(f"  SYNTHETIC data (pose3dbench synth, size {rep['synthetic'].get('size')}, seed {rep['synthetic'].get('seed')})")
+        print(f"  SYNTHETIC data (pose3dbench synth, size {rep['synthetic'].get('size')}, seed {rep['synthetic'].get('seed')})"
+              + ("" if rep["synthetic"].get("complete", True) else " -- generation did not finish: run pose3dbench synth again"))
     print(f"  image sequence folders: {rep['sequence_folders']} (under {rep['image_root']})")
     have = [s for s, f in rep["annotation_files"].items() if all(f.values())]
     print(f"  subjects with all annotation files: {', '.join(have) or 'none'}")

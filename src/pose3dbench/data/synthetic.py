@@ -208,8 +208,11 @@ def generate(out_dir: str | os.PathLike, seed: int = 0, size: str = "tiny", *, w
     except OSError as exc:
         raise SynthError(f"cannot create {out} ({exc}); choose a writable --out folder") from None
     marker = out / SYNTHETIC_MARKER
-    if marker.exists():
-        marker.unlink()  # re-written last: its presence means the set is complete
+    if not marker.exists() and any((out / "annotations").glob("Human36M_subject*_*.json")):
+        raise SynthError(f"{out} already holds Human3.6M annotations that pose3dbench did not generate; "
+                         "choose an empty --out folder (real data are never overwritten)")
+    # Written first as incomplete and completed last, so an interrupted run is visible (and can be redone).
+    atomic_write_text(marker, json.dumps({"synthetic": True, "complete": False, "seed": int(seed), "size": size}) + "\n")
     scale = 0.32 if size == "tiny" else 1.0
     seed = int(seed)
     next_id = 1
@@ -304,7 +307,7 @@ def generate(out_dir: str | os.PathLike, seed: int = 0, size: str = "tiny", *, w
 
     p1 = counts["11"]["test_images"]
     meta = {
-        "synthetic": True, "generator": "pose3dbench.data.synthetic", "format_version": FORMAT_VERSION,
+        "synthetic": True, "complete": True, "generator": "pose3dbench.data.synthetic", "format_version": FORMAT_VERSION,
         "seed": seed, "size": size, "image_scale": scale,
         "note": "SYNTHETIC data in the 3DMPPE Human3.6M format; numbers measured on it say nothing about real accuracy.",
         "protocol_test_images": {"1": p1, "2": p1 + counts["9"]["test_images"]},
