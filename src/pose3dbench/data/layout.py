@@ -6,6 +6,7 @@ indexed once with ``os.scandir``; sequence folders (thousands of JPEGs each) are
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -152,8 +153,6 @@ def find_dataset(path: str | os.PathLike) -> DatasetLayout:
                 layout.bbox_root_files.append(Path(e.path))
             elif name == SYNTHETIC_MARKER and layout.synthetic is None:
                 try:
-                    import json
-
                     with open(e.path) as f:
                         layout.synthetic = json.load(f)
                 except (OSError, ValueError):
