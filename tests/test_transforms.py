@@ -94,3 +94,16 @@ def test_load_image_errors_name_the_file(tmp_path):
         load_image(tmp_path / "empty.jpg")
     with pytest.raises(DatasetError, match=r"b.jpg is 80x60 pixels but its annotation declares 1000x1002"):
         load_image(tmp_path / "b.jpg", expected_wh=(1000, 1002))
+
+
+def test_header_size_after_large_metadata_segment(tmp_path):
+    import struct
+
+    raw = (tmp_path / "c.jpg")
+    _jpeg(raw, _noise(50, 70))
+    data = raw.read_bytes()
+    app1 = b"\xff\xe1" + struct.pack(">H", 20002) + b"\0" * 20000   # 20 kB metadata before the frame header
+    big = tmp_path / "big.jpg"
+    big.write_bytes(data[:2] + app1 + data[2:])
+    assert read_image_size(big) == (70, 50)
+    assert load_image(big, (70, 50)).shape == (50, 70, 3)
