@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, Pose3DBenchError
 from .config import ModelConfig
 
 FAMILIES = ("convnextpose", "posenet", "rootnet", "mobilehumanpose", "integral")
@@ -90,10 +90,10 @@ def _sniff_format(path: Path) -> str:
         try:
             with zipfile.ZipFile(path) as zf:
                 names = zf.namelist()
-        except (zipfile.BadZipFile, OSError) as exc:
+        except (zipfile.BadZipFile, OSError):
             raise CheckpointError(
-                f"{path} is a truncated or corrupt zip archive ({exc}); the download was probably cut short: "
-                "fetch the file again.") from None
+                f"{path} is a truncated or corrupt zip archive (its central directory is missing or broken); the "
+                "download was probably cut short: fetch the file again.") from None
         if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
             raise CheckpointError(f"{path} is a zip archive but not a PyTorch checkpoint (no data.pkl inside); "
                                   "pass the .pth/.pth.tar file the authors released.")
@@ -224,8 +224,8 @@ def read_checkpoint(checkpoint: str | PathLike | Mapping, *, trust_checkpoint: b
     """Read a checkpoint file (or an in-memory dict) -> (bare state dict, info).
 
     info: path (str or None), sha256 (of the file, or None), format (``zip`` | ``legacy`` |
-    ``state_dict`` for an in-memory dict), top_level_keys, epoch (int or None), container (key the
-    state dict sat under), stripped_prefix (``module.`` or None), trusted (full unpickling used),
+    ``state_dict`` for an in-memory dict), top_level_keys ([] for a bare state dict), epoch (int or
+    None), container (key the state dict sat under, None when bare), stripped_prefix (``module.`` or None), trusted (full unpickling used),
     tensors, numel. Raises CheckpointError naming the file for anything unusable.
     """
     if isinstance(checkpoint, Mapping):
@@ -253,7 +253,7 @@ def read_checkpoint(checkpoint: str | PathLike | Mapping, *, trust_checkpoint: b
     _check_finite(state, where)
     info = {
         "path": path, "sha256": sha, "format": fmt,
-        "top_level_keys": [str(k) for k in obj.keys()] if isinstance(obj, Mapping) else [],
+        "top_level_keys": [str(k) for k in obj.keys()] if isinstance(obj, Mapping) and container else [],
         "epoch": _epoch(obj), "container": container, "stripped_prefix": stripped, "trusted": trusted,
         "tensors": len(state), "numel": int(sum(t.numel() for t in state.values())),
     }
@@ -451,10 +451,13 @@ def infer_config(shapes: Mapping[str, Any], model: str | None = None, *, source:
         else:
             raise CheckpointError(f"unknown model {model!r}: give a family ({', '.join(FAMILIES)}) or a variant "
                                   f"({', '.join(registry.available())}), or leave it out to infer it from {source}.")
+    upsample = overrides.pop("upsample_layers", None)
     facts = infer_architecture(shapes, named_family, joint_num=overrides.pop("joint_num", None),
-                               depth_bins=overrides.pop("depth_bins", None),
-                               upsample_layers=overrides.pop("upsample_layers", None), source=source)
+                               depth_bins=overrides.pop("depth_bins", None), upsample_layers=upsample, source=source)
     family = facts["family"]
+    if upsample is not None and family != "convnextpose":
+        raise CheckpointError(f"{source}: unknown override 'upsample_layers' for a {family} network "
+                              "(it sets ConvNeXtPose's head only).")
     warns: list[str] = []
     if named_family is not None and named_family != family:
         warns.append(f"{source}: you asked for {model!r} ({named_family}) but the key layout is a {family} network; "
@@ -492,7 +495,12 @@ def infer_config(shapes: Mapping[str, Any], model: str | None = None, *, source:
     else:
         variant = None
     base_name = variant or named_variant or max(candidates, key=closeness)
-    config = apply(registry.get_config(base_name), variant or f"{family}-custom")
+    try:
+        config = apply(registry.get_config(base_name), variant or f"{family}-custom")
+    except Pose3DBenchError as exc:  # shapes that form no valid config: let the strict-load diff explain
+        warns.append(f"{source}: the file's shapes do not form a valid {family} configuration ({exc}); "
+                     f"comparing it with {base_name}.")
+        return registry.get_config(base_name), warns
     if variant is None:  # the base variant's paper numbers do not describe this network
         config.published = {}
         config.description = (f"{family} network inferred from a checkpoint's shapes (closest registered variant: "

@@ -1,0 +1,217 @@
+"""Model specs on the command line (``--model SPEC``) -> (module, info).
+
+SPEC forms, tried in this order:
+
+- ``NAME=CKPT``: checkpoint file loaded as NAME (a family or registered variant), see ``load_model``.
+- ``NAME``: a registered variant with untrained weights (``convnextpose-s``).
+- ``module:function`` or ``path/to/file.py:function``: bring your own model; ``function()`` returns an
+  ``nn.Module`` with the zoo interface (``forward(img [B,3,H,W]) -> [B,J,3]`` in heatmap units and a
+  ModelConfig-like ``config``).
+- ``CKPT``: a checkpoint path; family and variant inferred from its keys.
+
+``.onnx`` files go to the ONNX backend (``_resolve_onnx``, the one dispatch point for it).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import Pose3DBenchError
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_CONFIG_FIELDS = ("family", "variant", "joint_num", "depth_bins", "heatmap_size", "input_size", "mean", "std")
+
+
+class ModelSpecError(Pose3DBenchError):
+    """A ``--model`` spec names nothing loadable, or a custom model breaks the zoo interface."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _info(name: str, spec: str, weights: str, checkpoint: str | None, sha256: str | None, model: nn.Module,
+          **extra: Any) -> dict[str, Any]:
+    cfg = model.config
+    return {"name": name, "spec": spec, "weights": weights, "checkpoint": checkpoint, "sha256": sha256,
+            "family": getattr(cfg, "family", None), "variant": getattr(cfg, "variant", None), **extra}
+
+
+def _resolve_onnx(spec: str, path: str) -> tuple[nn.Module, dict[str, Any]]:
+    """Dispatch point for ONNX models (``*.onnx``): handled by the ONNX backend, not here."""
+    raise ModelSpecError(
+        f"{spec!r}: {path} is an ONNX model; ONNX specs are handled by the onnx backend, which is not wired into "
+        "model specs yet. Use a PyTorch checkpoint (NAME=CKPT or CKPT) or a module:function model meanwhile.")
+
+
+def _is_onnx(path: str) -> bool:
+    return path.lower().endswith(".onnx")
+
+
+def _load_checkpoint(spec: str, name: str | None, path: str, trust_checkpoint: bool):
+    from .checkpoint import load_model
+
+    model = load_model(path, name, trust_checkpoint=trust_checkpoint)
+    info = model.checkpoint_info
+    display = name if name else (model.config.variant if not model.config.variant.endswith("-custom")
+                                 else Path(path).name)
+    return model, _info(display, spec, "checkpoint", info["path"], info["sha256"], model,
+                        checkpoint_info=info)
+
+
+def _import_target(spec: str, target: str) -> tuple[Any, str | None]:
+    """Import ``module`` or ``path/to/file.py`` -> (module object, path of the .py file or None)."""
+    if target.endswith(".py"):
+        path = Path(target).expanduser()
+        if not path.is_file():
+            raise ModelSpecError(f"{spec!r}: {path} does not exist; give an existing .py file or an importable module.")
+        mod_name = "pose3dbench_user_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+        loader_spec = importlib.util.spec_from_file_location(mod_name, path)
+        if loader_spec is None or loader_spec.loader is None:
+            raise ModelSpecError(f"{spec!r}: cannot import {path} as a Python module.")
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[mod_name] = module
+        try:
+            loader_spec.loader.exec_module(module)
+        except Exception as exc:
+            sys.modules.pop(mod_name, None)
+            raise ModelSpecError(f"{spec!r}: importing {path} failed: {type(exc).__name__}: {exc}") from exc
+        return module, str(path)
+    try:
+        return importlib.import_module(target), None
+    except ImportError as exc:
+        raise ModelSpecError(f"{spec!r}: cannot import module {target!r} ({exc}); make it importable (PYTHONPATH) "
+                             "or give the path of its .py file (path/to/file.py:function).") from exc
+    except Exception as exc:
+        raise ModelSpecError(f"{spec!r}: importing {target!r} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def validate_custom_model(model: Any, where: str, *, check_forward: bool = True) -> nn.Module:
+    """Check that a user model follows the zoo interface; returns it in eval mode.
+
+    Requires an ``nn.Module`` with a ``config`` having family, variant, joint_num, depth_bins,
+    heatmap_size (H, W heatmap pixels), input_size (H, W input pixels), mean, std. With
+    ``check_forward`` one zero image [1, 3, H, W] must give [1, joint_num, 3] (heatmap units);
+    a RootNet-family model is called as (img, k_value [1, 1]) and must give [1, 3].
+    """
+    if not isinstance(model, nn.Module):
+        raise ModelSpecError(f"{where} returned {type(model).__name__}, not a torch.nn.Module; return the model itself.")
+    cfg = getattr(model, "config", None)
+    if cfg is None:
+        raise ModelSpecError(f"{where}: the model has no `config` attribute; set model.config = "
+                             "pose3dbench.models.ModelConfig(family=..., variant=..., joint_num=..., depth_bins=..., "
+                             "heatmap_size=(H, W), input_size=(H, W)).")
+    missing = [f for f in _CONFIG_FIELDS if not hasattr(cfg, f)]
+    if missing:
+        raise ModelSpecError(f"{where}: model.config lacks {', '.join(missing)}; use pose3dbench.models.ModelConfig.")
+    try:
+        h, w = (int(v) for v in cfg.input_size)
+        hh, hw = (int(v) for v in cfg.heatmap_size)
+        joints, bins = int(cfg.joint_num), int(cfg.depth_bins)
+    except (TypeError, ValueError) as exc:
+        raise ModelSpecError(f"{where}: model.config has malformed sizes ({exc}); input_size and heatmap_size are "
+                             "(H, W) pairs of ints, joint_num and depth_bins ints.") from None
+    if min(h, w, hh, hw, joints, bins) <= 0 or len(tuple(cfg.mean)) != 3 or len(tuple(cfg.std)) != 3:
+        raise ModelSpecError(f"{where}: model.config needs positive sizes and 3-channel mean/std "
+                             f"(got input {cfg.input_size}, heatmap {cfg.heatmap_size}, joints {joints}, bins {bins}).")
+    model.eval()
+    if check_forward:
+        rootnet = cfg.family == "rootnet"
+        param = next(iter(model.parameters()), None)
+        device = param.device if param is not None else torch.device("cpu")
+        img = torch.zeros(1, 3, h, w, device=device)
+        try:
+            with torch.inference_mode():
+                out = model(img, torch.full((1, 1), 3000.0, device=device)) if rootnet else model(img)
+        except Exception as exc:
+            raise ModelSpecError(f"{where}: forward on a [1, 3, {h}, {w}] image failed: {type(exc).__name__}: {exc}. "
+                                 "The zoo interface is forward(img [B,3,H,W]) -> [B, joint_num, 3].") from exc
+        want = (1, 3) if rootnet else (1, joints, 3)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != want:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ModelSpecError(f"{where}: forward returned {got}, expected a tensor of shape {list(want)} "
+                                 "((x, y, z) per joint in heatmap units).")
+    return model
+
+
+def _load_custom(spec: str, target: str, func_name: str):
+    module, py_path = _import_target(spec, target)
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise ModelSpecError(f"{spec!r}: {target} has no callable {func_name!r}.")
+    try:
+        model = func()
+    except Exception as exc:
+        raise ModelSpecError(f"{spec!r}: calling {target}:{func_name}() failed: {type(exc).__name__}: {exc}") from exc
+    model = validate_custom_model(model, f"{spec!r} ({target}:{func_name}())")
+    sha = _sha256(Path(py_path)) if py_path else None
+    name = getattr(model.config, "variant", None) or func_name
+    return model, _info(str(name), spec, "custom", None, sha, model, source=py_path or target)
+
+
+def _split_custom(spec: str) -> tuple[str, str] | None:
+    """``module:function`` / ``file.py:function`` -> (target, function), else None."""
+    if ":" not in spec:
+        return None
+    target, func = spec.rsplit(":", 1)
+    if not _IDENT.match(func):
+        return None
+    if target.endswith(".py") or _DOTTED.match(target):
+        return target, func
+    return None
+
+
+def resolve_model_spec(spec: str, *, trust_checkpoint: bool = False) -> tuple[nn.Module, dict[str, Any]]:
+    """Resolve a ``--model`` spec -> (model in eval mode, info).
+
+    info: ``name`` (display name), ``spec``, ``weights`` (``untrained`` | ``checkpoint`` | ``custom``),
+    ``checkpoint`` (path or None), ``sha256`` (of the checkpoint or custom .py file, or None), plus
+    ``family``, ``variant`` and, for checkpoints, ``checkpoint_info``.
+    """
+    from . import registry
+
+    spec = str(spec).strip()
+    if not spec:
+        raise ModelSpecError("empty model spec; give NAME, NAME=CKPT, CKPT or module:function.")
+    if "=" in spec:
+        name, path = (s.strip() for s in spec.split("=", 1))
+        if not name or not path:
+            raise ModelSpecError(f"{spec!r}: NAME=CKPT needs both a model name and a checkpoint path.")
+        if _is_onnx(path):
+            return _resolve_onnx(spec, path)
+        known = set(registry.available()) | set(registry.families())
+        if name not in known:
+            raise ModelSpecError(f"{spec!r}: unknown model {name!r}; use a family ({', '.join(registry.families())}) "
+                                 f"or a variant ({', '.join(registry.available())}).")
+        return _load_checkpoint(spec, name, path, trust_checkpoint)
+    if spec in registry.available():
+        model = registry.create(spec).eval()
+        return model, _info(spec, spec, "untrained", None, None, model)
+    if _is_onnx(spec):
+        return _resolve_onnx(spec, spec)
+    custom = _split_custom(spec)
+    if custom is not None and not Path(spec).exists():
+        return _load_custom(spec, *custom)
+    if Path(spec).expanduser().exists():
+        return _load_checkpoint(spec, None, spec, trust_checkpoint)
+    looks_like_path = "/" in spec or spec.endswith((".pth", ".tar", ".pt", ".ckpt", ".bin"))
+    if looks_like_path:
+        raise ModelSpecError(f"{spec!r}: no such checkpoint file; check the path.")
+    raise ModelSpecError(f"{spec!r} is not a registered model ({', '.join(registry.available())}), an existing "
+                         "checkpoint file, NAME=CKPT, or module:function.")
+
+
+__all__ = ["ModelSpecError", "resolve_model_spec", "validate_custom_model"]
