@@ -237,6 +237,42 @@ def test_cli_profile_table(capsys):
     assert name in text and "GMACs" in text and "lat.med(ms)" in text
 
 
+CUSTOM_ROOT = """
+import torch
+from torch import nn
+from pose3dbench.models import ModelConfig
+
+
+class TinyRoot(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.config = ModelConfig(family="rootnet", variant="tiny-root", joint_num=1, depth_bins=1,
+                                  heatmap_size=(8, 8), input_size=(32, 32))
+
+    def forward(self, img, k_value):
+        y = self.conv(img).mean(dim=(2, 3))
+        return torch.cat([y[:, :2], y[:, 2:] * k_value.view(-1, 1)], dim=1)
+
+
+def build():
+    return TinyRoot()
+"""
+
+
+def test_cli_custom_rootnet_spec(tmp_path, capsys):
+    """module:function spec of a RootNet-style model: profiled with k_value at its config's input size."""
+    py = tmp_path / "tiny_root.py"
+    py.write_text(CUSTOM_ROOT)
+    rc = cli_main(["profile", "--model", f"{py}:build", "--device", "cpu", "--batch-size", "2", "--iters", "1",
+                   "--warmup", "0", "--json"])
+    assert rc == 0
+    r = json.loads(capsys.readouterr().out)[0]
+    assert r["model"] == "tiny-root" and "k_value" in r["inputs"]
+    assert r["input_size"] == [32, 32] and r["macs"] == 3 * 32 * 32 * 27
+    assert r["weights"]["weights"] == "custom"
+
+
 def test_cli_unknown_model_is_a_user_error(capsys):
     rc = cli_main(["profile", "--model", "no-such-model-xyz", "--device", "cpu"])
     assert rc != 0

@@ -38,47 +38,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _resolve(spec: str):
-    """(model, info) for a model spec; uses models.spec when present, else the registry by name."""
-    try:
-        from ..models.spec import resolve_model_spec
-    except ImportError:  # spec resolver not installed: plain registry names only
-        from ..models import available, create
-        try:
-            return create(spec), {"spec": spec, "name": spec}
-        except KeyError as exc:
-            raise Pose3DBenchError(f"unknown model {spec!r}; registered: {', '.join(available())}") from exc
-    return resolve_model_spec(spec)
-
-
 def _info_name(spec: str, info: Any) -> str:
-    if isinstance(info, dict):
-        for key in ("name", "variant", "label"):
-            if info.get(key):
-                return str(info[key])
-    for key in ("name", "variant", "label"):
-        if getattr(info, key, None):
-            return str(getattr(info, key))
+    if isinstance(info, dict) and info.get("name"):
+        return str(info["name"])
     return spec
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..perf.profile import format_table, profile_model
+    from ..models.spec import resolve_model_spec
+    from ..perf.profile import format_table, profile_model, resolve_device
 
     if args.batch_size < 1:
         raise Pose3DBenchError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.iters < 1 or args.warmup < 0:
         raise Pose3DBenchError(f"need --iters >= 1 and --warmup >= 0, got {args.iters} and {args.warmup}")
+    device = resolve_device(args.device)  # fail before building any model
     results = []
     for spec in args.model:
-        model, info = _resolve(spec)
+        model, info = resolve_model_spec(spec)
         config = getattr(model, "config", None)
         size = tuple(args.input_size) if args.input_size else tuple(getattr(config, "input_size", (256, 256)))
-        res = profile_model(model, device=args.device, input_size=size, batch_sizes=(1, args.batch_size),
+        res = profile_model(model, device=device, input_size=size, batch_sizes=(1, args.batch_size),
                             dtypes=tuple(args.dtype or ("float32",)), warmup=args.warmup, iters=args.iters,
                             threads=args.threads, measure_memory=not args.no_memory,
                             name=_info_name(spec, info))
         res["spec"] = spec
+        if isinstance(info, dict):  # which weights were profiled (cost does not depend on them)
+            res["weights"] = {k: None if info.get(k) is None else str(info[k])
+                              for k in ("weights", "checkpoint", "sha256")}
         results.append(res)
         del model
     if args.output:
