@@ -173,3 +173,28 @@ def test_mismatched_ids_fail_with_clear_message(data_dir, tmp_path, capsys):
     f = write_preds(tmp_path / "short.npz", s1, s1.joints_cam, 2)
     assert cli_main(["evaluate", "--data", str(data_dir), "--predictions", str(f)]) == 2
     assert f"{len(s2) - 50} image ids of the split have no prediction" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory) -> Path:
+    from pose3dbench.data.synthetic import generate
+
+    return generate(tmp_path_factory.mktemp("synth") / "h36m", seed=1, size="tiny")
+
+
+@pytest.mark.parametrize("protocol", [1, 2])
+def test_synthetic_set_heatmap_round_trip_scores_zero(synth_dir, tmp_path, capsys, protocol):
+    """GT -> heatmap units (RootNet box and root) -> camera mm -> .npz -> evaluate: ~0 mm."""
+    from pose3dbench.eval.geometry import camera_to_heatmap, heatmap_to_camera
+
+    data = synth_dir
+    s = load_split(data, protocol, "rootnet")
+    geo = dict(heatmap_size=(64, 64), depth_bins=64)
+    hm = camera_to_heatmap(s.joints_cam, s.bbox, s.root_cam, s.focal, s.princpt, **geo)
+    pred_cam = heatmap_to_camera(hm, s.bbox, s.root_cam, s.focal, s.princpt, **geo)
+    path = save_predictions(tmp_path / "p.npz", image_id=s.image_id, coords_hm=hm, bbox=s.bbox, root_cam=s.root_cam,
+                            pred_cam=pred_cam, meta={**geo, "joint_set": "h36m18", "protocol": protocol,
+                                                     "root": "rootnet", "model": "gt"})
+    res = run_json(capsys, "--data", data, "--predictions", path)
+    assert res["root"] == "rootnet" and res["num_samples"] == len(s) > 0
+    assert res["total_mm"] < 1e-6 and len(res["per_action_mm"]) == 15
