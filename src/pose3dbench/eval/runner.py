@@ -10,6 +10,7 @@ mid-split.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -59,9 +60,27 @@ class RunOptions:
     synthetic_size: str = "tiny"
     limit: int | None = None
     report: bool = True
-    chunk_size: int = 256
+    #: rows per resumable chunk under <out>/partial (env POSE3DBENCH_CHUNK_SIZE overrides the default)
+    chunk_size: int = field(default_factory=lambda: _env_int("POSE3DBENCH_CHUNK_SIZE", 256))
     channels_last: bool = False
     progress: bool = True
+    #: inference backend: "eager" (PyTorch) or "onnxruntime" (exported graph, soft-argmax inside)
+    backend: str = "eager"
+    #: torch.compile the eager models (see benchmarks/RESULTS.md for whether it pays on CPU)
+    compile: bool = False
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n <= 0:
+        raise RunError(f"environment variable {name}={value!r} must be a positive integer; unset it or fix it")
+    return n
 
 
 # ----------------------------------------------------------------------------------------------
@@ -163,6 +182,90 @@ def ensure_synthetic(size: str, log: Callable[[str], None], seed: int = 0) -> Pa
 # inference
 
 
+def unwrap_worker_error(exc: Pose3DBenchError) -> Pose3DBenchError:
+    """The original error of a DataLoader worker, without the worker traceback torch folds into the message.
+
+    torch re-raises a worker's exception as ``type(exc)("Caught X in DataLoader worker process k.\n
+    Original Traceback ...\nmodule.X: <message>")``; this returns ``type(exc)(<message>)``.
+    """
+    msg = str(exc)
+    if "Original Traceback" not in msg:
+        return exc
+    marker = f"{type(exc).__module__}.{type(exc).__qualname__}: "
+    i = msg.rfind(marker)
+    if i < 0:
+        return exc
+    try:
+        return type(exc)(msg[i + len(marker):].rstrip("\n"))
+    except Exception:  # noqa: BLE001 - an exception class with another signature: keep the wrapped one
+        return exc
+
+
+def iterate_crops_clean(*args, **kwargs):
+    """``data.loader.iterate_crops`` whose worker-side Pose3DBenchErrors reach the caller unwrapped."""
+    from ..data.loader import iterate_crops
+
+    try:
+        yield from iterate_crops(*args, **kwargs)
+    except Pose3DBenchError as exc:
+        clean = unwrap_worker_error(exc)
+        if clean is exc:
+            raise
+        raise clean from None
+
+
+def check_images(samples, checked: set[str] | None = None) -> None:
+    """Fail before inference on missing, truncated or wrongly sized images of a split.
+
+    Reads JPEG headers and the last bytes only (no decoding). ``checked``: paths already found good,
+    skipped and extended in place. Raises DatasetError listing examples, counts and the fix.
+    """
+    from ..commands.doctor import _check_images
+    from ..errors import DatasetError
+
+    paths = list(samples.image_path)
+    sizes = np.asarray(samples.image_size)
+    if checked is not None:
+        todo = [i for i, p in enumerate(paths) if p not in checked]
+        paths = [paths[i] for i in todo]
+        sizes = sizes[todo]
+    if not paths:
+        return
+    found = _check_images(paths, sizes)
+    # non-JPEG files (no header to read) are left to the decoder, which names them if they are broken
+    found["unreadable"] = [b for b in found.get("unreadable", []) if "not a readable JPEG" not in b]
+    problems = []
+    fixes = {
+        "missing": ("missing", "extract the Human3.6M images so that these files are present"),
+        "unreadable": ("unreadable or truncated", "re-extract them from the dataset archive"),
+        "size_mismatch": ("of another size than their annotation says",
+                          "these files are not the annotated frames: replace them with the real Human3.6M frames"),
+    }
+    for key, (what, fix) in fixes.items():
+        bad = found.get(key) or []
+        if bad:
+            more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+            problems.append(f"{len(bad)} image(s) {what}: {'; '.join(bad[:3])}{more}; {fix}")
+    if problems:
+        raise DatasetError(f"{len(samples)} images of the Protocol-{samples.protocol} test split were checked before "
+                           "inference and some are not usable:\n  " + "\n  ".join(problems)
+                           + "\n  (`pose3dbench doctor --data DIR` lists every problem of a dataset folder)")
+    if checked is not None:
+        checked.update(paths)
+
+
+@contextlib.contextmanager
+def writing(path: str | Path, out: Path):
+    """Turn an OSError while writing ``path`` (full disk, quota, read-only mount) into a RunError."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise RunError(f"cannot write {path} ({reason}); free disk space or pass --out to a writable folder with "
+                       f"room, then re-run: finished work in {out} is kept and the previous file at that path is "
+                       "unchanged") from None
+
+
 def _crop_keys(samples, rows) -> list[tuple]:
     return [(int(samples.image_id[r]), tuple(np.round(samples.bbox[r], 3).tolist())) for r in rows]
 
@@ -174,7 +277,11 @@ class PoseInference:
     inside Protocol 2) are computed once per run.
     """
 
-    def __init__(self, model: torch.nn.Module, opts: RunOptions, device: torch.device, progress_label: str):
+    def __init__(self, model: torch.nn.Module, opts: RunOptions, device: torch.device, progress_label: str,
+                 dist=None):
+        from ..distributed import DistContext
+
+        self.dist = dist if dist is not None else DistContext()
         self.model = model
         self.opts = opts
         self.device = device
@@ -200,8 +307,13 @@ class PoseInference:
         return flip_merge(c, cf, self.heatmap_w, pairs), c
 
     def run(self, samples, partial_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-        """(coords_hm [N,J,3] final (flip-averaged if flip), coords_hm_noflip [N,J,3])."""
-        from ..data.loader import iterate_crops, normalize_batch
+        """(coords_hm [N,J,3] final (flip-averaged if flip), coords_hm_noflip [N,J,3]).
+
+        Sharded (``self.dist`` enabled): rank 0's list of rows still to compute is split in whole
+        batches across the ranks, each rank saves its own chunks, and the rows are gathered; ranks
+        other than 0 return (None, None).
+        """
+        from ..data.loader import normalize_batch
 
         n = len(samples)
         keys = _crop_keys(samples, range(n))
@@ -214,42 +326,64 @@ class PoseInference:
             for r, a, b in zip(rows, c, cn):
                 coords[r], noflip[r] = a, b
         todo = np.array([i for i in range(n) if coords[i] is None], dtype=np.int64)
+        dist = self.dist
+        todo = dist.broadcast(todo)  # rank 0's view of the finished chunks decides for every rank
         if len(todo):
             partial_dir.mkdir(parents=True, exist_ok=True)
+            mine = dist.shard(todo, self.opts.batch_size)
             cfg = self.model.config
-            bar = _progress(len(todo), self.label, self.opts.progress)
+            bar = _progress(len(mine), self.label, self.opts.progress and dist.is_main)
             pending_rows, pending_c, pending_n = [], [], []
             t0 = time.perf_counter()
             done = 0
-            with torch.inference_mode():
-                for rows, patches in iterate_crops(
-                    samples.image_path, samples.bbox, todo, batch_size=self.opts.batch_size,
-                    out_hw=self.input_hw, workers=self.opts.workers, image_size=samples.image_size,
-                    pin_memory=self.device.type == "cuda",
-                ):
-                    x = normalize_batch(patches, cfg.mean, cfg.std, self.device,
-                                        channels_last=self.opts.channels_last)
-                    c, cn = self._forward(x)
-                    pending_rows.append(rows.numpy())
-                    pending_c.append(c.cpu().numpy())
-                    pending_n.append(cn.cpu().numpy())
-                    done += len(rows)
-                    bar.update(len(rows))
-                    if sum(len(r) for r in pending_rows) >= self.opts.chunk_size:
+            try:
+                with torch.inference_mode():
+                    for rows, patches in iterate_crops_clean(
+                        samples.image_path, samples.bbox, mine, batch_size=self.opts.batch_size,
+                        out_hw=self.input_hw, workers=self.opts.workers, image_size=samples.image_size,
+                        pin_memory=self.device.type == "cuda",
+                    ):
+                        x = normalize_batch(patches, cfg.mean, cfg.std, self.device,
+                                            channels_last=self.opts.channels_last)
+                        c, cn = self._forward(x)
+                        pending_rows.append(rows.numpy())
+                        pending_c.append(c.cpu().numpy())
+                        pending_n.append(cn.cpu().numpy())
+                        done += len(rows)
+                        bar.update(len(rows))
+                        if sum(len(r) for r in pending_rows) >= self.opts.chunk_size:
+                            with writing(partial_dir, self.opts.out):
+                                _save_chunk(partial_dir, pending_rows, pending_c, pending_n)
+                            _fill(coords, noflip, pending_rows, pending_c, pending_n)
+                            pending_rows, pending_c, pending_n = [], [], []
+            except KeyboardInterrupt:
+                if pending_rows:  # keep the finished batches: the re-run resumes after them
+                    with contextlib.suppress(OSError):
                         _save_chunk(partial_dir, pending_rows, pending_c, pending_n)
-                        _fill(coords, noflip, pending_rows, pending_c, pending_n)
-                        pending_rows, pending_c, pending_n = [], [], []
+                bar.close()
+                raise
             if pending_rows:
-                _save_chunk(partial_dir, pending_rows, pending_c, pending_n)
+                with writing(partial_dir, self.opts.out):
+                    _save_chunk(partial_dir, pending_rows, pending_c, pending_n)
                 _fill(coords, noflip, pending_rows, pending_c, pending_n)
             bar.close()
+            if dist.enabled:
+                j = int(cfg.joint_num)
+                stack = lambda lst: (np.stack([lst[r] for r in mine]).astype(np.float32)  # noqa: E731
+                                     if len(mine) else np.zeros((0, j, 3), np.float32))
+                rows_all, c_all, n_all = dist.all_gather_rows(mine, stack(coords), stack(noflip))
+                _fill(coords, noflip, [rows_all], [c_all], [n_all])
+                done = len(rows_all)
             self.seconds = time.perf_counter() - t0
             self.images_per_s = done / self.seconds if self.seconds > 0 else None
             self.computed = done
         else:
             self.seconds, self.computed = 0.0, 0
         for i, k in enumerate(keys):
-            self.cache[k] = (coords[i], noflip[i])
+            if coords[i] is not None:
+                self.cache[k] = (coords[i], noflip[i])
+        if not dist.is_main:
+            return None, None
         return np.stack(coords).astype(np.float32), np.stack(noflip).astype(np.float32)
 
 
@@ -299,26 +433,35 @@ def _progress(total: int, label: str, enabled: bool):
     return tqdm(total=total, desc=label, unit="img", dynamic_ncols=True, leave=False, file=sys.stderr)
 
 
-def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch.device, label: str):
-    """RootNet over a split: (root_cam [N,3] camera mm, root_hm [N,3] = x_hm, y_hm, depth mm, seconds)."""
-    from ..data.loader import iterate_crops, normalize_batch
+def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch.device, label: str, dist=None):
+    """RootNet over a split: (root_cam [N,3] camera mm, root_hm [N,3] = x_hm, y_hm, depth mm, seconds).
+
+    Sharded (``dist`` enabled): each rank computes whole batches of its share, all ranks get all rows.
+    """
+    from ..data.loader import normalize_batch
+    from ..distributed import DistContext
     from ..models.resnet_pose import rootnet_k_value
 
     cfg = model.config
     n = len(samples)
     out = np.zeros((n, 3), dtype=np.float64)
     k_all = torch.from_numpy(rootnet_k_value(samples.focal, samples.bbox).astype(np.float32).reshape(n, 1))
-    bar = _progress(n, label, opts.progress)
+    dist = dist if dist is not None else DistContext()
+    mine = dist.shard(np.arange(n), opts.batch_size)
+    bar = _progress(len(mine), label, opts.progress and dist.is_main)
     t0 = time.perf_counter()
     with torch.inference_mode():
-        for rows, patches in iterate_crops(samples.image_path, samples.bbox, np.arange(n), batch_size=opts.batch_size,
-                                           out_hw=tuple(cfg.input_size), workers=opts.workers,
-                                           image_size=samples.image_size, pin_memory=device.type == "cuda"):
+        for rows, patches in iterate_crops_clean(samples.image_path, samples.bbox, mine, batch_size=opts.batch_size,
+                                                 out_hw=tuple(cfg.input_size), workers=opts.workers,
+                                                 image_size=samples.image_size, pin_memory=device.type == "cuda"):
             x = normalize_batch(patches, cfg.mean, cfg.std, device, channels_last=opts.channels_last)
             k = k_all[rows].to(device)
             out[rows.numpy()] = model(x, k).float().cpu().numpy()
             bar.update(len(rows))
     bar.close()
+    if dist.enabled:
+        rows_all, out_all = dist.all_gather_rows(mine, out[mine])
+        out[rows_all] = out_all
     seconds = time.perf_counter() - t0
     hm_h, hm_w = cfg.heatmap_size
     bbox = samples.bbox
@@ -343,8 +486,10 @@ def file_sha256(path: str | Path) -> str:
 
 
 def _model_identity(info: dict, model) -> dict:
-    return {"spec": info["spec"], "weights_sha256": info.get("sha256"),
-            "config": model.config.to_dict() if hasattr(model.config, "to_dict") else None}
+    """What must be equal for a previous result of this model to be re-used (JSON-normalised)."""
+    ident = {"spec": info["spec"], "weights_sha256": info.get("sha256"),
+             "config": model.config.to_dict() if hasattr(model.config, "to_dict") else None}
+    return json.loads(json.dumps(ident, default=str))
 
 
 def _load_previous(out: Path, force: bool) -> dict | None:
@@ -370,6 +515,11 @@ def _cost_entry(model, opts: RunOptions, device: torch.device) -> dict | None:
                          warmup=max(1, min(3, opts.profile_iters)))
     mem = prof.get("peak_memory") or {}
     mem_mb = mem.get("increase_mb", mem.get("peak_mb"))
+    source = getattr(model, "source", None)  # an onnxruntime wrapper: params/MACs of its eager model
+    if source is not None:
+        eager = profile_model(source, device=device.type, input_size=tuple(model.config.input_size),
+                              batch_sizes=(1,), iters=1, warmup=0, measure_memory=False)
+        prof.update({k: eager[k] for k in ("params", "params_m", "macs", "flops", "gmacs")})
     return {
         "params": int(prof["params"]), "params_m": float(prof["params_m"]),
         "macs": int(prof["macs"]), "flops": int(prof["flops"]), "gmacs": float(prof["gmacs"]),
@@ -424,6 +574,7 @@ def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
         model.eval().to(device)
         if opts.channels_last:
             model.to(memory_format=torch.channels_last)
+        model = _apply_backend(model, opts)
         resolved.append((model, info))
     rootnets = [(m, i) for m, i in resolved if m.config.family == "rootnet"]
     poses = [(m, i) for m, i in resolved if m.config.family != "rootnet"]
@@ -435,7 +586,8 @@ def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
     previous = _load_previous(out, opts.force)
     settings = {
         "batch_size": opts.batch_size, "flip": opts.flip, "dtype": "float32", "workers": opts.workers,
-        "backend": "eager", "protocols": list(opts.protocols), "roots": list(opts.roots),
+        "backend": opts.backend, "compile": bool(opts.compile),
+        "protocols": list(opts.protocols), "roots": list(opts.roots),
         "limit": opts.limit,
         "dataset": {"path": str(Path(data_dir).resolve()), "synthetic": synthetic_meta is not None,
                     "synthetic_meta": synthetic_meta},
@@ -590,8 +742,18 @@ def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
     return results
 
 
+def _apply_backend(model, opts: RunOptions):
+    """``--backend onnxruntime`` / ``--compile``: the model wrapped for its inference backend."""
+    if opts.backend == "eager" and not opts.compile:
+        return model
+    from ..backends import wrap_model, compile_model
+
+    model = wrap_model(model, opts.backend, threads=opts.threads)
+    return compile_model(model) if opts.compile else model
+
+
 def _same_settings(a: dict, b: dict) -> bool:
-    keys = ("flip", "dataset", "limit")
+    keys = ("flip", "dataset", "limit", "backend")
     return all(a.get(k) == b.get(k) for k in keys)
 
 
