@@ -22,12 +22,14 @@ import pytest
 from pose3dbench.cli import main as cli_main
 from pose3dbench.data.samples import H36MSamples
 from pose3dbench.errors import Pose3DBenchError, PredictionsError
+from pose3dbench.eval.predictions import save_predictions
 from pose3dbench.joints import H36M_ACTIONS, H36M_JOINT_NAMES, H36M_SKELETON, MUCO_TO_H36M17
 from pose3dbench.report import RESULTS_SCHEMA_VERSION, ResultsError, validate_results
-from pose3dbench.report.build import CSV_COLUMNS, build_report, load_predictions
+from pose3dbench.report.build import CSV_COLUMNS, _banner, build_report, collect, load_predictions, write_csv
 from pose3dbench.report.document import Table, to_markdown
 from pose3dbench.report.pareto import pareto_front
 from pose3dbench.report.qualitative import project
+from pose3dbench.report.tables import provenance
 
 # A standing person in camera mm relative to the pelvis (X right, Y down), Human3.6M order + Thorax.
 POSE_MM = np.array([[0, 0, 0], [-130, 0, 0], [-140, 450, 20], [-150, 880, 40], [130, 0, 0], [140, 450, 20],
@@ -39,6 +41,7 @@ NOISE_MM = {"convnextpose-s": 25.0, "posenet-r50": 45.0, "mhp-lpski-j21": 70.0}
 JOINTS = {"convnextpose-s": 18, "posenet-r50": 18, "mhp-lpski-j21": 21}
 SPLITS = [(1, "gt", "PA-MPJPE"), (2, "gt", "MPJPE"), (2, "rootnet", "MPJPE")]
 RESAMPLES = 300
+NO_PER_SAMPLE = ("posenet-r50", 2, "gt")  # in the shared built report, this file lacks per_sample_mm
 
 
 def _cost(rng, params_m, gmacs, latency):
@@ -87,8 +90,12 @@ def make_samples(root: Path, protocol: int, root_src: str, rng) -> H36MSamples:
         root_cam=pelvis, joints_cam=joints, focal=focal, princpt=princpt)
 
 
-def make_run(out: Path, seed: int = 0, *, all_untrained: bool = False, synthetic: bool = True):
-    """Write results.json + predictions/*.npz into ``out``; return (results dict, samples_by_split)."""
+def make_run(out: Path, seed: int = 0, *, all_untrained: bool = False, synthetic: bool = True,
+             no_per_sample: tuple | None = None):
+    """Write results.json + predictions/*.npz into ``out``; return (results dict, samples_by_split).
+
+    ``no_per_sample`` = (model, protocol, root): that predictions file is written without per_sample_mm.
+    """
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     (out / "predictions").mkdir(exist_ok=True)
@@ -106,7 +113,16 @@ def make_run(out: Path, seed: int = 0, *, all_untrained: bool = False, synthetic
     }
     samples_by_split, evaluations = {}, []
     for protocol, root_src, metric in SPLITS:
-        samples = samples_by_split.setdefault((protocol, root_src), make_samples(out / "h36m", protocol, root_src, rng))
+        if (protocol, root_src) not in samples_by_split:
+            same_protocol = [v for (p, _), v in samples_by_split.items() if p == protocol]
+            if same_protocol:  # same images and GT; the released RootNet boxes/roots differ a little
+                samples = copy.deepcopy(same_protocol[0])
+                samples.root_source = root_src
+                samples.root_cam = samples.root_cam + rng.normal(0, 80, samples.root_cam.shape)
+            else:
+                samples = make_samples(out / "h36m", protocol, root_src, rng)
+            samples_by_split[(protocol, root_src)] = samples
+        samples = samples_by_split[(protocol, root_src)]
         gt = samples.joints_cam[:, :17]
         for name, noise in NOISE_MM.items():
             pred17 = gt + rng.normal(0, noise / np.sqrt(3), gt.shape)
@@ -121,8 +137,11 @@ def make_run(out: Path, seed: int = 0, *, all_untrained: bool = False, synthetic
             per_joint = np.linalg.norm(rel(pred17) - rel(gt), axis=2)  # (N, 17) mm
             per_sample = per_joint.mean(1)
             npz = f"predictions/{name}__p{protocol}__{root_src}.npz"
-            np.savez(out / npz, image_id=samples.image_id, coords_hm=rng.uniform(0, 64, (N, j, 3)),
-                     bbox=samples.bbox, root_cam=samples.root_cam, pred_cam=pred, per_sample_mm=per_sample)
+            save_predictions(out / npz, image_id=samples.image_id, coords_hm=rng.uniform(0, 64, (N, j, 3)),
+                             bbox=samples.bbox, root_cam=samples.root_cam, pred_cam=pred,
+                             per_sample_mm=None if no_per_sample == (name, protocol, root_src) else per_sample,
+                             meta={"model": name, "protocol": protocol, "root": root_src, "heatmap_size": [64, 64],
+                                   "depth_bins": 64, "joint_set": "muco21" if j == 21 else "h36m18"})
             actions = np.array([H36M_ACTIONS[a] for a in samples.action_idx])
             per_action = {a: float(per_sample[actions == a].mean()) for a in H36M_ACTIONS.values()}
             ev = {"model": name, "protocol": protocol, "root": root_src, "metric": metric,
@@ -135,8 +154,11 @@ def make_run(out: Path, seed: int = 0, *, all_untrained: bool = False, synthetic
             if protocol == 1:
                 ev["pa_mpjpe_scaled_mm"] = float(per_sample.mean() * 0.97)
             evaluations.append(ev)
-    np.savez(out / "predictions/rootnet-r50__p2__root.npz", image_id=samples_by_split[(2, "rootnet")].image_id,
-             root_cam=samples_by_split[(2, "rootnet")].root_cam, per_sample_mm=rng.gamma(4, 30, N))
+    s2 = samples_by_split[(2, "rootnet")]
+    root_pred = s2.joints_cam[:, 0] + rng.normal(0, 70, (N, 3))
+    save_predictions(out / "predictions/rootnet-r50__p2__rootnet.npz", image_id=s2.image_id, root_cam=root_pred,
+                     meta={"model": "rootnet-r50", "protocol": 2, "root": "rootnet", "kind": "root"})
+    d = root_pred - s2.joints_cam[:, 0]
     results = {
         "schema_version": RESULTS_SCHEMA_VERSION, "pose3dbench_version": "0.1.0",
         "created_utc": "2026-11-25T09:00:00+00:00",
@@ -147,8 +169,10 @@ def make_run(out: Path, seed: int = 0, *, all_untrained: bool = False, synthetic
                      "dataset": {"path": str(out / "h36m"), "synthetic": synthetic,
                                  "synthetic_meta": {"seed": 0, "images": N} if synthetic else None}},
         "models": models, "evaluations": evaluations,
-        "root_evaluations": [{"model": "rootnet-r50", "protocol": 2, "mrpe_mm": 118.2, "x_mm": 30.1, "y_mm": 25.3,
-                              "z_mm": 101.0, "num_samples": N, "predictions": "predictions/rootnet-r50__p2__root.npz"}],
+        "root_evaluations": [{"model": "rootnet-r50", "protocol": 2, "root": "rootnet",
+                              "mrpe_mm": float(np.linalg.norm(d, axis=1).mean()), "x_mm": float(np.abs(d[:, 0]).mean()),
+                              "y_mm": float(np.abs(d[:, 1]).mean()), "z_mm": float(np.abs(d[:, 2]).mean()),
+                              "num_samples": N, "predictions": "predictions/rootnet-r50__p2__rootnet.npz"}],
     }
     (out / "results.json").write_text(json.dumps(results, indent=1))
     return results, samples_by_split
@@ -157,7 +181,7 @@ def make_run(out: Path, seed: int = 0, *, all_untrained: bool = False, synthetic
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    results, samples = make_run(out)
+    results, samples = make_run(out, no_per_sample=NO_PER_SAMPLE)
     paths = build_report(out, samples_by_split=samples, n_resamples=RESAMPLES)
     return out, results, samples, paths
 
@@ -188,6 +212,8 @@ def test_valid_results_pass(tmp_path):
     (lambda r: r["evaluations"][0].update(total_mm=float("nan")), "evaluations[0].total_mm"),
     (lambda r: r.update(created_utc="yesterday"), "created_utc"),
     (lambda r: r["root_evaluations"][0].update(mrpe_mm=None), "root_evaluations[0].mrpe_mm"),
+    (lambda r: r["root_evaluations"][0].update(root="rootnet-model"), "root_evaluations[0].root"),
+    (lambda r: r["root_evaluations"].append(copy.deepcopy(r["root_evaluations"][0])), "duplicates root_evaluations[0]"),
 ])
 def test_invalid_results_name_the_field(tmp_path, mutate, path_in_msg):
     results, _ = make_run(tmp_path)
@@ -222,16 +248,37 @@ def test_missing_or_bad_results_json_raise_user_error(tmp_path):
 
 def test_bad_predictions_file_raises(tmp_path):
     make_run(tmp_path)
-    npz = tmp_path / "predictions" / "posenet-r50__p2__gt.npz"
-    np.savez(npz, image_id=np.arange(N), per_sample_mm=np.ones(N - 1), pred_cam=np.zeros((N, 18, 3)))
-    with pytest.raises(PredictionsError, match="posenet-r50__p2__gt.npz: per_sample_mm has shape"):
+    rel = "predictions/posenet-r50__p2__gt.npz"
+    npz = tmp_path / rel
+    np.savez(npz, image_id=np.arange(N), per_sample_mm=np.ones(N), pred_cam=np.zeros((N, 18, 3)))  # no meta
+    with pytest.raises(PredictionsError, match="posenet-r50__p2__gt.npz: not a pose3dbench predictions file"):
         build_report(tmp_path, n_resamples=RESAMPLES)
-    np.savez(npz, image_id=np.arange(5), per_sample_mm=np.ones(5), pred_cam=np.zeros((5, 18, 3)))
-    with pytest.raises(PredictionsError, match="num_samples=48"):
-        load_predictions(tmp_path, "predictions/posenet-r50__p2__gt.npz", N)
+    meta = {"model": "posenet-r50", "protocol": 2, "root": "gt", "heatmap_size": [64, 64], "depth_bins": 64,
+            "joint_set": "h36m18"}
+    z = np.zeros((5, 18, 3))
+    save_predictions(npz, image_id=np.arange(5), coords_hm=z, bbox=np.ones((5, 4)), root_cam=np.ones((5, 3)),
+                     pred_cam=z, per_sample_mm=np.ones(5), meta=meta)
+    with pytest.raises(PredictionsError, match="holds 5 samples but results.json says num_samples=48"):
+        load_predictions(tmp_path, rel, N)
+    save_predictions(npz, image_id=np.arange(N), root_cam=np.ones((N, 3)), meta={**meta, "kind": "root"})
+    with pytest.raises(PredictionsError, match="holds root predictions but results.json lists it as a pose"):
+        build_report(tmp_path, n_resamples=RESAMPLES)
     npz.write_bytes(b"garbage")
-    with pytest.raises(PredictionsError, match="not a readable .npz"):
-        load_predictions(tmp_path, "predictions/posenet-r50__p2__gt.npz", N)
+    with pytest.raises(PredictionsError, match="posenet-r50__p2__gt.npz"):
+        load_predictions(tmp_path, rel, N)
+
+
+def test_predictions_without_per_sample_errors(built):
+    out, results, samples, paths = built
+    md = paths["report_md"].read_text()
+    rel = "predictions/posenet-r50__p2__gt.npz"
+    assert f"{rel} has no per_sample_mm: no confidence interval for posenet-r50" in md
+    row = next(r for r in csv.DictReader(paths["results_csv"].open())
+               if (r["model"], r["protocol"], r["root"]) == ("posenet-r50", "2", "gt"))
+    assert row["ci_low_mm"] == "" and row["total_mm"] != ""
+    # the panel (P2, GT root) still shows posenet-r50, with its MPJPE computed against the samples' GT
+    assert "fig_qualitative_p-2-gt" in paths
+    assert "posenet-r50" in md.split("## Qualitative examples")[1].split("## Notes")[0]
 
 
 # --- pareto ------------------------------------------------------------------------------------
@@ -314,7 +361,13 @@ def test_markdown_content(built):
     row = lb.splitlines()[2]
     assert f"{ev['total_mm']:.1f}" in row and "42.3" in row and f"{ev['total_mm'] - 42.3:+.1f}" in row
     # RootNet: MRPE against published
-    assert "Root localisation (RootNet)" in md and "| rootnet-r50 | P2 | 118.2 |" in md and "| 120.0 | -1.8 |" in md
+    rev = results["root_evaluations"][0]
+    row = next(line for line in md.splitlines() if line.startswith("| rootnet-r50 | P2 |"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[2] == "boxes of the released bbox_root file" and cells[3] == f"{rev['mrpe_mm']:.1f}"
+    assert cells[5] == "120.0" and cells[6] == f"{rev['mrpe_mm'] - 120.0:+.1f}"
+    lo, hi = (float(v) for v in cells[4].strip("[]").split(","))
+    assert lo < rev["mrpe_mm"] < hi  # MRPE CI from the GT pelvis of the samples
     # significance: noise 25 vs 70 mm on 48 images is a clear difference
     sig = md.split("P2 MPJPE, GT root: paired differences")[1].split("\n\n")[1]
     row = next(line for line in sig.splitlines() if line.startswith("| convnextpose-s | mhp-lpski-j21"))
@@ -350,28 +403,32 @@ def test_no_banner_for_real_trained_run_and_no_samples(tmp_path):
 
 
 def test_banner_when_all_untrained(tmp_path):
-    make_run(tmp_path, synthetic=False, all_untrained=True)
-    md = build_report(tmp_path, n_resamples=RESAMPLES)["report_md"].read_text()
-    assert "every model has untrained" in md and "weights: all untrained" in md
+    results, _ = make_run(tmp_path, synthetic=False, all_untrained=True)
+    banner = _banner(results)
+    assert banner is not None and "every model has untrained" in banner.text and "synthetic" not in banner.text
+    assert "weights: all untrained" in provenance(results)
+    results["models"]["posenet-r50"]["weights"]["kind"] = "checkpoint"
+    assert _banner(results) is None
 
 
 def test_missing_predictions_degrade_gracefully(tmp_path):
     make_run(tmp_path)
     (tmp_path / "predictions" / "posenet-r50__p2__gt.npz").unlink()
-    paths = build_report(tmp_path, n_resamples=RESAMPLES)
-    md = paths["report_md"].read_text()
-    assert "predictions/posenet-r50__p2__gt.npz is missing" in md
-    row = next(r for r in csv.DictReader(paths["results_csv"].open())
+    data = collect(tmp_path, n_resamples=RESAMPLES)
+    assert any("predictions/posenet-r50__p2__gt.npz is missing" in n for n in data.notes)
+    write_csv(tmp_path / "results.csv", data)
+    row = next(r for r in csv.DictReader((tmp_path / "results.csv").open())
                if (r["model"], r["protocol"], r["root"]) == ("posenet-r50", "2", "gt"))
     assert row["ci_low_mm"] == "" and row["total_mm"] != ""
+    assert len(data.cis) == 8
 
 
 def test_inconsistent_total_is_reported(tmp_path):
     results, _ = make_run(tmp_path)
     results["evaluations"][0]["total_mm"] += 5.0
     (tmp_path / "results.json").write_text(json.dumps(results))
-    md = build_report(tmp_path, n_resamples=RESAMPLES)["report_md"].read_text()
-    assert "Inconsistent: mean of per_sample_mm" in md
+    notes = collect(tmp_path, n_resamples=RESAMPLES).notes
+    assert any(n.startswith("Inconsistent: mean of per_sample_mm") for n in notes)
 
 
 def test_cli_report_command(tmp_path, capsys):
@@ -382,13 +439,14 @@ def test_cli_report_command(tmp_path, capsys):
     assert "results.json not found" in capsys.readouterr().err
 
 
-def test_report_is_deterministic(tmp_path):
+def test_statistics_are_deterministic(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     make_run(a, seed=5)
     shutil.copytree(a, b)
-    build_report(a, n_resamples=RESAMPLES)
-    build_report(b, n_resamples=RESAMPLES)
+    write_csv(a / "results.csv", collect(a, n_resamples=RESAMPLES))
+    write_csv(b / "results.csv", collect(b, n_resamples=RESAMPLES))
     assert (a / "results.csv").read_text() == (b / "results.csv").read_text()
+    assert re.search(r",\d+\.\d{3},\d+\.\d{3},48$", (a / "results.csv").read_text().splitlines()[1])  # CI present
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None and shutil.which("chromium-browser") is None,

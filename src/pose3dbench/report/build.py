@@ -16,6 +16,8 @@ import numpy as np
 
 from ..data.samples import H36MSamples
 from ..errors import PredictionsError
+from ..eval.predictions import Predictions
+from ..eval.predictions import load_predictions as read_predictions
 from . import tables as T
 from .document import Banner, Block, Bullets, Figure, Heading, Paragraph, to_html, to_markdown
 from .files import write_text
@@ -23,30 +25,22 @@ from .pareto import pareto_front
 from .plots import ci_chart, cost_scatter, grouped_bars, model_colors
 from .qualitative import qualitative_panel
 from .schema import ResultsError, validate_results
-from .stats import CI, DEFAULT_RESAMPLES, DEFAULT_SEED, PairwiseDiff, bootstrap_mean_ci, group_bootstrap
+from .stats import (CI, DEFAULT_RESAMPLES, DEFAULT_SEED, PairwiseDiff, bootstrap_mean_ci, group_bootstrap,
+                    match_by_image_id)
 
 CSV_COLUMNS = ["model", "protocol", "root", "metric", "total_mm", "action_mean_mm", "published_mm", "diff_mm",
                "params_m", "gmacs", "latency_ms", "throughput_ips", "ci_low_mm", "ci_high_mm", "num_samples"]
 
 
 @dataclass
-class Predictions:
-    """Per-sample arrays of one evaluation: image_id (N,), per_sample_mm (N,) mm, pred_cam (N, J, 3) camera mm."""
-
-    path: Path
-    image_id: np.ndarray
-    per_sample_mm: np.ndarray
-    pred_cam: np.ndarray | None
-
-
-@dataclass
 class ReportData:
+    """Everything the report shows. Predictions are ``eval.predictions.Predictions`` (camera mm, ids)."""
+
     out_dir: Path
     results: dict
     predictions: dict[int, Predictions] = field(default_factory=dict)   # evaluation index ->
-    root_predictions: dict[int, Predictions] = field(default_factory=dict)
-    cis: dict[int, CI] = field(default_factory=dict)
-    root_cis: dict[int, CI] = field(default_factory=dict)
+    cis: dict[int, CI] = field(default_factory=dict)                    # evaluation index ->
+    root_cis: dict[int, CI] = field(default_factory=dict)               # root evaluation index ->
     diffs: dict[T.SplitKey, list[PairwiseDiff]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -69,52 +63,59 @@ def load_results(out_dir: Path) -> dict:
     return obj
 
 
-def load_predictions(out_dir: Path, rel: str, num_samples: int | None, need_pred: bool = True) -> Predictions | None:
-    """Load one predictions npz (path relative to ``out_dir``). None if the file does not exist.
+def load_predictions(out_dir: Path, rel: str, num_samples: int | None, kind: str = "pose") -> Predictions | None:
+    """Load one predictions file named in results.json (path relative to ``out_dir``); None if absent.
 
-    Raises PredictionsError when the file exists but lacks image_id / per_sample_mm (/ pred_cam),
-    has inconsistent lengths, or a length other than ``num_samples``.
+    Raises PredictionsError (naming the file) when it is unreadable, of the other kind (pose vs
+    root-only), or holds a number of samples other than ``num_samples``.
     """
     path = Path(out_dir) / rel
     if not path.is_file():
         return None
+    p = read_predictions(path)
     fix = f"delete it and re-run `pose3dbench run --out {out_dir}` to regenerate it"
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except Exception as exc:  # zipfile/ValueError/OSError: any unreadable file
-        raise PredictionsError(f"{path} is not a readable .npz file ({exc}); {fix}") from None
-    required = ["image_id", "per_sample_mm"] + (["pred_cam"] if need_pred else [])
-    missing = [k for k in required if k not in arrays]
-    if missing:
-        raise PredictionsError(f"{path} lacks array(s) {', '.join(missing)} (has {', '.join(sorted(arrays))}); {fix}")
-    ids, err = arrays["image_id"].reshape(-1), arrays["per_sample_mm"]
-    if err.ndim != 1 or err.shape[0] != ids.shape[0]:
-        raise PredictionsError(f"{path}: per_sample_mm has shape {err.shape}, expected ({ids.shape[0]},); {fix}")
-    if not np.all(np.isfinite(err)):
-        raise PredictionsError(f"{path}: per_sample_mm contains NaN or inf; {fix}")
-    pred = arrays.get("pred_cam")
-    if pred is not None and (pred.ndim != 3 or pred.shape[0] != ids.shape[0] or pred.shape[2] != 3):
-        raise PredictionsError(f"{path}: pred_cam has shape {pred.shape}, expected ({ids.shape[0]}, J, 3); {fix}")
-    if num_samples is not None and ids.shape[0] != num_samples:
-        raise PredictionsError(f"{path} holds {ids.shape[0]} samples but results.json says num_samples="
+    if p.kind != kind:
+        raise PredictionsError(f"{path} holds {p.kind} predictions but results.json lists it as a {kind} "
+                               f"evaluation; {fix}")
+    if num_samples is not None and len(p) != num_samples:
+        raise PredictionsError(f"{path} holds {len(p)} samples but results.json says num_samples="
                                f"{num_samples}; {fix}")
-    return Predictions(path, ids.astype(np.int64), err.astype(np.float64), pred)
+    if p.per_sample_mm is not None and not np.all(np.isfinite(p.per_sample_mm)):
+        raise PredictionsError(f"{path}: per_sample_mm contains NaN or inf; {fix}")
+    return p
 
 
-def collect(out_dir: Path, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> ReportData:
-    """Load results + predictions and compute every bootstrap CI and pairwise difference."""
+def _gt_for_protocol(samples_by_split, protocol: int, root: str | None) -> H36MSamples | None:
+    """The split (protocol, root) if given, else any split of ``protocol`` (GT joints of an image id
+    do not depend on the root source)."""
+    splits = samples_by_split or {}
+    if splits.get((protocol, root)) is not None and len(splits[(protocol, root)]):
+        return splits[(protocol, root)]
+    for (p, _), s in splits.items():
+        if p == protocol and s is not None and len(s):
+            return s
+    return None
+
+
+def collect(out_dir: Path, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+            samples_by_split: dict | None = None) -> ReportData:
+    """Load results + predictions and compute every bootstrap CI and pairwise difference.
+
+    Root (MRPE) CIs need the GT pelvis, so they are computed only when ``samples_by_split`` is given.
+    """
     out_dir = Path(out_dir)
     data = ReportData(out_dir, load_results(out_dir))
     res = data.results
     for i, ev in enumerate(res["evaluations"]):
         p = load_predictions(out_dir, ev["predictions"], ev["num_samples"])
+        where = f"{ev['model']} ({T.split_label(T.split_key(ev))})"
         if p is None:
-            data.notes.append(f"{ev['predictions']} is missing: no confidence interval for {ev['model']} "
-                              f"({T.split_label(T.split_key(ev))}).")
+            data.notes.append(f"{ev['predictions']} is missing: no confidence interval for {where}.")
             continue
         data.predictions[i] = p
-        if p.per_sample_mm.size:
+        if p.per_sample_mm is None:
+            data.notes.append(f"{ev['predictions']} has no per_sample_mm: no confidence interval for {where}.")
+        elif p.per_sample_mm.size:
             mean = float(p.per_sample_mm.mean())
             if abs(mean - ev["total_mm"]) > 0.05 + 1e-4 * abs(ev["total_mm"]):
                 data.notes.append(f"Inconsistent: mean of per_sample_mm in {ev['predictions']} is {mean:.2f} mm "
@@ -122,23 +123,27 @@ def collect(out_dir: Path, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEF
     for key in T.splits_of(res):
         members = {res["evaluations"][i]["model"]: (p.image_id, p.per_sample_mm)
                    for i, p in data.predictions.items()
-                   if T.split_key(res["evaluations"][i]) == key and p.per_sample_mm.size}
+                   if T.split_key(res["evaluations"][i]) == key and p.per_sample_mm is not None
+                   and p.per_sample_mm.size}
         if not members:
             continue
         own, diffs = group_bootstrap(members, n_resamples, seed)
-        for i, p in data.predictions.items():
+        for i in data.predictions:
             ev = res["evaluations"][i]
             if T.split_key(ev) == key and ev["model"] in own:
                 data.cis[i] = own[ev["model"]]
         data.diffs[key] = diffs
     for i, ev in enumerate(res["root_evaluations"]):
-        try:
-            p = load_predictions(out_dir, ev["predictions"], None, need_pred=False)
-        except PredictionsError:
-            p = None  # root prediction files need not carry per-sample errors; then no CI
-        if p is not None and p.per_sample_mm.size:
-            data.root_predictions[i] = p
-            data.root_cis[i] = bootstrap_mean_ci(p.per_sample_mm, n_resamples, seed)
+        gt = _gt_for_protocol(samples_by_split, ev["protocol"], ev.get("root"))
+        if gt is None:
+            continue
+        p = load_predictions(out_dir, ev["predictions"], ev["num_samples"], kind="root")
+        if p is None or not len(p):
+            continue
+        common, (rp, rg) = match_by_image_id([p.image_id, gt.image_id])
+        if common.size:
+            err = np.linalg.norm(p.root_cam[rp] - gt.joints_cam[rg, 0], axis=1)  # Euclidean root error, mm
+            data.root_cis[i] = bootstrap_mean_ci(err, n_resamples, seed)
     return data
 
 
@@ -205,7 +210,7 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
     paths); when None the panel is skipped and the report says so.
     """
     out_dir = Path(out_dir)
-    data = collect(out_dir, n_resamples, seed)
+    data = collect(out_dir, n_resamples, seed, samples_by_split)
     res = data.results
     order = T.model_order(res)
     colors = model_colors(order)

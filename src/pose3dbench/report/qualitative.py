@@ -88,43 +88,56 @@ def choose_samples(errors: np.ndarray, n: int) -> np.ndarray:
     return order[picks]
 
 
-def qualitative_panel(path: Path, samples: H36MSamples, predictions: dict[str, dict[str, np.ndarray]],
+def _rows_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Row index in ``ids`` of each id in ``wanted`` (all present)."""
+    order = np.argsort(ids, kind="stable")
+    return order[np.searchsorted(ids, wanted, sorter=order)]
+
+
+def qualitative_panel(path: Path, samples: H36MSamples, predictions: dict[str, dict[str, np.ndarray | None]],
                       colors: dict[str, tuple], num_samples: int = 4, max_models: int = 4) -> PanelResult | None:
     """Draw the panel for one split.
 
-    predictions: model -> {"image_id": (N,), "pred_cam": (N, J, 3) mm, "per_sample_mm": (N,)}.
+    predictions: model -> {"image_id": (N,), "pred_cam": (N, J, 3) camera mm, "per_sample_mm": (N,) mm or None}.
+    Without per_sample_mm the error shown is the pelvis-aligned MPJPE against ``samples`` (mm).
     Shows up to ``max_models`` models (lowest mean error first) on up to ``num_samples`` images that
     every shown model predicted, chosen across the error range. Returns None when no image is shared.
     """
     notes: list[str] = []
-    usable = {}
+    s_ids = np.asarray(samples.image_id)
+    errors: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # model -> (image ids, error mm) on ids in samples
     for name, p in predictions.items():
         try:
             get_joint_set(int(p["pred_cam"].shape[1]))
         except KeyError:
             notes.append(f"{name}: {p['pred_cam'].shape[1]} joints is not a known joint set; not drawn")
             continue
-        usable[name] = p
-    if not usable:
+        ids = np.intersect1d(np.asarray(p["image_id"]), s_ids)
+        if ids.size == 0:
+            continue
+        rows = _rows_of(np.asarray(p["image_id"]), ids)
+        if p.get("per_sample_mm") is not None:
+            err = np.asarray(p["per_sample_mm"], dtype=np.float64)[rows]
+        else:
+            pred = to_h36m17(np.asarray(p["pred_cam"], dtype=np.float64)[rows])
+            gt = np.asarray(samples.joints_cam, dtype=np.float64)[_rows_of(s_ids, ids), :17]
+            err = np.linalg.norm((pred - pred[:, :1]) - (gt - gt[:, :1]), axis=2).mean(axis=1)
+        errors[name] = (ids, err)
+    if not errors:
         return None
-    ranked = sorted(usable, key=lambda n: float(np.mean(usable[n]["per_sample_mm"])))
+    ranked = sorted(errors, key=lambda n: float(np.mean(errors[n][1])))
     if len(ranked) > max_models:
         notes.append(f"showing the {max_models} models with the lowest mean error of {len(ranked)}")
         ranked = ranked[:max_models]
-    common = np.asarray(samples.image_id)
+    common = s_ids
     for name in ranked:
-        common = np.intersect1d(common, usable[name]["image_id"])
+        common = np.intersect1d(common, errors[name][0])
     if common.size == 0:
         return None
-    rows = {}
-    for name in ranked:
-        ids = np.asarray(usable[name]["image_id"])
-        order = np.argsort(ids, kind="stable")
-        rows[name] = order[np.searchsorted(ids, common, sorter=order)]
-    s_ids = np.asarray(samples.image_id)
-    s_order = np.argsort(s_ids, kind="stable")
-    s_rows = s_order[np.searchsorted(s_ids, common, sorter=s_order)]
-    mean_err = np.mean([np.asarray(usable[n]["per_sample_mm"])[rows[n]] for n in ranked], axis=0)
+    rows = {n: _rows_of(np.asarray(predictions[n]["image_id"]), common) for n in ranked}
+    err_common = {n: errors[n][1][_rows_of(errors[n][0], common)] for n in ranked}
+    s_rows = _rows_of(s_ids, common)
+    mean_err = np.mean([err_common[n] for n in ranked], axis=0)
     chosen = choose_samples(mean_err, num_samples)
 
     n_models = len(ranked)
@@ -150,8 +163,8 @@ def qualitative_panel(path: Path, samples: H36MSamples, predictions: dict[str, d
         gt_rel = gt - gt[0]
         span = max(float(np.ptp(gt_rel, axis=0).max()) / 2.0, 300.0) * 1.15
         for m, name in enumerate(ranked):
-            pred = to_h36m17(np.asarray(usable[name]["pred_cam"][rows[name][c_idx]], dtype=np.float64))
-            err = float(np.asarray(usable[name]["per_sample_mm"])[rows[name][c_idx]])
+            pred = to_h36m17(np.asarray(predictions[name]["pred_cam"][rows[name][c_idx]], dtype=np.float64))
+            err = float(err_common[name][c_idx])
             uv = _to_crop(project(pred[None], focal[None], princpt[None])[0], bbox, crop.shape[:2])
             ax2 = fig.add_subplot(grid[r, 1 + m])
             ax2.imshow(crop)

@@ -92,7 +92,7 @@ _ENVIRONMENT = {
     "platform": STR, "threads": INT, "numpy_version": STR,
 }
 _SETTINGS = {
-    "batch_size": INT, "flip": BOOL, "dtype": Enum("float32"), "workers": INT, "backend": Enum("eager"),
+    "batch_size": INT, "flip": BOOL, "dtype": Enum("float32"), "workers": INT, "backend": Enum("eager", "onnxruntime"),
     "protocols": ListOf(Enum(*PROTOCOLS), 1), "roots": ListOf(Enum(*ROOTS), 1),
     "dataset": {"path": STR, "synthetic": BOOL, "synthetic_meta": Nullable(ANYDICT)},
 }
@@ -116,8 +116,9 @@ _EVALUATION = {
     "timing": {"images_per_s": NUM, "seconds": NUM, "device": STR, "batch_size": INT},
 }
 _ROOT_EVALUATION = {
-    "model": STR, "protocol": Enum(*PROTOCOLS), "mrpe_mm": NUM, "x_mm": NUM, "y_mm": NUM, "z_mm": NUM,
-    "num_samples": INT, "predictions": STR,
+    "model": STR, "protocol": Enum(*PROTOCOLS), "root": Opt(Enum("gt", "rootnet")),  # root: box source
+    "mrpe_mm": NUM, "x_mm": NUM, "y_mm": NUM, "z_mm": NUM, "num_samples": INT, "predictions": STR,
+    "timing": Opt({"images_per_s": NUM, "seconds": NUM, "device": STR, "batch_size": INT}),
 }
 RESULTS_SPEC = {
     "schema_version": INT, "pose3dbench_version": STR, "created_utc": ISOTIME,
@@ -197,7 +198,8 @@ def validate_results(obj: Any) -> None:
 
     Raises ``ValueError`` whose message begins with the path of the first bad field. Beyond types,
     checks cross-references: every evaluation names a model in ``models``; no (model, protocol,
-    root, metric) appears twice; counts are non-negative; errors are >= 0 mm.
+    root, metric) appears twice (root evaluations: model, protocol, box source ``root``); counts are
+    non-negative; errors are >= 0 mm. Keys not in the schema are allowed (forward compatible).
     """
     if not isinstance(obj, dict):
         raise ValueError(f"<root>: expected a JSON object, got {_tname(obj)}")
@@ -233,9 +235,9 @@ def validate_results(obj: Any) -> None:
         p = f"root_evaluations[{i}]"
         if ev["model"] not in models:
             raise ValueError(f"{p}.model: {ev['model']!r} is not a key of models ({', '.join(models) or 'none'})")
-        key = (ev["model"], ev["protocol"])
+        key = (ev["model"], ev["protocol"], ev.get("root"))
         if key in seen_root:
-            raise ValueError(f"{p}: duplicates root_evaluations[{seen_root[key]}] (same model and protocol)")
+            raise ValueError(f"{p}: duplicates root_evaluations[{seen_root[key]}] (same model, protocol and boxes)")
         seen_root[key] = i
         for field in ("mrpe_mm", "x_mm", "y_mm", "z_mm"):
             if ev[field] < 0:

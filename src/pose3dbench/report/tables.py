@@ -238,17 +238,20 @@ def cost_table(results: dict, caption: str) -> Table:
     return Table("Cost", cols, rows, caption, numeric, bold)
 
 
+BOX_LABELS = {"gt": "GT boxes", "rootnet": "boxes of the released bbox_root file"}
+
+
 def root_table(results: dict, cis: dict[int, CI], caption: str) -> Table:
     """RootNet: mean root position error (MRPE, Euclidean mm) and its per-axis parts against published."""
-    cols = ["Model", "Protocol", "MRPE (mm)", "95% CI (mm)", "published MRPE (mm)", "Δ (mm)",
+    cols = ["Model", "Protocol", "Input boxes", "MRPE (mm)", "95% CI (mm)", "published MRPE (mm)", "Δ (mm)",
             "x (mm)", "y (mm)", "z (mm)", "Images"]
     rows = []
     for i, ev in enumerate(results["root_evaluations"]):
         pub = published_mrpe(results["models"][ev["model"]], ev["protocol"])
-        rows.append([ev["model"], f"P{ev['protocol']}", fmt(ev["mrpe_mm"]), fmt_ci(cis.get(i)), fmt(pub),
-                     fmt_signed(ev["mrpe_mm"] - pub) if pub is not None else DASH,
+        rows.append([ev["model"], f"P{ev['protocol']}", BOX_LABELS.get(ev.get("root"), DASH), fmt(ev["mrpe_mm"]),
+                     fmt_ci(cis.get(i)), fmt(pub), fmt_signed(ev["mrpe_mm"] - pub) if pub is not None else DASH,
                      fmt(ev["x_mm"]), fmt(ev["y_mm"]), fmt(ev["z_mm"]), str(ev["num_samples"])])
-    numeric = [False, False] + [True] * 8
+    numeric = [False, False, False] + [True] * 8
     return Table("Root localisation (RootNet)", cols, rows, caption, numeric)
 
 
