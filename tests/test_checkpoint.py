@@ -84,6 +84,17 @@ def test_integral_family_selects_3dmppe_layout_and_overrides_apply():
     assert "convnextpose-l" in config.description
 
 
+def test_named_variant_that_the_file_contradicts():
+    config, warns = infer_config(shapes_of("convnextpose_femto_d256_dd32_up2"), "convnextpose-l")
+    assert config.variant == "convnextpose-s" and config.arch["head_width"] == 256
+    assert len(warns) == 1 and "asked for convnextpose-l but the file is convnextpose-s" in warns[0]
+    assert "head_width=256 (not 512)" in warns[0]
+    config, warns = infer_config(shapes_of("posenet_r50"), "posenet-r152")
+    assert config.variant == "posenet-r50" and "resnet_depth=50 (not 152)" in warns[0]
+    config, warns = infer_config(shapes_of("mhp_lpski_j21"), "mobilehumanpose-lpski")
+    assert config.joint_num == 21 and "predicts 21 joints" in warns[0]
+
+
 def test_every_registered_variant_round_trips():
     for name in registry.available():
         shapes = dict(_variant_shapes(name))
