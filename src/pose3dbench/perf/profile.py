@@ -14,11 +14,12 @@ Every figure in the returned dict carries a label saying how it was made:
 * throughput: images/s = batch size / median batch latency, at the largest batch size.
 * peak memory: CUDA = ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``
   (tensor memory held by the caching allocator, weights included; ``increase_mb`` excludes what was
-  allocated before the forward). CPU = peak increase of the process resident set size (RSS) during
-  the forward over the RSS just before it, sampled by a background thread from ``/proc/self/statm``
-  every ~0.5 ms, after ``malloc_trim(0)`` so that memory cached by the C allocator from earlier
-  runs is returned first (otherwise the increase reads ~0). A sampler can miss spikes shorter
-  than its period; the figure covers everything the process touches (tensors, oneDNN scratch).
+  allocated before the forward). CPU = peak increase of the process resident set size (RSS)
+  during one forward over the RSS just before it: the kernel's own peak (``VmHWM``), reset through
+  ``/proc/self/clear_refs`` before the forward, or where that reset is unavailable a background
+  thread sampling ``/proc/self/statm`` every ~0.5 ms. ``malloc_trim(0)`` runs first so memory the
+  C allocator cached from earlier runs is returned (otherwise the increase reads ~0). It covers
+  everything the process touches (tensors, oneDNN scratch), not only torch tensors.
 """
 from __future__ import annotations
 
@@ -240,6 +241,30 @@ class _RssSampler:
         self.peak = max(self.peak, self.read())
 
 
+def _rss_bytes() -> int:
+    with open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _status_bytes(field: str) -> int:
+    """A ``kB`` field of /proc/self/status (e.g. ``VmHWM``, the peak RSS) in bytes."""
+    with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise OSError(f"/proc/self/status has no {field}")
+
+
+def _reset_hwm() -> bool:
+    """Reset the kernel's peak-RSS counter (Linux >= 4.0); True only if VmHWM really dropped to RSS."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+        return _status_bytes("VmHWM") <= _rss_bytes() + (1 << 20)
+    except (OSError, ValueError):
+        return False
+
+
 def _malloc_trim() -> bool:
     """Return freed heap memory to the OS (glibc only); False where unavailable."""
     try:
@@ -268,27 +293,37 @@ def _peak_memory(run_once, device: torch.device, repeats: int = 2) -> dict[str, 
     if not os.path.exists("/proc/self/statm"):
         return {"peak_mb": None, "increase_mb": None,
                 "method": "cpu: not measured (/proc/self/statm unavailable on this OS)"}
-    best_inc, best_peak, samples, trimmed = 0, 0, 0, False
+    best_inc, best_peak, samples, trimmed, used_hwm = 0, 0, 0, False, True
     for _ in range(max(1, repeats)):
         trimmed = _malloc_trim()
-        sampler = _RssSampler()
-        base = sampler.read()
-        with sampler:
+        base = _rss_bytes()
+        if used_hwm and _reset_hwm():
             run_once()
-        inc = sampler.peak - base
-        samples += sampler.samples
-        if inc >= best_inc:
-            best_inc, best_peak = inc, sampler.peak
-    return {
+            peak = _status_bytes("VmHWM")
+        else:  # kernel peak not resettable here (non-Linux procfs, gVisor, ...): sample RSS instead
+            used_hwm = False
+            sampler = _RssSampler()
+            with sampler:
+                run_once()
+            peak, samples = sampler.peak, samples + sampler.samples
+        if peak - base >= best_inc:
+            best_inc, best_peak = peak - base, peak
+    how = ("the kernel's peak RSS (VmHWM in /proc/self/status) after resetting it with "
+           "'5' > /proc/self/clear_refs" if used_hwm else
+           "RSS sampled every ~0.5 ms from /proc/self/statm by a background thread (can miss spikes "
+           "shorter than that)")
+    out = {
         "peak_mb": round(best_peak / _MB, 2),
         "increase_mb": round(max(best_inc, 0) / _MB, 2),
-        "rss_samples": int(samples),
-        "method": "cpu: peak process RSS increase during one forward over the RSS before it, sampled "
-                  "every ~0.5 ms from /proc/self/statm by a background thread"
-                  + (" after malloc_trim(0)" if trimmed else " (malloc_trim unavailable: allocator "
-                     "caching may hide reused memory)")
+        "method": f"cpu: peak process RSS increase during one forward over the RSS just before it; {how}"
+                  + ("; malloc_trim(0) first, so memory cached by the C allocator from earlier runs is not "
+                     "silently reused" if trimmed else "; malloc_trim unavailable: allocator caching may hide "
+                     "reused memory")
                   + f"; max of {max(1, repeats)} runs; peak_mb is the whole process RSS",
     }
+    if not used_hwm:
+        out["rss_samples"] = int(samples)
+    return out
 
 
 # --------------------------------------------------------------------------- timing
