@@ -1,0 +1,49 @@
+"""Plain helpers of the bad-input corpus (tests/robustness): argv building and failure checks."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent.parent
+BYO = f"{TESTS / 'byo_model.py'}:build"
+REAL_FRAME = TESTS / "data" / "h36m-real" / "s11_frame"
+
+
+def base_argv(data: Path, out: Path, *extra: str, model: str = BYO, roots=("gt",), protocols=("2",)) -> list[str]:
+    return ["run", "--data", str(data), "--out", str(out), "--model", model, "--protocol", *protocols,
+            "--root", *roots, "--workers", "0", "--batch-size", "8", "--threads", "1",
+            "--no-profile", "--no-report", "--no-progress", *extra]
+
+
+def results_look_complete(out: Path) -> bool:
+    """True when ``out/results.json`` exists and says the run finished."""
+    path = out / "results.json"
+    if not path.exists():
+        return False
+    try:
+        return json.loads(path.read_text()).get("complete") is True
+    except ValueError:
+        return False
+
+
+def assert_clean_failure(rc: int, err: str, out: Path, *needles: str) -> None:
+    """Non-zero exit, one 'pose3dbench: error:' message holding every needle, no traceback, no complete results."""
+    assert rc != 0, err
+    assert "pose3dbench: error:" in err, err
+    assert "Traceback" not in err and "DataLoader worker" not in err, err
+    for needle in needles:
+        assert needle in err, f"{needle!r} not in the message:\n{err}"
+    assert not results_look_complete(out), "a failed run left a results.json that says it is complete"
+
+
+def rewrite_json(path: Path, fn) -> None:
+    obj = json.loads(path.read_text())
+    fn(obj)
+    path.write_text(json.dumps(obj))
+
+
+def split_images(data: Path, subject: int) -> list[Path]:
+    """Images of one test subject that Protocol 2 uses (frame_idx % 64 == 0), sorted."""
+    obj = json.loads((data / "annotations" / f"Human36M_subject{subject}_data.json").read_text())
+    names = sorted(im["file_name"] for im in obj["images"] if im["frame_idx"] % 64 == 0)
+    return [data / "images" / n for n in names]
