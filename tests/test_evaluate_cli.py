@@ -198,3 +198,26 @@ def test_synthetic_set_heatmap_round_trip_scores_zero(synth_dir, tmp_path, capsy
     res = run_json(capsys, "--data", data, "--predictions", path)
     assert res["root"] == "rootnet" and res["num_samples"] == len(s) > 0
     assert res["total_mm"] < 1e-6 and len(res["per_action_mm"]) == 15
+
+
+def test_root_only_npz_and_muco21_predictions(data_dir, tmp_path, capsys):
+    from pose3dbench.joints import MUCO_TO_H36M17
+
+    s = load_split(data_dir, 2, "gt")
+    root = s.joints_cam[:, 0] + [[30.0, -40.0, 0.0]]  # every root 50 mm off
+    f = save_predictions(tmp_path / "root.npz", image_id=s.image_id, root_cam=root,
+                         meta={"model": "rootnet", "protocol": 2, "root": "gt", "kind": "root"})
+    res = run_json(capsys, "--data", data_dir, "--predictions", f)
+    assert res["metric"] == "MRPE" and res["mrpe_mm"] == pytest.approx(50.0)
+    assert (res["x_mm"], res["y_mm"], res["z_mm"]) == pytest.approx((30.0, 40.0, 0.0))
+    muco = np.zeros((len(s), 21, 3))
+    muco[:, list(MUCO_TO_H36M17)] = s.joints_cam[:, :17]
+    muco[:, 8] += [0.0, 0.0, 17.0]  # MuCo R_Hip -> Human3.6M R_Hip: 17 mm / 17 joints = 1 mm
+    f = write_preds(tmp_path / "muco.npz", s, muco, 2, joint_set="muco21")
+    res = run_json(capsys, "--data", data_dir, "--predictions", f)
+    assert res["approximate_joint_mapping"] is True and res["joint_set"] == "muco21"
+    assert res["total_mm"] == pytest.approx(1.0) and res["per_joint_mm"]["R_Hip"] == pytest.approx(17.0)
+    assert cli_main(["evaluate", "--data", str(data_dir), "--predictions", str(f), "--joint-set", "h36m18"]) == 2
+    assert "21 joints" in capsys.readouterr().err
+    assert cli_main(["evaluate", "--data", str(data_dir), "--predictions", str(f)]) == 0
+    assert "approximately" in capsys.readouterr().out

@@ -9,7 +9,9 @@
 Root-only ``.npz`` (RootNet runs, ``meta["kind"] == "root"``): image_id, root_cam [N,3] camera mm,
 optional bbox [N,4] pixels and root_hm [N,3] (x_hm, y_hm, depth mm); meta needs model, protocol, root.
 The authors' json (``bbox_root_pose_human36m_output.json``): a list of ``{"image_id", "joint_cam"}``
-(root-relative camera mm, 17 or 18 joints; ``bbox`` and ``root_cam`` read when present).
+(root-relative camera mm, 17 or 18 joints; ``bbox`` and ``root_cam`` read when present). For
+Protocol 1 the authors save the pose after their 18-joint alignment with Thorax dropped, so
+re-scoring it aligns again on 17 joints: close to, not always identical with, their number.
 RootNet's ``bbox_root`` json (``{"image_id", "bbox", "root_cam"}``, no ``joint_cam``) loads as
 root-only predictions. The format is detected from the content, not the file name.
 """
