@@ -41,6 +41,12 @@ def add_parser(sub) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N samples of each split (quick checks)")
     p.add_argument("--no-report", dest="report", action="store_false", help="skip report.md/report.html")
     p.add_argument("--channels-last", action="store_true", help="run models in channels_last memory format")
+    p.add_argument("--backend", default="eager", choices=["eager", "onnxruntime"],
+                   help="inference backend: eager PyTorch, or onnxruntime on an ONNX export of each model with the "
+                        "soft-argmax inside (needs `pip install 'pose3dbench[onnx]'`). FILE.onnx models always "
+                        "run on onnxruntime")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the eager models (measured: no gain on CPU; see benchmarks/RESULTS.md)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=main)
 
@@ -54,8 +60,13 @@ def main(args) -> int:
         threads=args.threads, out=args.out, force=args.force, trust_checkpoint=args.trust_checkpoint,
         profile=args.profile, profile_iters=args.profile_iters, synthetic_size=args.synthetic_size,
         limit=args.limit, report=args.report, channels_last=args.channels_last, progress=args.progress,
+        backend=args.backend, compile=args.compile,
     )
     results = run_benchmark(opts)
+    from ..distributed import is_main_process
+
+    if not is_main_process():  # torchrun: rank 0 prints and writes
+        return 0
     print(summary_table(results))
     print(f"\nresults: {args.out / 'results.json'}")
     if args.report:

@@ -52,9 +52,14 @@ def _info(name: str, spec: str, weights: str, checkpoint: str | None, sha256: st
 
 def _resolve_onnx(spec: str, path: str) -> tuple[nn.Module, dict[str, Any]]:
     """Dispatch point for ONNX models (``*.onnx``): handled by the ONNX backend, not here."""
-    raise ModelSpecError(
-        f"{spec!r}: {path} is an ONNX model; ONNX specs are handled by the onnx backend, which is not wired into "
-        "model specs yet. Use a PyTorch checkpoint (NAME=CKPT or CKPT) or a module:function model meanwhile.")
+    from ..backends import BackendError
+    from ..backends.foreign import load_onnx_model
+
+    name = spec.split("=", 1)[0].strip() if "=" in spec else None
+    try:
+        return load_onnx_model(path, spec=spec, name=name)
+    except BackendError as exc:
+        raise ModelSpecError(f"{spec!r}: the onnx backend cannot use {path}: {exc}") from None
 
 
 def _is_onnx(path: str) -> bool:
