@@ -43,9 +43,9 @@ def register_variant(config: ModelConfig) -> None:
 def _ensure_loaded() -> None:
     global _loaded
     if not _loaded:
-        _loaded = True
         for mod in FAMILY_MODULES:
             importlib.import_module(f"{__package__}.{mod}")
+        _loaded = True
 
 
 def families() -> list[str]:

@@ -8,6 +8,11 @@ SPEC forms, tried in this order:
   ``nn.Module`` with the zoo interface (``forward(img [B,3,H,W]) -> [B,J,3]`` in heatmap units and a
   ModelConfig-like ``config``).
 - ``CKPT``: a checkpoint path; family and variant inferred from its keys.
+- ``NAME:pretrained`` / ``NAME:TAG``: the authors' released weights from the weights registry
+  (``pose3dbench weights list``), fetched and cached, loaded with the entry's overrides.
+
+Any spec may end in ``@key=value,key=value`` to pass architecture overrides that a state dict
+cannot tell, e.g. ``convnextpose-m=ConvNeXtPose_M.tar@upsample_layers=2``.
 
 ``.onnx`` files go to the ONNX backend (``_resolve_onnx``, the one dispatch point for it).
 """
@@ -179,8 +184,87 @@ def _split_custom(spec: str) -> tuple[str, str] | None:
     return None
 
 
+def _split_overrides(spec: str) -> tuple[str, dict[str, Any]]:
+    """``SPEC@k=v,k=v`` -> (SPEC, {k: v}) with values parsed as int/float/bool where they look so."""
+    if "@" not in spec:
+        return spec, {}
+    base, _, tail = spec.rpartition("@")
+    if not tail or "=" not in tail:
+        return spec, {}
+    overrides: dict[str, Any] = {}
+    for item in tail.split(","):
+        key, sep, raw = (s.strip() for s in item.partition("="))
+        if not sep or not _IDENT.match(key):
+            raise ModelSpecError(f"{spec!r}: overrides after '@' must look like key=value,key=value")
+        low = raw.lower()
+        if low in ("true", "false"):
+            value: Any = low == "true"
+        else:
+            try:
+                value = int(raw)
+            except ValueError:
+                try:
+                    value = float(raw)
+                except ValueError:
+                    value = raw
+        overrides[key] = value
+    return base, overrides
+
+
+_PRETRAINED = re.compile(r"^([a-z0-9][a-z0-9.-]*):([a-z0-9][a-z0-9.-]*)$")
+
+
+def _resolve_pretrained(spec: str, name: str, overrides: dict[str, Any], trust_checkpoint: bool):
+    from ..weights.verify import resolve_pretrained
+    from .checkpoint import load_model
+
+    path, entry = resolve_pretrained(name)
+    model = load_model(path, entry.variant, trust_checkpoint=trust_checkpoint, **{**entry.overrides, **overrides})
+    info = model.checkpoint_info
+    return model, _info(name, spec, "checkpoint", info["path"], info["sha256"], model,
+                        checkpoint_info=info, weights_entry=entry.name)
+
+
 def resolve_model_spec(spec: str, *, trust_checkpoint: bool = False) -> tuple[nn.Module, dict[str, Any]]:
-    """Resolve a ``--model`` spec -> (model in eval mode, info).
+    """Resolve a ``--model`` spec (see the module docstring) -> (model in eval mode, info)."""
+    full = str(spec).strip()
+    base, overrides = _split_overrides(full)
+    model, info = _resolve_base(base, full, overrides, trust_checkpoint)
+    if overrides:
+        info["overrides"] = overrides
+    return model, info
+
+
+def _resolve_base(spec: str, full: str, overrides: dict[str, Any], trust_checkpoint: bool):
+    from . import registry
+
+    m = _PRETRAINED.match(spec)
+    if m and m.group(1) in registry.available() and not Path(spec).exists():
+        return _resolve_pretrained(full, spec, overrides, trust_checkpoint)
+    if overrides:
+        if "=" in spec:
+            name, path = (s.strip() for s in spec.split("=", 1))
+            from .checkpoint import load_model
+
+            model = load_model(path, name, trust_checkpoint=trust_checkpoint, **overrides)
+            info = model.checkpoint_info
+            return model, _info(name, full, "checkpoint", info["path"], info["sha256"], model, checkpoint_info=info)
+        if spec in registry.available():
+            model = registry.create(spec, **overrides).eval()
+            return model, _info(spec, full, "untrained", None, None, model)
+        if Path(spec).expanduser().exists():
+            from .checkpoint import load_model
+
+            model = load_model(spec, None, trust_checkpoint=trust_checkpoint, **overrides)
+            info = model.checkpoint_info
+            return model, _info(model.config.variant, full, "checkpoint", info["path"], info["sha256"], model,
+                                checkpoint_info=info)
+        raise ModelSpecError(f"{full!r}: overrides apply to NAME, NAME=CKPT, CKPT or NAME:pretrained specs only")
+    return _resolve_plain(spec, trust_checkpoint=trust_checkpoint)
+
+
+def _resolve_plain(spec: str, *, trust_checkpoint: bool = False) -> tuple[nn.Module, dict[str, Any]]:
+    """Resolve a spec without overrides -> (model in eval mode, info).
 
     info: ``name`` (display name), ``spec``, ``weights`` (``untrained`` | ``checkpoint`` | ``custom``),
     ``checkpoint`` (path or None), ``sha256`` (of the checkpoint or custom .py file, or None), plus
