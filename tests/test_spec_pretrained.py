@@ -1,0 +1,52 @@
+"""`--model NAME:pretrained` resolves the authors' weights through the weights registry, and
+`SPEC@key=value` passes architecture overrides a state dict cannot tell."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pose3dbench.models import create
+from pose3dbench.models.spec import ModelSpecError, resolve_model_spec
+from pose3dbench.weights.cache import entry_dir
+from pose3dbench.weights.errors import WeightsError
+from pose3dbench.weights.registry import get_entry
+
+
+def _save_authors_style(model, path):
+    torch.save({"network": {"module." + k: v for k, v in model.state_dict().items()}, "epoch": 24}, path)
+
+
+def test_pretrained_uses_a_manually_placed_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSE3DBENCH_CACHE", str(tmp_path / "cache"))
+    entry = get_entry("convnextpose-xs:pretrained")
+    folder = entry_dir(entry.name)
+    folder.mkdir(parents=True)
+    torch.manual_seed(0)
+    source = create("convnextpose-xs")
+    _save_authors_style(source, folder / entry.file_name)
+    model, info = resolve_model_spec("convnextpose-xs:pretrained")
+    assert info["weights"] == "checkpoint" and info["weights_entry"] == entry.name
+    assert model.config.variant == "convnextpose-xs"
+    for k, v in source.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k
+
+
+def test_pretrained_offline_error_names_the_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSE3DBENCH_CACHE", str(tmp_path / "cache"))
+    entry = get_entry("convnextpose-xs:pretrained")
+    with pytest.raises(WeightsError) as exc:
+        resolve_model_spec("convnextpose-xs:pretrained")
+    assert entry.file_name in str(exc.value) and str(entry_dir(entry.name)) in str(exc.value)
+
+
+def test_overrides_suffix(tmp_path):
+    model, info = resolve_model_spec("convnextpose-m@upsample_layers=2")
+    assert tuple(model.config.heatmap_size) == (32, 32) and info["overrides"] == {"upsample_layers": 2}
+    ckpt = tmp_path / "m_up2.tar"
+    _save_authors_style(model, ckpt)
+    default, _ = resolve_model_spec(f"convnextpose-m={ckpt}")
+    assert tuple(default.config.heatmap_size) == (64, 64)  # 64 bins: up3 unless told otherwise
+    up2, _ = resolve_model_spec(f"convnextpose-m={ckpt}@upsample_layers=2")
+    assert tuple(up2.config.heatmap_size) == (32, 32)
+    with pytest.raises(ModelSpecError):
+        resolve_model_spec("convnextpose-m@upsample_layers")
