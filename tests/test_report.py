@@ -353,18 +353,22 @@ def test_markdown_content(built):
     # leaderboard: published beside measured and the difference, units in headers
     lb = md.split("**Accuracy (mm) and cost per model**")[1].split("\n\n")[1]
     header = lb.splitlines()[0]
-    assert "P2 MPJPE, GT root: measured (mm)" in header and "published (mm)" in header and "Δ (mm)" in header
+    assert "P2 MPJPE: measured (mm)" in header and "P2 MPJPE: published (mm)" in header and "P2 MPJPE: Δ (mm)" in header
+    assert "P1 PA-MPJPE: measured (mm)" in header
     assert "Params (M)" in header and "GMACs (G)" in header and "Latency b1 (ms)" in header
-    ranked = [line.split("|")[1].strip() for line in lb.splitlines()[2:]]
-    assert ranked == ["convnextpose-s", "posenet-r50", "mhp-lpski-j21"]  # by P2 GT error (noise 25 < 45 < 70)
+    lb_rows = [[c.strip() for c in line.split("|")[1:-1]] for line in lb.splitlines()[2:]]
+    assert [(r[0], r[2]) for r in lb_rows] == [(m, root) for m in ("convnextpose-s", "posenet-r50", "mhp-lpski-j21")
+                                               for root in ("GT root", "RootNet root (file)")]  # ranked by P2 GT
     ev = next(e for e in results["evaluations"] if (e["model"], e["protocol"], e["root"]) == ("convnextpose-s", 2, "gt"))
-    row = lb.splitlines()[2]
-    assert f"{ev['total_mm']:.1f}" in row and "42.3" in row and f"{ev['total_mm'] - 42.3:+.1f}" in row
+    row = lb_rows[0]  # convnextpose-s, GT root: P1 triple, then P2 triple, then cost
+    assert row[6:9] == [f"**{ev['total_mm']:.1f}**", "42.3", f"{ev['total_mm'] - 42.3:+.1f}"]
+    assert row[9:11] == ["7.45", "5.20"] and lb_rows[1][9:] == ["", "", "", ""]
+    assert lb_rows[3][6:9][1] == "54.4"  # posenet-r50 with RootNet roots: its own published number
     # RootNet: MRPE against published
     rev = results["root_evaluations"][0]
     row = next(line for line in md.splitlines() if line.startswith("| rootnet-r50 | P2 |"))
     cells = [c.strip() for c in row.split("|")[1:-1]]
-    assert cells[2] == "boxes of the released bbox_root file" and cells[3] == f"{rev['mrpe_mm']:.1f}"
+    assert cells[2] == "bbox_root file boxes" and cells[3] == f"{rev['mrpe_mm']:.1f}"
     assert cells[5] == "120.0" and cells[6] == f"{rev['mrpe_mm'] - 120.0:+.1f}"
     lo, hi = (float(v) for v in cells[4].strip("[]").split(","))
     assert lo < rev["mrpe_mm"] < hi  # MRPE CI from the GT pelvis of the samples
@@ -398,7 +402,7 @@ def test_no_banner_for_real_trained_run_and_no_samples(tmp_path):
     paths = build_report(tmp_path, n_resamples=RESAMPLES)
     md = paths["report_md"].read_text()
     assert "mean nothing" not in md
-    assert "Skipped: no ground-truth samples" in md
+    assert "Skipped: the ground truth was not available" in md
     assert "fig_qualitative_p-2-gt" not in paths
 
 
@@ -434,9 +438,30 @@ def test_inconsistent_total_is_reported(tmp_path):
 def test_cli_report_command(tmp_path, capsys):
     make_run(tmp_path)
     assert cli_main(["report", "--out", str(tmp_path), "--resamples", str(RESAMPLES)]) == 0
-    assert "report.html" in capsys.readouterr().out and (tmp_path / "report.html").is_file()
+    captured = capsys.readouterr()
+    assert "report.html" in captured.out and (tmp_path / "report.html").is_file()
+    # the fixture's dataset folder holds images only, so the rebuild says it skips the panel
+    assert "building without the qualitative panel" in captured.err
     assert cli_main(["report", "--out", str(tmp_path / "nothing")]) == 2
     assert "results.json not found" in capsys.readouterr().err
+
+
+def test_report_command_rereads_the_dataset_for_the_panel(tmp_path):
+    from pose3dbench.commands.report import load_samples_for
+    from pose3dbench.data.synthetic import generate
+    from pose3dbench.report.qualitative import qualitative_panel
+
+    data = generate(tmp_path / "h36m", seed=1, size="tiny", workers=0)
+    settings = {"dataset": {"path": str(data)}, "protocols": [2], "roots": ["gt", "rootnet-model"], "limit": 6}
+    samples, why = load_samples_for({"settings": settings})
+    assert why is None and set(samples) == {(2, "gt"), (2, "rootnet-model")}
+    s = samples[(2, "gt")]
+    assert len(s) == 6 and samples[(2, "rootnet-model")].root_source == "rootnet"
+    preds = {"exact": {"image_id": s.image_id[::-1], "pred_cam": s.joints_cam[::-1], "per_sample_mm": None}}
+    panel = qualitative_panel(tmp_path / "panel.png", s, preds, {"exact": (0.1, 0.4, 0.8, 1.0)})
+    assert panel is not None and panel.missing_images == 0 and len(panel.image_ids) == 4
+    gone, why = load_samples_for({"settings": {**settings, "dataset": {"path": str(tmp_path / "moved")}}})
+    assert gone is None and "no longer exists" in why
 
 
 def test_statistics_are_deterministic(tmp_path):

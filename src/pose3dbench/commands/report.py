@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -9,10 +10,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "report", help="rebuild the report from DIR/results.json and DIR/predictions",
         description="Rebuild report.md, report.html (self-contained), results.csv and the PNG figures in DIR "
-                    "from DIR/results.json and DIR/predictions/*.npz. The qualitative panel needs the "
-                    "dataset and is drawn by `pose3dbench run`; a rebuild skips it.")
+                    "from DIR/results.json and DIR/predictions/*.npz. The qualitative panel and the MRPE "
+                    "confidence intervals need the ground truth: the dataset named in results.json is read "
+                    "when it is still there (skip with --no-dataset).")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR",
                         help="the output folder of `pose3dbench run` (holds results.json)")
+    parser.add_argument("--no-dataset", dest="dataset", action="store_false",
+                        help="do not read the dataset (no qualitative panel, no MRPE CI)")
     parser.add_argument("--resamples", type=int, default=None, metavar="N",
                         help="bootstrap resamples for the confidence intervals (default 2000)")
     parser.add_argument("--seed", type=int, default=None, help="bootstrap seed (default fixed)")
@@ -20,15 +24,47 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def load_samples_for(results: dict) -> tuple[dict | None, str | None]:
+    """The splits of a run, re-read from its dataset folder: ({(protocol, root): H36MSamples}, None),
+    or (None, reason) when the dataset cannot be read."""
+    from ..data.h36m import load_split
+    from ..errors import Pose3DBenchError
+
+    st = results["settings"]
+    path = Path(st["dataset"]["path"])
+    if not path.exists():
+        return None, f"dataset folder {path} no longer exists"
+    out, cache = {}, {}
+    try:
+        for protocol in st["protocols"]:
+            for root in st["roots"]:
+                box = "gt" if root == "gt" else "rootnet"
+                if (protocol, box) not in cache:
+                    s = load_split(path, protocol, box)
+                    if st.get("limit"):
+                        s = s.subset(slice(0, int(st["limit"])))
+                    cache[(protocol, box)] = s
+                out[(protocol, root)] = cache[(protocol, box)]
+    except Pose3DBenchError as exc:
+        return None, f"cannot read the dataset {path}: {exc}"
+    return out, None
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..report.build import build_report
+    from ..report.build import build_report, load_results
     from ..report.schema import ResultsError
     from ..report.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 
     n = DEFAULT_RESAMPLES if args.resamples is None else args.resamples
     if n < 100:
         raise ResultsError(f"--resamples {n} is too few for a 95% interval; use 1000 or more")
-    paths = build_report(args.out, n_resamples=n, seed=DEFAULT_SEED if args.seed is None else args.seed)
+    samples = None
+    if args.dataset:
+        samples, why = load_samples_for(load_results(args.out))
+        if why:
+            print(f"pose3dbench report: {why}; building without the qualitative panel", file=sys.stderr)
+    paths = build_report(args.out, samples_by_split=samples, n_resamples=n,
+                         seed=DEFAULT_SEED if args.seed is None else args.seed)
     for key in ("report_html", "report_md", "results_csv"):
         print(f"{key.replace('_', '.')}: {paths[key]}")
     print(f"{len(paths) - 3} figure(s) in {args.out}")

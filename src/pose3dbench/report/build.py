@@ -183,6 +183,12 @@ def _banner(res: dict) -> Banner | None:
                   f"nothing about the networks. Cost figures (parameters, MACs, latency, throughput, memory) are real.")
 
 
+def _short_meta(meta: dict, limit: int = 240) -> str:
+    """The scalar entries of the synthetic-set description (nested tables left out), shortened."""
+    text = ", ".join(f"{k}={v}" for k, v in meta.items() if isinstance(v, (str, int, float, bool)) and k != "note")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _run_summary(res: dict) -> Bullets:
     env, st = res["environment"], res["settings"]
     ds = st["dataset"]
@@ -192,10 +198,11 @@ def _run_summary(res: dict) -> Bullets:
         f"Device: {env['device']} ({env['device_name']}), {env['threads']} threads; torch {env['torch_version']}, "
         f"numpy {env['numpy_version']}, Python {env['python_version']}; {env['platform']}.",
         f"Settings: batch {st['batch_size']}, {st['dtype']}, flip test {'on' if st['flip'] else 'off'}, "
-        f"{st['workers']} loader workers, backend {st['backend']}; protocols {', '.join(map(str, st['protocols']))}; "
+        f"{st['workers']} loader workers, backend {st['backend']}{' + torch.compile' if st.get('compile') else ''}"
+        + (f", first {st['limit']} images per split" if st.get("limit") else "") + f"; protocols {', '.join(map(str, st['protocols']))}; "
         f"roots {', '.join(T.ROOT_LABELS.get(r, r) for r in st['roots'])}.",
         f"Dataset: {ds['path']} ({'SYNTHETIC' if ds['synthetic'] else 'Human3.6M, 3DMPPE annotation format'})"
-        + (f"; synthetic set: {json.dumps(meta, sort_keys=True)}" if meta else "") + ".",
+        + (f"; synthetic set: {_short_meta(meta)}" if meta else "") + ".",
         f"Models: {len(res['models'])}; evaluations: {len(res['evaluations'])}; root evaluations: "
         f"{len(res['root_evaluations'])}.",
     ]
@@ -221,10 +228,17 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
     banner = _banner(res)
     if banner:
         blocks.append(banner)
+    if res["settings"].get("limit"):
+        blocks.append(Banner("Subset of the test set",
+                             f"Only the first {res['settings']['limit']} images of each split were evaluated "
+                             "(--limit). Errors are not comparable with published full-test-set numbers."))
     blocks += [Paragraph("Errors are in millimetres in camera space, averaged over the 17 Human3.6M joints and "
                          "then over images. MPJPE aligns the pelvis; PA-MPJPE applies a Procrustes alignment "
-                         "first. Δ = measured − published. Cost: parameters in millions (M), multiply-adds in "
-                         "G (10^9), latency per image at batch 1 in ms, throughput in images/s."),
+                         "first. Δ = measured − published. Root sources: GT root (ground-truth box and pelvis), "
+                         "RootNet root (file) (boxes and roots of the released RootNet bbox_root file), RootNet "
+                         "root (model) (a RootNet model of this run predicts the roots on those boxes). Cost: "
+                         "parameters in millions (M), multiply-adds in G (10^9), latency per image at batch 1 in "
+                         "ms, throughput in images/s."),
                Heading("Run", 2), _run_summary(res)]
 
     # Leaderboard, evaluations with CIs, cost, root
@@ -240,11 +254,14 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
                                           + T.provenance(res, evaluated)))
     else:
         blocks.append(Paragraph("No pose evaluations in this run.", muted=True))
+    mem = T.memory_methods(res)
     blocks.append(T.cost_table(res, "Latency: median and 90th percentile per image at batch 1; throughput at the "
-                               "batch shown; published figures from the papers. " + T.provenance(res, cost=True)))
+                               "batch shown; published figures from the papers. "
+                               + (f"Peak memory: {' | '.join(mem)}. " if mem else "") + T.provenance(res, cost=True)))
     if res["root_evaluations"]:
         blocks.append(T.root_table(res, data.root_cis, "MRPE: mean Euclidean distance between predicted and GT "
-                                   "root (pelvis) in camera mm; x/y/z: mean absolute error per axis. "
+                                   "root (pelvis) in camera mm; x/y/z: mean absolute error per axis. The published "
+                                   "numbers are RootNet's Protocol-2 results (S9, S11). "
                                    + T.provenance(res, [e["model"] for e in res["root_evaluations"]])))
 
     # Accuracy vs cost
@@ -331,9 +348,9 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
     blocks.append(Heading("Qualitative examples", 2))
     panel_done = False
     if samples_by_split is None:
-        blocks.append(Paragraph("Skipped: no ground-truth samples were passed to the report builder (e.g. when the "
-                                "report is rebuilt with `pose3dbench report` from results.json alone). "
-                                "`pose3dbench run` draws this panel.", muted=True))
+        blocks.append(Paragraph("Skipped: the ground truth was not available to the report builder (the report "
+                                "was rebuilt without the dataset, e.g. `pose3dbench report --no-dataset` or a "
+                                "dataset folder that has moved).", muted=True))
     else:
         prim = T.primary_split(res)
         for key in sorted(splits, key=lambda k: k != prim):

@@ -94,6 +94,7 @@ def cost_scatter(path: Path, names: Sequence[str], errors: Sequence[float],
             ax.text(0.5, 0.5, "no cost figures", transform=ax.transAxes, ha="center", color="#6e7781")
         ax.set_xlabel(label)
         ax.set_ylabel(ylabel)
+        ax.ticklabel_format(useOffset=False, style="plain")
         ax.margins(x=0.18, y=0.15)
         _style(ax)
     fig.suptitle(title, fontsize=11)

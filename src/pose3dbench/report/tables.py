@@ -12,7 +12,7 @@ from ..joints import H36M_ACTIONS
 from .document import Table
 from .stats import CI, PairwiseDiff
 
-ROOT_LABELS = {"gt": "GT root", "rootnet": "RootNet root (released file)", "rootnet-model": "RootNet root (our model)"}
+ROOT_LABELS = {"gt": "GT root", "rootnet": "RootNet root (file)", "rootnet-model": "RootNet root (model)"}
 ROOT_ORDER = {"gt": 0, "rootnet": 1, "rootnet-model": 2}
 PROTOCOL_SUBJECTS = {1: "S11", 2: "S9, S11"}
 DASH = "—"
@@ -66,10 +66,16 @@ def primary_split(results: dict) -> SplitKey | None:
 
 
 def published_value(model: dict, key: SplitKey) -> float | None:
-    """The published error (mm) for a split, from keys like p2_mpjpe_mm, p1_pa_mpjpe_mm, p2_mpjpe_rootnet_mm."""
+    """The published error (mm) for a split, from keys like p2_mpjpe_mm, p1_pa_mpjpe_mm, p2_mpjpe_rootnet_mm.
+
+    PA-MPJPE with a RootNet root falls back to the GT-root key when no root-specific number exists.
+    """
     p, root, metric = key
-    name = f"p{p}_{metric.lower().replace('-', '_')}" + ("" if root == "gt" else "_rootnet") + "_mm"
-    v = model.get("published", {}).get(name)
+    base = f"p{p}_{metric.lower().replace('-', '_')}"
+    pub = model.get("published", {})
+    v = pub.get(base + ("_mm" if root == "gt" else "_rootnet_mm"))
+    if v is None and metric == "PA-MPJPE":  # the Procrustes fit removes the root: papers give one number
+        v = pub.get(base + "_mm")
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
@@ -78,6 +84,15 @@ def published_mrpe(model: dict, protocol: int) -> float | None:
     pub = model.get("published", {})
     v = pub.get(f"p{protocol}_mrpe_mm", pub.get("mrpe_mm") if protocol == 2 else None)
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def published_mrpe_axes(model: dict, protocol: int) -> str:
+    """Published per-axis root errors ``x / y / z`` (mm) from mrpe_{x,y,z}_mm (Protocol 2 only), else a dash."""
+    pub = model.get("published", {})
+    vals = [pub.get(f"p{protocol}_mrpe_{a}_mm", pub.get(f"mrpe_{a}_mm") if protocol == 2 else None) for a in "xyz"]
+    if any(v is None or isinstance(v, bool) or not isinstance(v, (int, float)) for v in vals):
+        return DASH
+    return " / ".join(f"{float(v):.1f}" for v in vals)
 
 
 def weights_label(model: dict) -> str:
@@ -106,7 +121,8 @@ def provenance(results: dict, models: Iterable[str] | None = None, protocol: int
     """How a figure/table was made: device, dtype, batch, weights, dataset, protocol, root, torch."""
     env, st = results["environment"], results["settings"]
     names = list(results["models"]) if models is None else list(models)
-    parts = [f"Device {env['device']} ({env['device_name']}), {st['dtype']}, batch {st['batch_size']}, "
+    backend = st["backend"] + (" + torch.compile" if st.get("compile") else "")
+    parts = [f"Device {env['device']} ({env['device_name']}), {st['dtype']}, {backend}, batch {st['batch_size']}, "
              f"flip test {'on' if st['flip'] else 'off'}, {env['threads']} threads"]
     if cost:
         devs = sorted({f"{m['cost']['device']} {m['cost']['dtype']}" for n, m in results["models"].items()
@@ -160,38 +176,53 @@ def model_order(results: dict) -> list[str]:
 
 
 def leaderboard_table(results: dict, caption: str) -> Table:
-    """One row per evaluated model: measured / published / Δ per split, then cost columns."""
-    splits = splits_of(results)
+    """One row per (model, root source): measured / published / Δ for each protocol's metric, then cost.
+
+    Models are ranked by the primary split; cost columns are filled on each model's first row.
+    The best measured value per column and root source, and the best cost, are bold.
+    """
     by_split = evaluations_by_split(results)
+    metrics = sorted({(p, metric) for p, _, metric in by_split}, key=lambda pm: split_sort_key((pm[0], "gt", pm[1])))
     evaluated = {ev["model"] for ev in results["evaluations"]}
     names = [n for n in model_order(results) if n in evaluated]
-    cols = ["Model", "Weights"]
-    group = [("", 2)]
-    for key in splits:
+    cols = ["Model", "Weights", "Root"]
+    group = [("", 3)]
+    for p, metric in metrics:
         cols += ["measured (mm)", "published (mm)", "Δ (mm)"]
-        group.append((split_label(key), 3))
-    cost_cols = ["Params (M)", "GMACs (G)", "Latency b1 (ms)", "Throughput (img/s)"]
-    cols += cost_cols
+        group.append((f"P{p} {metric}", 3))
+    cols += ["Params (M)", "GMACs (G)", "Latency b1 (ms)", "Throughput (img/s)"]
     group.append(("Cost", 4))
-    rows = []
+    rows: list[list[str]] = []
+    row_root: list[str] = []
+    first_rows: list[int] = []
     for n in names:
         m = results["models"][n]
-        row = [n, weights_label(m)]
-        for key in splits:
-            ev = by_split.get(key, {}).get(n)
-            meas = ev["total_mm"] if ev else None
-            pub = published_value(m, key)
-            row += [fmt(meas), fmt(pub), fmt_signed(meas - pub) if meas is not None and pub is not None else DASH]
-        c = cost_fields(m)
-        row += [fmt(c["params_m"], 2), fmt(c["gmacs"], 2), fmt(c["latency_ms"], 1), fmt(c["throughput_ips"], 1)]
-        rows.append(row)
+        roots = sorted({r for (_, r, _), evs in by_split.items() if n in evs}, key=lambda r: ROOT_ORDER.get(r, 9))
+        for k, root in enumerate(roots):
+            row = [n, weights_label(m) if k == 0 else "", ROOT_LABELS.get(root, root)]
+            for p, metric in metrics:
+                ev = by_split.get((p, root, metric), {}).get(n)
+                meas = ev["total_mm"] if ev else None
+                pub = published_value(m, (p, root, metric))
+                diff = fmt_signed(meas - pub) if meas is not None and pub is not None else DASH
+                row += [fmt(meas), fmt(pub) if ev else DASH, diff]
+            if k == 0:
+                c = cost_fields(m)
+                row += [fmt(c["params_m"], 2), fmt(c["gmacs"], 2), fmt(c["latency_ms"], 1), fmt(c["throughput_ips"], 1)]
+                first_rows.append(len(rows))
+            else:
+                row += [""] * 4
+            rows.append(row)
+            row_root.append(root)
     bold: set[tuple[int, int]] = set()
-    for k in range(len(splits)):
-        bold |= _bold_extreme(rows, 2 + 3 * k)
-    base = 2 + 3 * len(splits)
+    for root in set(row_root):
+        idx = [i for i, r in enumerate(row_root) if r == root]
+        for k in range(len(metrics)):
+            bold |= {(idx[r], c) for r, c in _bold_extreme([rows[i] for i in idx], 3 + 3 * k)}
+    base = 3 + 3 * len(metrics)
     for j, lowest in enumerate((True, True, True, False)):
-        bold |= _bold_extreme(rows, base + j, lowest)
-    numeric = [False, False] + [True] * (len(cols) - 2)
+        bold |= {(first_rows[r], c) for r, c in _bold_extreme([rows[i] for i in first_rows], base + j, lowest)}
+    numeric = [False, False, False] + [True] * (len(cols) - 3)
     return Table("Accuracy (mm) and cost per model", cols, rows, caption, numeric, bold, group)
 
 
@@ -217,6 +248,12 @@ def evaluations_table(results: dict, cis: dict[int, CI], caption: str) -> Table:
     return Table("All evaluations", cols, rows, caption, numeric)
 
 
+def memory_methods(results: dict) -> list[str]:
+    """Distinct ``peak_memory_kind`` descriptions (how peak memory was measured), for a caption."""
+    kinds = [m["cost"]["peak_memory_kind"] for m in results["models"].values() if m.get("cost")]
+    return sorted({k for k in kinds if k})
+
+
 def cost_table(results: dict, caption: str) -> Table:
     cols = ["Model", "Params (M)", "published (M)", "GMACs (G)", "published (G)", "Latency b1 median (ms)",
             "Latency b1 p90 (ms)", "Throughput (img/s)", "at batch", "Peak memory (MB)", "Measured on"]
@@ -224,11 +261,7 @@ def cost_table(results: dict, caption: str) -> Table:
     for n in model_order(results):
         m = results["models"][n]
         c, pub, cost = cost_fields(m), m.get("published", {}), m.get("cost")
-        if cost:
-            where = f"{cost['device']} {cost['dtype']}"
-            where += f", memory: {cost['peak_memory_kind']}" if cost["peak_memory_kind"] else ""
-        else:
-            where = "not measured"
+        where = f"{cost['device']} {cost['dtype']}" if cost else "not measured"
         rows.append([n, fmt(c["params_m"], 2), fmt(pub.get("params_m"), 2), fmt(c["gmacs"], 2), fmt(pub.get("gmacs"), 2),
                      fmt(c["latency_ms"], 2), fmt(c["latency_p90_ms"], 2), fmt(c["throughput_ips"], 1),
                      str(c["throughput_batch"]) if c["throughput_batch"] is not None else DASH,
@@ -238,20 +271,21 @@ def cost_table(results: dict, caption: str) -> Table:
     return Table("Cost", cols, rows, caption, numeric, bold)
 
 
-BOX_LABELS = {"gt": "GT boxes", "rootnet": "boxes of the released bbox_root file"}
+BOX_LABELS = {"gt": "GT boxes", "rootnet": "bbox_root file boxes"}
 
 
 def root_table(results: dict, cis: dict[int, CI], caption: str) -> Table:
     """RootNet: mean root position error (MRPE, Euclidean mm) and its per-axis parts against published."""
     cols = ["Model", "Protocol", "Input boxes", "MRPE (mm)", "95% CI (mm)", "published MRPE (mm)", "Δ (mm)",
-            "x (mm)", "y (mm)", "z (mm)", "Images"]
+            "x (mm)", "y (mm)", "z (mm)", "published x / y / z (mm)", "Images"]
     rows = []
     for i, ev in enumerate(results["root_evaluations"]):
         pub = published_mrpe(results["models"][ev["model"]], ev["protocol"])
         rows.append([ev["model"], f"P{ev['protocol']}", BOX_LABELS.get(ev.get("root"), DASH), fmt(ev["mrpe_mm"]),
                      fmt_ci(cis.get(i)), fmt(pub), fmt_signed(ev["mrpe_mm"] - pub) if pub is not None else DASH,
-                     fmt(ev["x_mm"]), fmt(ev["y_mm"]), fmt(ev["z_mm"]), str(ev["num_samples"])])
-    numeric = [False, False, False] + [True] * 8
+                     fmt(ev["x_mm"]), fmt(ev["y_mm"]), fmt(ev["z_mm"]),
+                     published_mrpe_axes(results["models"][ev["model"]], ev["protocol"]), str(ev["num_samples"])])
+    numeric = [False, False, False] + [True] * 9
     return Table("Root localisation (RootNet)", cols, rows, caption, numeric)
 
 
