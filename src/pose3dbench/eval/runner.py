@@ -18,6 +18,7 @@ import platform
 import shutil
 import sys
 import time
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -124,7 +125,7 @@ def _cpu_name() -> str:
 def check_writable(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
+        probe = out / f".write-test-{os.getpid()}"  # per process: torchrun ranks probe the same folder
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
@@ -539,7 +540,50 @@ def _cost_entry(model, opts: RunOptions, device: torch.device) -> dict | None:
 
 
 def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
-    """Run every model on every (protocol, root) split; write results, predictions and the report."""
+    """Run every model on every (protocol, root) split; write results, predictions and the report.
+
+    Started by torchrun (WORLD_SIZE > 1) the samples are sharded across the ranks (see
+    ``pose3dbench.distributed``); only rank 0 logs and writes results, predictions and the report.
+    """
+    from .. import distributed
+
+    dist = distributed.setup(opts.device)
+    try:
+        return _run_benchmark(opts, log if dist.is_main else (lambda msg: None), dist)
+    finally:
+        distributed.teardown(dist)
+
+
+def _check_named_family(spec: str, model, info: dict) -> None:
+    """NAME=CKPT where the file is another family's network: refuse instead of mislabelling results."""
+    from ..models import registry
+
+    ck = info.get("checkpoint_info") or {}
+    requested = ck.get("requested")
+    if info.get("weights") != "checkpoint" or not requested:
+        return
+    asked = registry.get_config(requested).family if requested in registry.available() else requested
+    found = model.config.family
+    if asked != found:
+        raise RunError(f"--model {spec}: {info.get('checkpoint')} holds a {found} network "
+                       f"({model.config.variant}), not a {asked} one; name it as what it is "
+                       f"(--model {model.config.variant}={info.get('checkpoint')}) or pass the file alone "
+                       f"(--model {info.get('checkpoint')}) to infer the model from its keys")
+
+
+def _prune_missing_predictions(previous: dict | None, out: Path) -> dict | None:
+    """Drop previous evaluations whose predictions file is gone (they cannot be re-used)."""
+    if previous is None:
+        return None
+    for kind in ("evaluations", "root_evaluations"):
+        evs = previous.get(kind)
+        if isinstance(evs, list):
+            previous[kind] = [ev for ev in evs if isinstance(ev, dict) and isinstance(ev.get("predictions"), str)
+                              and (out / ev["predictions"]).exists()]
+    return previous
+
+
+def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     from ..data.h36m import load_split
     from ..models import available
     from ..models.spec import resolve_model_spec
@@ -558,14 +602,22 @@ def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
             raise RunError(f"unknown --protocol {p!r}; Human3.6M protocols are 1 (S11, PA-MPJPE) and 2 (S9+S11, MPJPE)")
     if opts.threads:
         torch.set_num_threads(int(opts.threads))
-    device = pick_device(opts.device)
+    device = dist.device if dist.enabled else pick_device(opts.device)
+    if not dist.is_main:
+        dist.barrier()  # rank 0 finds (or generates) the data first
     data_dir, synthetic_meta = resolve_data(opts.data, opts.synthetic_size, log)
+    if dist.is_main:
+        dist.barrier()
 
     specs = list(opts.models) or available()
     resolved = []
     names = set()
     for spec in specs:
-        model, info = resolve_model_spec(spec, trust_checkpoint=opts.trust_checkpoint)
+        # untrained weights are drawn from a seed fixed by the spec: identical across runs (resume) and ranks
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(zlib.crc32(str(spec).encode("utf-8")))
+            model, info = resolve_model_spec(spec, trust_checkpoint=opts.trust_checkpoint)
+        _check_named_family(spec, model, info)
         name = info["name"]
         while name in names:
             name += "'"
@@ -583,7 +635,7 @@ def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
     if "rootnet-model" in opts.roots and len(rootnets) > 1:
         raise RunError("--root rootnet-model is ambiguous with several RootNet models in one run; keep one")
 
-    previous = _load_previous(out, opts.force)
+    previous = dist.broadcast(_prune_missing_predictions(_load_previous(out, opts.force), out) if dist.is_main else None)
     settings = {
         "batch_size": opts.batch_size, "flip": opts.flip, "dtype": "float32", "workers": opts.workers,
         "backend": opts.backend, "compile": bool(opts.compile),
@@ -601,12 +653,14 @@ def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
         "models": {},
         "evaluations": [],
         "root_evaluations": [],
+        "complete": False,  # True only in the final write: a killed or failed run leaves False
     }
     reusable = previous is not None and _same_settings(previous.get("settings", {}), settings)
     if previous is not None and not reusable:
         log(f"settings differ from the previous run in {out}: recomputing everything")
 
     splits: dict[tuple[int, str], object] = {}
+    checked_images: set[str] = set()
 
     def split(protocol: int, box_source: str):
         key = (protocol, box_source)
@@ -614,12 +668,15 @@ def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
             s = load_split(data_dir, protocol, box_source)
             if opts.limit:
                 s = s.subset(slice(0, int(opts.limit)))
+            check_images(s, checked_images)  # fail before inference, not hours into it
             splits[key] = s
         return splits[key]
 
     def write_results():
         validate_results(results)
-        atomic_write_json(out / RESULTS_FILE, results)
+        if dist.is_main:
+            with writing(out / RESULTS_FILE, out):
+                atomic_write_json(out / RESULTS_FILE, results)
 
     def reuse(kind: str, name: str, protocol: int, root: str) -> dict | None:
         if not reusable:
@@ -629,8 +686,7 @@ def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
             return None
         for ev in previous.get(kind, []):
             if ev["model"] == name and ev["protocol"] == protocol and ev["root"] == root:
-                if (out / ev["predictions"]).exists():
-                    return ev
+                return ev  # previous evaluations without their predictions file were pruned
         return None
 
     pred_dir = out / "predictions"
@@ -645,7 +701,7 @@ def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
         if prev_entry and prev_entry.get("_identity") == ident and prev_entry.get("cost") and \
                 prev_entry["cost"].get("device") == device.type:
             cost = prev_entry["cost"]
-        elif opts.profile:
+        elif opts.profile and dist.is_main:
             log(f"[{name}] profiling cost on {device.type}")
             cost = _cost_entry(model, opts, device)
         results["models"][name] = {
@@ -669,16 +725,21 @@ def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
                     samples = split(protocol, box_source)
                     if prev is not None:
                         results["root_evaluations"].append(prev)
-                        with np.load(out / prev["predictions"]) as z:
-                            root_predictions[(protocol, box_source)] = z["root_cam"]
+                        if dist.is_main:
+                            with np.load(out / prev["predictions"]) as z:
+                                root_predictions[(protocol, box_source)] = z["root_cam"]
                         continue
-                    log(f"[{name}] P{protocol} boxes={box_source}: {len(samples)} images")
+                    log(f"[{name}] P{protocol} boxes={box_source}: {len(samples)} images{_skipped_note(samples)}")
                     root_cam, root_hm, seconds = infer_roots(model, samples, opts, device,
-                                                             f"{name} P{protocol} {box_source}")
+                                                             f"{name} P{protocol} {box_source}", dist=dist)
+                    if not dist.is_main:
+                        continue
                     errs = root_errors(root_cam, samples.joints_cam[:, 0])
-                    save_predictions(out / fname, image_id=samples.image_id, root_cam=root_cam, root_hm=root_hm,
-                                     bbox=samples.bbox,
-                                     meta={"model": name, "protocol": protocol, "root": box_source, "kind": "root"})
+                    with writing(out / fname, out):
+                        save_predictions(out / fname, image_id=samples.image_id, root_cam=root_cam, root_hm=root_hm,
+                                         bbox=samples.bbox,
+                                         meta={"model": name, "protocol": protocol, "root": box_source,
+                                               "kind": "root"})
                     root_predictions[(protocol, box_source)] = root_cam
                     results["root_evaluations"].append({
                         "model": name, "protocol": protocol, "root": box_source, **errs, "predictions": fname,
@@ -688,7 +749,7 @@ def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
                     write_results()
             continue
 
-        engine = PoseInference(model, opts, device, name)
+        engine = PoseInference(model, opts, device, name, dist=dist)
         for protocol in opts.protocols:
             for root in opts.roots:
                 fname = f"predictions/{_safe_name(name)}__p{protocol}__{root}.npz"
@@ -698,6 +759,10 @@ def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
                     continue
                 box_source = "gt" if root == "gt" else "rootnet"
                 samples = split(protocol, box_source)
+                partial = out / "partial" / f"{_safe_name(name)}__p{protocol}__{box_source}__flip{int(opts.flip)}"
+                if not dist.is_main:  # compute this rank's shard; rank 0 scores and writes
+                    engine.run(samples, partial)
+                    continue
                 if root == "rootnet-model":
                     key = (protocol, "rootnet")
                     if key not in root_predictions:
@@ -705,20 +770,21 @@ def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
                     root_cam = root_predictions[key]
                 else:
                     root_cam = samples.root_cam
-                log(f"[{name}] P{protocol} root={root}: {len(samples)} images")
-                partial = out / "partial" / f"{_safe_name(name)}__p{protocol}__{box_source}__flip{int(opts.flip)}"
+                log(f"[{name}] P{protocol} root={root}: {len(samples)} images{_skipped_note(samples)}"
+                    + (f" on {dist.world_size} ranks" if dist.enabled else ""))
                 coords, coords_noflip = engine.run(samples, partial)
                 pred_cam = heatmap_to_camera(coords, samples.bbox, root_cam, samples.focal, samples.princpt,
                                              heatmap_size=tuple(cfg.heatmap_size), depth_bins=cfg.depth_bins)
                 metrics = evaluate_pose(pred_cam, samples, protocol, joint_set=cfg.joint_set)
                 metrics["root"] = root
                 per_sample = np.asarray(metrics.pop("per_sample_mm"))
-                save_predictions(out / fname, image_id=samples.image_id, coords_hm=coords,
-                                 coords_hm_noflip=coords_noflip, bbox=samples.bbox, root_cam=root_cam,
-                                 pred_cam=pred_cam, per_sample_mm=per_sample,
-                                 meta={"model": name, "protocol": protocol, "root": root,
-                                       "heatmap_size": list(cfg.heatmap_size), "depth_bins": cfg.depth_bins,
-                                       "joint_set": cfg.joint_set, "flip": opts.flip})
+                with writing(out / fname, out):
+                    save_predictions(out / fname, image_id=samples.image_id, coords_hm=coords,
+                                     coords_hm_noflip=coords_noflip, bbox=samples.bbox, root_cam=root_cam,
+                                     pred_cam=pred_cam, per_sample_mm=per_sample,
+                                     meta={"model": name, "protocol": protocol, "root": root,
+                                           "heatmap_size": list(cfg.heatmap_size), "depth_bins": cfg.depth_bins,
+                                           "joint_set": cfg.joint_set, "flip": opts.flip})
                 results["evaluations"].append({
                     "model": name, **_jsonable(metrics), "predictions": fname,
                     "timing": {"images_per_s": float(engine.images_per_s or 0.0), "seconds": engine.seconds,
@@ -733,13 +799,23 @@ def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
         for p in (out / "partial").glob(f"{_safe_name(name)}__*"):
             shutil.rmtree(p, ignore_errors=True)
 
+    results["complete"] = True
     write_results()
-    if opts.report:
+    if opts.report and dist.is_main:
         from ..report import build_report
 
-        build_report(out, samples_by_split={(p, r): split(p, "gt" if r == "gt" else "rootnet")
-                                            for p in opts.protocols for r in opts.roots})
+        with writing(out / "report.html", out):
+            build_report(out, samples_by_split={(p, r): split(p, "gt" if r == "gt" else "rootnet")
+                                                for p in opts.protocols for r in opts.roots})
     return results
+
+
+def _skipped_note(samples) -> str:
+    """`` (N skipped: reason)`` for samples the protocol leaves out (degenerate GT boxes), else ``""``."""
+    skipped = {k: int(v) for k, v in (getattr(samples, "skipped", None) or {}).items() if v}
+    if not skipped:
+        return ""
+    return " (" + ", ".join(f"{v} skipped: {k.replace('_', ' ')}" for k, v in skipped.items()) + ", as the protocol prescribes)"
 
 
 def _apply_backend(model, opts: RunOptions):

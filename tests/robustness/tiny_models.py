@@ -1,0 +1,58 @@
+"""Tiny deterministic models for the robustness, resume and sharding tests (bring-your-own specs).
+
+``build_slow``: a pose model that sleeps in every forward, so a run can be interrupted mid-inference.
+``build_rootnet``: a RootNet-interface model (forward(img, k_value [B,1]) -> [B,3] = x_hm, y_hm, depth mm).
+"""
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from byo_model import TinyPose  # noqa: E402
+
+from pose3dbench.models import ModelConfig  # noqa: E402
+
+DELAY_S = 0.08
+
+
+class SlowTinyPose(TinyPose):
+    def forward(self, img):
+        time.sleep(DELAY_S)
+        return super().forward(img)
+
+
+def build_slow():
+    torch.manual_seed(0)
+    model = SlowTinyPose()
+    model.config.variant = "tiny-slow"
+    return model
+
+
+class TinyRoot(nn.Module):
+    """Soft-argmax over a 32x32 map for x, y (heatmap units); depth = gamma * k_value (mm)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 4, 3, stride=8, padding=1), nn.ReLU())
+        self.xy = nn.Conv2d(4, 1, 1)
+        self.gamma = nn.Linear(4, 1)
+        self.config = ModelConfig(family="rootnet", variant="tiny-root", joint_num=1, depth_bins=1,
+                                  heatmap_size=(32, 32))
+
+    def forward(self, img, k_value):
+        f = self.features(img)
+        logits = self.xy(f).flatten(1)
+        prob = torch.softmax(logits, dim=1).view(-1, 32, 32)
+        ramp = torch.arange(32, dtype=prob.dtype, device=prob.device)
+        x = (prob.sum(1) * ramp).sum(1)
+        y = (prob.sum(2) * ramp).sum(1)
+        gamma = 1.0 + 0.1 * torch.tanh(self.gamma(f.mean((2, 3)))).squeeze(1)
+        return torch.stack([x, y, gamma * k_value.view(-1)], dim=1)
+
+
+def build_rootnet():
+    torch.manual_seed(1)
+    return TinyRoot()
