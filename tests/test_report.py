@@ -411,8 +411,9 @@ def test_banner_when_all_untrained(tmp_path):
     banner = _banner(results)
     assert banner is not None and "every model has untrained" in banner.text and "synthetic" not in banner.text
     assert "weights: all untrained" in provenance(results)
-    results["models"]["posenet-r50"]["weights"]["kind"] = "checkpoint"
+    results["models"]["posenet-r50"]["weights"].update(kind="checkpoint", sha256="feedbeef" * 8)
     assert _banner(results) is None
+    assert "weights: untrained except posenet-r50 checkpoint feedbeef." in provenance(results)
 
 
 def test_missing_predictions_degrade_gracefully(tmp_path):

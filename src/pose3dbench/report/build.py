@@ -319,16 +319,20 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
                             f"({seed}); differences use the images both models were scored on (matched by "
                             "image id) and the same resamples for both. A difference is significant when its 95% "
                             "CI excludes 0. The CIs cover sampling of test images only, not training randomness."))
-    if data.cis:
-        idx = sorted(data.cis, key=lambda i: (T.split_sort_key(T.split_key(res["evaluations"][i])),
-                                              order.index(res["evaluations"][i]["model"])))
+    chart_splits = {k for k in splits if k[1] == "gt"} or set(splits[:1])
+    if any(T.split_key(res["evaluations"][i]) in chart_splits for i in data.cis):
+        idx = sorted((i for i in data.cis if T.split_key(res["evaluations"][i]) in chart_splits),
+                     key=lambda i: (T.split_sort_key(T.split_key(res["evaluations"][i])),
+                                    order.index(res["evaluations"][i]["model"])))
         labels = [f"{res['evaluations'][i]['model']} · {T.split_label(T.split_key(res['evaluations'][i]))}" for i in idx]
         path = out_dir / "fig_ci.png"
         ci_chart(path, labels, [data.cis[i] for i in idx], [colors[res["evaluations"][i]["model"]] for i in idx],
                  "error (mm), mean and 95% CI", "Mean error with 95% bootstrap CI")
         paths[path.stem] = path
         blocks.append(Figure(path, "Mean error with 95% bootstrap confidence intervals",
-                             "Dot: mean error over images (mm); bar: 95% percentile bootstrap CI. "
+                             "Dot: mean error over images (mm); bar: 95% percentile bootstrap CI"
+                             + ("; GT-root splits only (all CIs are in the table of all evaluations). "
+                                if len(chart_splits) < len(splits) else ". ")
                              + T.provenance(res, evaluated)))
     for key in splits:
         diffs = data.diffs.get(key, [])

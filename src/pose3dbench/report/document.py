@@ -150,7 +150,7 @@ th, td { border: 1px solid var(--line); padding: 4px 8px; }
 th { background: var(--head); font-weight: 600; text-align: center; }
 td.num { text-align: right; white-space: nowrap; }
 td.txt { text-align: left; }
-td:first-child { white-space: nowrap; }
+td { white-space: nowrap; }
 tbody tr:nth-child(even) td { background: #fafbfc; }
 td b { color: #0a3069; }
 ul { margin: 6px 0 12px; }

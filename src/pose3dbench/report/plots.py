@@ -94,7 +94,12 @@ def cost_scatter(path: Path, names: Sequence[str], errors: Sequence[float],
             ax.text(0.5, 0.5, "no cost figures", transform=ax.transAxes, ha="center", color="#6e7781")
         ax.set_xlabel(label)
         ax.set_ylabel(ylabel)
-        ax.ticklabel_format(useOffset=False, style="plain")
+        pos = c[ok & (c > 0)]
+        if pos.size >= 2 and pos.max() / pos.min() > 20:  # e.g. 2 M to 60 M parameters: log axis
+            ax.set_xscale("log")
+        else:
+            ax.ticklabel_format(axis="x", useOffset=False, style="plain")
+        ax.ticklabel_format(axis="y", useOffset=False, style="plain")
         ax.margins(x=0.18, y=0.15)
         _style(ax)
     fig.suptitle(title, fontsize=11)

@@ -132,6 +132,8 @@ def provenance(results: dict, models: Iterable[str] | None = None, protocol: int
     labels = {n: weights_label(results["models"][n]) for n in names if n in results["models"]}
     if labels and all(v == "untrained" for v in labels.values()):
         parts.append("weights: all untrained (random init)")
+    elif labels and sum(v == "untrained" for v in labels.values()) > len(labels) / 2:
+        parts.append("weights: untrained except " + "; ".join(f"{n} {v}" for n, v in labels.items() if v != "untrained"))
     elif labels:
         parts.append("weights: " + "; ".join(f"{n} {v}" for n, v in labels.items()))
     ds = st["dataset"]
