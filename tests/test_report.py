@@ -413,7 +413,7 @@ def test_banner_when_all_untrained(tmp_path):
     assert "weights: all untrained" in provenance(results)
     results["models"]["posenet-r50"]["weights"].update(kind="checkpoint", sha256="feedbeef" * 8)
     assert _banner(results) is None
-    assert "weights: untrained except posenet-r50 checkpoint feedbeef." in provenance(results)
+    assert "; weights: untrained except posenet-r50 checkpoint feedbeef; dataset " in provenance(results)
 
 
 def test_missing_predictions_degrade_gracefully(tmp_path):
