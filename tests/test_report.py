@@ -382,7 +382,13 @@ def test_markdown_content(built):
         assert needle in md, needle
     assert md.count("Made with:") >= 12
     # notes: skipped samples and approximate mapping
-    assert "degenerate_bbox: 1" in md and "approximate joint" in md
+    notes = md.split("## Notes")[1]
+    assert "- P1 PA-MPJPE, GT root: samples left out as the protocol prescribes (all models): degenerate_bbox: 1." in notes
+    assert "- mhp-lpski-j21: scored through an approximate joint mapping" in notes
+    # P1 rows carry the scale-aligned PA-MPJPE column
+    ev = next(e for e in results["evaluations"] if (e["model"], e["protocol"]) == ("posenet-r50", 1))
+    row = next(line for line in md.splitlines() if line.startswith("| posenet-r50 | P1 | GT root | PA-MPJPE |"))
+    assert f"| {ev['pa_mpjpe_scaled_mm']:.1f} |" in row and "PA-MPJPE with scale (mm)" in md
     assert "Qualitative examples" in md and "Skipped" not in md.split("## Qualitative examples")[1].split("##")[0]
 
 

@@ -209,6 +209,26 @@ def _run_summary(res: dict) -> Bullets:
     return Bullets(items)
 
 
+def _evaluation_notes(res: dict) -> list[str]:
+    """Skipped samples (one line per split when every model skipped the same), approximate joint maps."""
+    notes = []
+    for key, evs in T.evaluations_by_split(res).items():
+        skipped = {name: ev["skipped"] for name, ev in evs.items() if ev["skipped"]}
+        if not skipped:
+            continue
+        groups: dict[str, list[str]] = {}
+        for name, sk in skipped.items():
+            groups.setdefault(", ".join(f"{k}: {v}" for k, v in sk.items()), []).append(name)
+        for detail, names in groups.items():
+            who = "all models" if len(names) == len(evs) else ", ".join(names)
+            notes.append(f"{T.split_label(key)}: samples left out as the protocol prescribes ({who}): {detail}.")
+    approx = sorted({ev["model"] for ev in res["evaluations"] if ev["approximate_joint_mapping"]})
+    if approx:
+        notes.append(f"{', '.join(approx)}: scored through an approximate joint mapping to Human3.6M-17 (joints of "
+                     "another skeleton stand in for some Human3.6M joints); not directly comparable (marked *).")
+    return notes
+
+
 def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MSamples] | None = None,
                  n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> dict[str, Path]:
     """Write report.md, report.html, results.csv and PNG figures into ``out_dir``; return their paths.
@@ -387,19 +407,8 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
                                     "for shared images.", muted=True))
 
     # Notes
-    notes = list(data.notes)
-    for ev in res["evaluations"]:
-        if ev["skipped"]:
-            detail = ", ".join(f"{k}: {v}" for k, v in ev["skipped"].items())
-            notes.append(f"{ev['model']} ({T.split_label(T.split_key(ev))}): samples left out as the protocol "
-                         f"prescribes: {detail}.")
-        if ev["approximate_joint_mapping"]:
-            notes.append(f"{ev['model']} ({T.split_label(T.split_key(ev))}): scored through an approximate joint "
-                         "mapping to Human3.6M-17; its numbers are not directly comparable.")
-        if "pa_mpjpe_scaled_mm" in ev:
-            notes.append(f"{ev['model']} ({T.split_label(T.split_key(ev))}): pa_mpjpe_scaled_mm = "
-                         f"{ev['pa_mpjpe_scaled_mm']:.1f} mm.")
     blocks.append(Heading("Notes", 2))
+    notes = list(data.notes) + _evaluation_notes(res)
     blocks.append(Bullets(notes) if notes else Paragraph("None.", muted=True))
 
     md = to_markdown(blocks, out_dir)

@@ -229,9 +229,14 @@ def leaderboard_table(results: dict, caption: str) -> Table:
 
 
 def evaluations_table(results: dict, cis: dict[int, CI], caption: str) -> Table:
-    """Every evaluation with its bootstrap 95% CI (``cis`` is keyed by evaluation index)."""
+    """Every evaluation with its bootstrap 95% CI (``cis`` is keyed by evaluation index).
+
+    ``PA-MPJPE with scale``: the Procrustes fit also scales the prediction (P1 only, when reported).
+    """
+    scaled = any("pa_mpjpe_scaled_mm" in ev for ev in results["evaluations"])
     cols = ["Model", "Protocol", "Root", "Metric", "Error (mm)", "95% CI (mm)", "Action mean (mm)",
-            "Published (mm)", "Δ (mm)", "Images", "Skipped", "Speed (img/s)"]
+            "Published (mm)", "Δ (mm)"] + (["PA-MPJPE with scale (mm)"] if scaled else []) + [
+            "Images", "Skipped", "Speed (img/s)"]
     order = {n: i for i, n in enumerate(model_order(results))}
     idx = sorted(range(len(results["evaluations"])),
                  key=lambda i: (split_sort_key(split_key(results["evaluations"][i])),
@@ -244,9 +249,10 @@ def evaluations_table(results: dict, cis: dict[int, CI], caption: str) -> Table:
         name = ev["model"] + (" *" if ev["approximate_joint_mapping"] else "")
         rows.append([name, f"P{ev['protocol']}", ROOT_LABELS.get(ev["root"], ev["root"]), ev["metric"],
                      fmt(ev["total_mm"]), fmt_ci(cis.get(i)), fmt(ev["action_mean_mm"]), fmt(pub),
-                     fmt_signed(ev["total_mm"] - pub) if pub is not None else DASH, str(ev["num_samples"]),
-                     str(skipped), fmt(ev["timing"]["images_per_s"], 1)])
-    numeric = [False, False, False, False] + [True] * 8
+                     fmt_signed(ev["total_mm"] - pub) if pub is not None else DASH]
+                    + ([fmt(ev.get("pa_mpjpe_scaled_mm"))] if scaled else [])
+                    + [str(ev["num_samples"]), str(skipped), fmt(ev["timing"]["images_per_s"], 1)])
+    numeric = [False, False, False, False] + [True] * (len(cols) - 4)
     return Table("All evaluations", cols, rows, caption, numeric)
 
 
