@@ -194,12 +194,14 @@ def _run_summary(res: dict) -> Bullets:
     ds = st["dataset"]
     meta = ds.get("synthetic_meta")
     items = [
-        f"Created {res['created_utc']} with pose3dbench {res['pose3dbench_version']} (results schema v{res['schema_version']}).",
+        f"Created {res['created_utc']} with pose3dbench {res['pose3dbench_version']} "
+        f"(results schema v{res['schema_version']}).",
         f"Device: {env['device']} ({env['device_name']}), {env['threads']} threads; torch {env['torch_version']}, "
         f"numpy {env['numpy_version']}, Python {env['python_version']}; {env['platform']}.",
         f"Settings: batch {st['batch_size']}, {st['dtype']}, flip test {'on' if st['flip'] else 'off'}, "
         f"{st['workers']} loader workers, backend {st['backend']}{' + torch.compile' if st.get('compile') else ''}"
-        + (f", first {st['limit']} images per split" if st.get("limit") else "") + f"; protocols {', '.join(map(str, st['protocols']))}; "
+        + (f", first {st['limit']} images per split" if st.get("limit") else "")
+        + f"; protocols {', '.join(map(str, st['protocols']))}; "
         f"roots {', '.join(T.ROOT_LABELS.get(r, r) for r in st['roots'])}.",
         f"Dataset: {ds['path']} ({'SYNTHETIC' if ds['synthetic'] else 'Human3.6M, 3DMPPE annotation format'})"
         + (f"; synthetic set: {_short_meta(meta)}" if meta else "") + ".",
@@ -306,7 +308,8 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
             fronts.append(f"{label}: {', '.join(names[i] for i in idx) or 'none'}")
         blocks.append(Figure(path, f"{T.split_label(key)} vs cost",
                              "Each dot is a model; ringed dots joined by the dashed line are Pareto-optimal "
-                             "(no other model has both lower error and lower cost). " + T.provenance(res, names, key[0], key[1], cost=True)))
+                             "(no other model has both lower error and lower cost). "
+                             + T.provenance(res, names, key[0], key[1], cost=True)))
         blocks.append(Paragraph("Pareto-optimal — " + "; ".join(fronts) + "."))
 
     # Per split: actions and joints
@@ -316,7 +319,8 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
         blocks.append(Heading(f"{T.split_label(key)}: per action and per joint", 2))
         cap = T.provenance(res, names, key[0], key[1])
         blocks.append(T.per_action_table(key, evs, names, f"{key[2]} in mm, per action (mean over that action's "
-                                         f"images), the mean of the actions, and over all images; best in bold. " + cap))
+                                         "images), the mean of the actions, and over all images; best in bold. "
+                                         + cap))
         actions = T.action_names(evs.values())
         if actions:
             path = out_dir / f"fig_actions_{_slug('p', *key)}.png"
@@ -344,7 +348,8 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
         idx = sorted((i for i in data.cis if T.split_key(res["evaluations"][i]) in chart_splits),
                      key=lambda i: (T.split_sort_key(T.split_key(res["evaluations"][i])),
                                     order.index(res["evaluations"][i]["model"])))
-        labels = [f"{res['evaluations'][i]['model']} · {T.split_label(T.split_key(res['evaluations'][i]))}" for i in idx]
+        evs_i = [res["evaluations"][i] for i in idx]
+        labels = [f"{ev['model']} · {T.split_label(T.split_key(ev))}" for ev in evs_i]
         path = out_dir / "fig_ci.png"
         ci_chart(path, labels, [data.cis[i] for i in idx], [colors[res["evaluations"][i]["model"]] for i in idx],
                  "error (mm), mean and 95% CI", "Mean error with 95% bootstrap CI")

@@ -60,7 +60,8 @@ class Table:
         if self.numeric is None:
             self.numeric = [False] * len(self.columns)
         if len(self.numeric) != len(self.columns):
-            raise ValueError(f"table {self.title!r}: numeric flags for {len(self.numeric)} of {len(self.columns)} columns")
+            raise ValueError(f"table {self.title!r}: numeric flags for {len(self.numeric)} "
+                             f"of {len(self.columns)} columns")
         if self.group_header and sum(span for _, span in self.group_header) != len(self.columns):
             raise ValueError(f"table {self.title!r}: group header spans do not add up to {len(self.columns)} columns")
 

@@ -133,7 +133,8 @@ def provenance(results: dict, models: Iterable[str] | None = None, protocol: int
     if labels and all(v == "untrained" for v in labels.values()):
         parts.append("weights: all untrained (random init)")
     elif labels and sum(v == "untrained" for v in labels.values()) > len(labels) / 2:
-        parts.append("weights: untrained except " + "; ".join(f"{n} {v}" for n, v in labels.items() if v != "untrained"))
+        others = "; ".join(f"{n} {v}" for n, v in labels.items() if v != "untrained")
+        parts.append("weights: untrained except " + others)
     elif labels:
         parts.append("weights: " + "; ".join(f"{n} {v}" for n, v in labels.items()))
     ds = st["dataset"]
@@ -263,6 +264,7 @@ def memory_methods(results: dict) -> list[str]:
 
 
 def cost_table(results: dict, caption: str) -> Table:
+    """Measured cost per model (params M, GMACs G, latency ms, throughput img/s, memory MB) beside published."""
     cols = ["Model", "Params (M)", "published (M)", "GMACs (G)", "published (G)", "Latency b1 median (ms)",
             "Latency b1 p90 (ms)", "Throughput (img/s)", "at batch", "Peak memory (MB)", "Measured on"]
     rows = []
@@ -270,7 +272,8 @@ def cost_table(results: dict, caption: str) -> Table:
         m = results["models"][n]
         c, pub, cost = cost_fields(m), m.get("published", {}), m.get("cost")
         where = f"{cost['device']} {cost['dtype']}" if cost else "not measured"
-        rows.append([n, fmt(c["params_m"], 2), fmt(pub.get("params_m"), 2), fmt(c["gmacs"], 2), fmt(pub.get("gmacs"), 2),
+        rows.append([n, fmt(c["params_m"], 2), fmt(pub.get("params_m"), 2), fmt(c["gmacs"], 2),
+                     fmt(pub.get("gmacs"), 2),
                      fmt(c["latency_ms"], 2), fmt(c["latency_p90_ms"], 2), fmt(c["throughput_ips"], 1),
                      str(c["throughput_batch"]) if c["throughput_batch"] is not None else DASH,
                      fmt(c["peak_memory_mb"], 0), where])
