@@ -501,3 +501,18 @@ def test_html_renders_in_headless_chromium(built):
     assert img is not None and img.shape[:2] == (2400, 1280)
     # the page is not blank: a good share of non-white pixels (text, tables, figures)
     assert (img.min(axis=2) < 200).mean() > 0.03
+
+
+def test_edge_runs_single_model_without_cost_and_root_only(tmp_path):
+    results, _ = make_run(tmp_path)
+    results["evaluations"] = [e for e in results["evaluations"] if e["model"] == "posenet-r50"]
+    results["models"]["posenet-r50"]["cost"] = None
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    paths = build_report(tmp_path, n_resamples=RESAMPLES)
+    md = paths["report_md"].read_text()
+    assert "No pairwise comparison" in md and "| posenet-r50 | 34.30 |" not in md
+    assert "| posenet-r50 | — | — | — | — | — | — | — | — | — | not measured |" in md
+    results["evaluations"] = []  # RootNet only
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    md = build_report(tmp_path, n_resamples=RESAMPLES)["report_md"].read_text()
+    assert "No pose evaluations in this run." in md and "Root localisation (RootNet)" in md
