@@ -282,6 +282,18 @@ def test_predictions_without_per_sample_errors(built):
     assert "posenet-r50" in md.split("## Qualitative examples")[1].split("## Notes")[0]
 
 
+def test_panel_sample_choice():
+    from pose3dbench.report.build import _quantile_words
+    from pose3dbench.report.qualitative import choose_samples
+
+    errors = np.random.default_rng(0).permutation(101).astype(float)  # values 0..100, shuffled
+    picked = choose_samples(errors, 4)
+    assert errors[picked].tolist() == [10.0, 50.0, 90.0, 100.0]
+    assert errors[choose_samples(errors, 1)].tolist() == [50.0]
+    assert len(choose_samples(errors[:2], 4)) == 2  # fewer images than requested: no duplicates
+    assert _quantile_words(4) == "10th, 50th and 90th percentile and the maximum"
+
+
 # --- pareto ------------------------------------------------------------------------------------
 
 def test_pareto_front():

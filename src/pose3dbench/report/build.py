@@ -23,11 +23,12 @@ from .document import Banner, Block, Bullets, Figure, Heading, Paragraph, to_htm
 from .files import write_text
 from .pareto import pareto_front
 from .plots import ci_chart, cost_scatter, grouped_bars, model_colors
-from .qualitative import qualitative_panel
+from .qualitative import qualitative_panel, selection_quantiles
 from .schema import ResultsError, validate_results
 from .stats import (CI, DEFAULT_RESAMPLES, DEFAULT_SEED, PairwiseDiff, bootstrap_mean_ci, group_bootstrap,
                     match_by_image_id)
 
+PANEL_SAMPLES = 4  # images in the qualitative panel
 CSV_COLUMNS = ["model", "protocol", "root", "metric", "total_mm", "action_mean_mm", "published_mm", "diff_mm",
                "params_m", "gmacs", "latency_ms", "throughput_ips", "ci_low_mm", "ci_high_mm", "num_samples"]
 
@@ -209,6 +210,14 @@ def _run_summary(res: dict) -> Bullets:
         f"{len(res['root_evaluations'])}.",
     ]
     return Bullets(items)
+
+
+def _quantile_words(n: int) -> str:
+    """'10th, 50th and 90th percentile and the maximum' for the panel's selection_quantiles(n)."""
+    qs = selection_quantiles(n)
+    pct = [f"{round(q * 100)}th" for q in qs if q < 1.0]
+    text = (", ".join(pct[:-1]) + " and " + pct[-1] if len(pct) > 1 else "".join(pct)) + " percentile"
+    return text + " and the maximum" if qs[-1] == 1.0 else text
 
 
 def _evaluation_notes(res: dict) -> list[str]:
@@ -393,13 +402,13 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
             if not preds:
                 continue
             path = out_dir / f"fig_qualitative_{_slug('p', key[0], key[1])}.png"
-            panel = qualitative_panel(path, samples, preds, colors)
+            panel = qualitative_panel(path, samples, preds, colors, num_samples=PANEL_SAMPLES)
             if panel is None:
                 continue
             paths[path.stem] = path
             blocks.append(Figure(path, f"{T.split_label(key)}: qualitative examples",
-                                 f"Images {', '.join(map(str, panel.image_ids))}, chosen at the 10th/50th/90th "
-                                 f"percentile and the maximum of the mean {key[2]} of the models shown. Left: crop "
+                                 f"Images {', '.join(map(str, panel.image_ids))}, chosen at the {_quantile_words(PANEL_SAMPLES)} "
+                                 f"of the mean per-image {key[2]} of the models shown. Left: crop "
                                  "with the GT skeleton; then each model's prediction projected into the crop "
                                  "(GT dashed); then pelvis-relative 3D skeletons (GT black). "
                                  + T.provenance(res, panel.models, key[0], key[1])))

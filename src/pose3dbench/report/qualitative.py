@@ -80,11 +80,20 @@ def _draw3d(ax, pts: np.ndarray, color, lw: float, label: str) -> None:
                 label=label if k == 0 else None)
 
 
+def selection_quantiles(n: int) -> np.ndarray:
+    """Quantiles of the error distribution shown: n-1 evenly from 0.1 to 0.9, then the worst (1.0).
+
+    n=4 gives the 10th, 50th and 90th percentile and the maximum; n=1 the median.
+    """
+    if n <= 1:
+        return np.array([0.5])
+    return np.concatenate([np.linspace(0.1, 0.9, n - 1) if n > 2 else [0.5], [1.0]])
+
+
 def choose_samples(errors: np.ndarray, n: int) -> np.ndarray:
-    """Rows to show: spread over the error distribution (10th, 50th, 90th percentile, worst, ...)."""
+    """Rows of ``errors`` (N,) at ``selection_quantiles(n)`` of the error distribution (duplicates dropped)."""
     order = np.argsort(errors, kind="stable")
-    qs = np.linspace(0.1, 1.0, n) if n > 1 else np.array([0.5])
-    picks = np.unique(np.round(qs * (len(order) - 1)).astype(int))
+    picks = np.unique(np.round(selection_quantiles(n) * (len(order) - 1)).astype(int))
     return order[picks]
 
 
@@ -194,4 +203,5 @@ def qualitative_panel(path: Path, samples: H36MSamples, predictions: dict[str, d
     return PanelResult(Path(path), [int(common[i]) for i in chosen], ranked, missing, notes)
 
 
-__all__ = ["qualitative_panel", "project", "crop_image", "choose_samples", "to_h36m17", "PanelResult"]
+__all__ = ["qualitative_panel", "project", "crop_image", "choose_samples", "selection_quantiles", "to_h36m17",
+           "PanelResult"]
