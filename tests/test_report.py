@@ -399,6 +399,7 @@ def test_markdown_content(built):
     assert md.count("Made with:") >= 12
     # notes: skipped samples and approximate mapping
     notes = md.split("## Notes")[1]
+    assert "Inconsistent" not in notes  # per_sample_mm means and the MRPE recomputed from GT agree
     assert ("- P1 PA-MPJPE, GT root: samples left out as the protocol prescribes (all models): "
             "degenerate_bbox: 1.") in notes
     assert "- mhp-lpski-j21: scored through an approximate joint mapping" in notes
@@ -452,11 +453,15 @@ def test_missing_predictions_degrade_gracefully(tmp_path):
 
 
 def test_inconsistent_total_is_reported(tmp_path):
-    results, _ = make_run(tmp_path)
+    results, samples = make_run(tmp_path)
     results["evaluations"][0]["total_mm"] += 5.0
     (tmp_path / "results.json").write_text(json.dumps(results))
     notes = collect(tmp_path, n_resamples=RESAMPLES).notes
     assert any(n.startswith("Inconsistent: mean of per_sample_mm") for n in notes)
+    results["root_evaluations"][0]["mrpe_mm"] += 3.0
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    notes = collect(tmp_path, n_resamples=RESAMPLES, samples_by_split=samples).notes
+    assert any("against the dataset's GT pelvis gives MRPE" in n for n in notes)
 
 
 def test_cli_report_command(tmp_path, capsys):
@@ -466,6 +471,8 @@ def test_cli_report_command(tmp_path, capsys):
     assert "report.html" in captured.out and (tmp_path / "report.html").is_file()
     # the fixture's dataset folder holds images only, so the rebuild says it skips the panel
     assert "building without the qualitative panel" in captured.err
+    assert cli_main(["report", "--out", str(tmp_path), "--resamples", "10"]) == 2
+    assert "too few" in capsys.readouterr().err
     assert cli_main(["report", "--out", str(tmp_path / "nothing")]) == 2
     assert "results.json not found" in capsys.readouterr().err
 

@@ -145,6 +145,9 @@ def collect(out_dir: Path, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEF
         if common.size:
             err = np.linalg.norm(p.root_cam[rp] - gt.joints_cam[rg, 0], axis=1)  # Euclidean root error, mm
             data.root_cis[i] = bootstrap_mean_ci(err, n_resamples, seed)
+            if abs(float(err.mean()) - ev["mrpe_mm"]) > 0.05 + 1e-4 * ev["mrpe_mm"]:
+                data.notes.append(f"Inconsistent: {ev['predictions']} against the dataset's GT pelvis gives MRPE "
+                                  f"{err.mean():.2f} mm but results.json says mrpe_mm={ev['mrpe_mm']:.2f} mm.")
     return data
 
 
