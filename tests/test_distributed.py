@@ -63,7 +63,7 @@ def _argv(data: Path, out: Path) -> list[str]:
     # 27 samples per split in batches of 4: 7 batches, split 3/4 across 2 ranks, last batch of 3
     return ["run", "--data", str(data), "--out", str(out), "--model", ROOT, "--model", POSE,
             "--protocol", "1", "2", "--root", "gt", "rootnet-model", "--limit", "27", "--batch-size", "4",
-            "--workers", "0", "--threads", "1", "--no-profile", "--no-progress"]
+            "--workers", "0", "--threads", "1", "--device", "cpu", "--no-profile", "--no-progress"]
 
 
 def _env() -> dict:

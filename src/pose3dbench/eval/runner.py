@@ -206,13 +206,21 @@ def iterate_crops_clean(*args, **kwargs):
     """``data.loader.iterate_crops`` whose worker-side Pose3DBenchErrors reach the caller unwrapped."""
     from ..data.loader import iterate_crops
 
+    clean = None
     try:
         yield from iterate_crops(*args, **kwargs)
     except Pose3DBenchError as exc:
         clean = unwrap_worker_error(exc)
         if clean is exc:
             raise
-        raise clean from None
+    if clean is not None:
+        # Raised outside the except block and dropped from this frame: no reference cycle keeps the wrapped
+        # error's traceback, and with it the DataLoader iterator, alive until interpreter exit (where its
+        # pin-memory thread would die noisily); the iterator is shut down as soon as the error is handled.
+        try:
+            raise clean
+        finally:
+            clean = None
 
 
 def check_images(samples, checked: set[str] | None = None) -> None:
