@@ -18,6 +18,7 @@ import platform
 import shutil
 import sys
 import time
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -622,10 +623,13 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     names = set()
     for spec in specs:
         # untrained weights are drawn from a seed fixed by the spec: identical across runs (resume) and ranks
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             torch.manual_seed(zlib.crc32(str(spec).encode("utf-8")))
             model, info = resolve_model_spec(spec, trust_checkpoint=opts.trust_checkpoint)
-        _check_named_family(spec, model, info)
+        _check_named_family(spec, model, info)  # refuses before the loader's "using the file's ..." warning shows
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         name = info["name"]
         while name in names:
             name += "'"
