@@ -288,7 +288,7 @@ class PoseInference:
     """
 
     def __init__(self, model: torch.nn.Module, opts: RunOptions, device: torch.device, progress_label: str,
-                 dist=None):
+                 dist=None, identity: dict | None = None):
         from ..distributed import DistContext
 
         self.dist = dist if dist is not None else DistContext()
@@ -296,6 +296,7 @@ class PoseInference:
         self.opts = opts
         self.device = device
         self.label = progress_label
+        self.identity = identity  # the model's identity in results.json: chunks of another model are not re-used
         cfg = model.config
         self.heatmap_w = int(cfg.heatmap_size[1])
         self.input_hw = tuple(int(v) for v in cfg.input_size)
@@ -304,6 +305,16 @@ class PoseInference:
         self.images_per_s: float | None = None  # of the model on computed crops, latest split that computed any
         self.seconds = 0.0
         self.computed = 0
+
+    def _fingerprint(self, samples) -> dict:
+        """What the saved chunks of a split depend on (JSON): model identity, samples, inference settings."""
+        o = self.opts
+        return json.loads(json.dumps({
+            "model": self.identity,
+            "samples": _array_digest(samples.image_id, np.round(np.asarray(samples.bbox, dtype=np.float64), 3)),
+            "flip": bool(o.flip), "channels_last": bool(o.channels_last), "device": self.device.type,
+            "backend": getattr(o, "backend", "eager"), "compile": bool(getattr(o, "compile", False)),
+        }, default=str))
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         from .geometry import flip_merge
@@ -332,7 +343,8 @@ class PoseInference:
         for i, k in enumerate(keys):
             if k in self.cache:
                 coords[i], noflip[i] = self.cache[k]
-        for rows, c, cn in _load_chunks(partial_dir, n):
+        fresh = _prepare_partial(partial_dir, self._fingerprint(samples)) if self.dist.is_main else True
+        for rows, c, cn in (() if fresh else _load_chunks(partial_dir, n)):
             for r, a, b in zip(rows, c, cn):
                 coords[r], noflip[r] = a, b
         todo = np.array([i for i in range(n) if coords[i] is None], dtype=np.int64)
@@ -403,6 +415,36 @@ def _fill(coords, noflip, rows_list, c_list, n_list):
             coords[r], noflip[r] = a, b
 
 
+def _array_digest(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _prepare_partial(partial_dir: Path, fingerprint: dict) -> bool:
+    """Make ``partial_dir`` hold only chunks computed for ``fingerprint``; True when it starts empty.
+
+    Chunks left by a run of another model, checkpoint, dataset, split or inference setting are
+    deleted (their rows would be silently wrong), then the fingerprint is recorded beside the chunks.
+    """
+    meta = partial_dir / "fingerprint.json"
+    if partial_dir.is_dir():
+        try:
+            same = json.loads(meta.read_text()) == fingerprint
+        except (OSError, ValueError):
+            same = False
+        if same:
+            return False
+        shutil.rmtree(partial_dir, ignore_errors=True)
+    from ..io import atomic_write_json
+
+    atomic_write_json(meta, fingerprint)
+    return True
+
+
 def _save_chunk(partial_dir: Path, rows_list, c_list, n_list) -> None:
     from ..io import atomic_write
 
@@ -443,10 +485,12 @@ def _progress(total: int, label: str, enabled: bool):
     return tqdm(total=total, desc=label, unit="img", dynamic_ncols=True, leave=False, file=sys.stderr)
 
 
-def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch.device, label: str, dist=None):
+def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch.device, label: str, dist=None,
+                cache: dict | None = None):
     """RootNet over a split: (root_cam [N,3] camera mm, root_hm [N,3] = x_hm, y_hm, depth mm, seconds).
 
     Sharded (``dist`` enabled): each rank computes whole batches of its share, all ranks get all rows.
+    ``cache`` (crop key -> raw [3] output) lets splits that share crops (P1's S11 inside P2) compute them once.
     """
     from ..data.loader import normalize_batch
     from ..distributed import DistContext
@@ -457,7 +501,12 @@ def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch
     out = np.zeros((n, 3), dtype=np.float64)
     k_all = torch.from_numpy(rootnet_k_value(samples.focal, samples.bbox).astype(np.float32).reshape(n, 1))
     dist = dist if dist is not None else DistContext()
-    mine = dist.shard(np.arange(n), opts.batch_size)
+    keys = _crop_keys(samples, range(n))
+    cache = {} if cache is None else cache
+    cached = np.array([k in cache for k in keys], dtype=bool)
+    for i in np.flatnonzero(cached):
+        out[i] = cache[keys[i]]
+    mine = dist.shard(np.flatnonzero(~cached), opts.batch_size)
     bar = _progress(len(mine), label, opts.progress and dist.is_main)
     t0 = time.perf_counter()
     with torch.inference_mode():
@@ -472,6 +521,8 @@ def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch
     if dist.enabled:
         rows_all, out_all = dist.all_gather_rows(mine, out[mine])
         out[rows_all] = out_all
+    for i, k in enumerate(keys):
+        cache[k] = out[i].copy()
     seconds = time.perf_counter() - t0
     hm_h, hm_w = cfg.heatmap_size
     bbox = samples.bbox
@@ -647,6 +698,8 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     if "rootnet-model" in opts.roots and len(rootnets) > 1:
         raise RunError("--root rootnet-model is ambiguous with several RootNet models in one run; keep one")
 
+    if opts.force and dist.is_main:  # recompute everything: resume chunks too
+        shutil.rmtree(out / "partial", ignore_errors=True)
     previous = dist.broadcast(_prune_missing_predictions(_load_previous(out, opts.force), out) if dist.is_main else None)
     settings = {
         "batch_size": opts.batch_size, "flip": opts.flip, "dtype": "float32", "workers": opts.workers,
@@ -727,6 +780,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
         write_results()
 
         if cfg.family == "rootnet":
+            root_cache: dict = {}
             for protocol in opts.protocols:
                 box_sources = [r for r in opts.roots if r in ("gt", "rootnet")]
                 if "rootnet-model" in opts.roots and "rootnet" not in box_sources:
@@ -743,7 +797,8 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                         continue
                     log(f"[{name}] P{protocol} boxes={box_source}: {len(samples)} images{_skipped_note(samples)}")
                     root_cam, root_hm, seconds = infer_roots(model, samples, opts, device,
-                                                             f"{name} P{protocol} {box_source}", dist=dist)
+                                                             f"{name} P{protocol} {box_source}", dist=dist,
+                                                             cache=root_cache)
                     if not dist.is_main:
                         continue
                     errs = root_errors(root_cam, samples.joints_cam[:, 0])
@@ -761,7 +816,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                     write_results()
             continue
 
-        engine = PoseInference(model, opts, device, name, dist=dist)
+        engine = PoseInference(model, opts, device, name, dist=dist, identity=ident)
         for protocol in opts.protocols:
             for root in opts.roots:
                 fname = f"predictions/{_safe_name(name)}__p{protocol}__{root}.npz"
