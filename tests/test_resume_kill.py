@@ -151,3 +151,79 @@ def test_two_runs_identical(data, tmp_path):
         assert cli_main(argv) == 0
         outs.append(out)
     _assert_same_run(*outs)
+
+
+BYO = f"{Path(__file__).parent / 'byo_model.py'}:build"
+
+
+def _byo_argv(data: Path, out: Path, *extra: str) -> list[str]:
+    return ["run", "--data", str(data), "--out", str(out), "--model", BYO, "--protocol", "2", "--root", "gt",
+            "--batch-size", "4", "--workers", "0", "--threads", "1", "--no-profile", "--no-report", "--no-progress",
+            *extra]
+
+
+def _interrupt_after(monkeypatch, batches: int):
+    from pose3dbench.eval import runner
+
+    real = runner.PoseInference._forward
+    calls = {"n": 0}
+
+    def forward(self, x):
+        calls["n"] += 1
+        if calls["n"] > batches:
+            raise KeyboardInterrupt
+        return real(self, x)
+
+    monkeypatch.setattr(runner.PoseInference, "_forward", forward)
+    return lambda: monkeypatch.setattr(runner.PoseInference, "_forward", real)
+
+
+def _tamper_chunks(out: Path) -> np.ndarray:
+    """Overwrite every resume chunk's predictions with 7.0; returns the rows they hold."""
+    chunks = sorted((out / "partial").glob("*/chunk_*.npz"))
+    assert chunks and all((c.parent / "fingerprint.json").exists() for c in chunks)
+    all_rows = []
+    for chunk in chunks:
+        with np.load(chunk) as z:
+            rows = z["rows"]
+        np.savez(chunk, rows=rows, coords=np.full((len(rows), 18, 3), 7.0, np.float32),
+                 coords_noflip=np.full((len(rows), 18, 3), 7.0, np.float32))
+        all_rows.append(rows)
+    return np.concatenate(all_rows)
+
+
+def test_chunks_of_another_run_are_never_mixed_in(data, tmp_path, monkeypatch, capsys):
+    """Resume chunks are re-used only for the same model, samples and settings, and --force drops them."""
+    torch.set_num_threads(1)
+    monkeypatch.setenv("POSE3DBENCH_CHUNK_SIZE", "8")
+    ref = tmp_path / "ref"
+    assert cli_main(_byo_argv(data, ref)) == 0
+    out = tmp_path / "out"
+    # 1. a chunk without a fingerprint (another model's, an older version's): discarded
+    stale = out / "partial" / "tiny-byo__p2__gt__flip1"
+    stale.mkdir(parents=True)
+    np.savez(stale / "chunk_0000000_0000007.npz", rows=np.arange(8), coords=np.full((8, 18, 3), 7.0, np.float32),
+             coords_noflip=np.full((8, 18, 3), 7.0, np.float32))
+    assert cli_main(_byo_argv(data, out)) == 0
+    _assert_same_run(ref, out)
+    # 2. an interrupted run of the same model leaves chunks with its fingerprint; tamper with them
+    out = tmp_path / "out2"
+    restore = _interrupt_after(monkeypatch, 3)
+    assert cli_main(_byo_argv(data, out)) == 130
+    restore()
+    rows = _tamper_chunks(out)
+    assert len(rows) == 12, "3 batches of 4: one chunk of 8 and, saved on the interrupt, one of 4"
+    # --force recomputes everything, chunks included
+    assert cli_main(_byo_argv(data, out, "--force")) == 0
+    _assert_same_run(ref, out)
+    # 3. a run whose fingerprint matches does re-use the chunk (the test above is not vacuous)
+    out = tmp_path / "out3"
+    restore = _interrupt_after(monkeypatch, 3)
+    assert cli_main(_byo_argv(data, out)) == 130
+    restore()
+    rows = _tamper_chunks(out)
+    assert cli_main(_byo_argv(data, out)) == 0
+    (ev,) = json.loads((out / "results.json").read_text())["evaluations"]
+    with np.load(out / ev["predictions"]) as z:
+        assert np.all(z["coords_hm"][rows] == 7.0)
+    capsys.readouterr()
