@@ -38,6 +38,9 @@ def add_parser(sub) -> None:
     p.add_argument("--profile-iters", type=int, default=5, help="timed iterations for latency/throughput")
     p.add_argument("--synthetic-size", default="tiny", choices=["tiny", "small", "full"],
                    help="size of the built-in synthetic set when --data is not given")
+    p.add_argument("--bbox-root", type=Path, default=None,
+                   help="RootNet output (bbox_root json) for --root rootnet / rootnet-model, instead of the one found "
+                        "below --data (use the file of the protocol you run)")
     p.add_argument("--limit", type=int, default=None, help="only the first N samples of each split (quick checks)")
     p.add_argument("--no-report", dest="report", action="store_false", help="skip report.md/report.html")
     p.add_argument("--channels-last", action="store_true", help="run models in channels_last memory format")
@@ -59,7 +62,7 @@ def main(args) -> int:
         flip=args.flip, device=args.device, batch_size=args.batch_size, workers=args.workers,
         threads=args.threads, out=args.out, force=args.force, trust_checkpoint=args.trust_checkpoint,
         profile=args.profile, profile_iters=args.profile_iters, synthetic_size=args.synthetic_size,
-        limit=args.limit, report=args.report, channels_last=args.channels_last, progress=args.progress,
+        limit=args.limit, bbox_root=args.bbox_root, report=args.report, channels_last=args.channels_last, progress=args.progress,
         backend=args.backend, compile=args.compile,
     )
     results = run_benchmark(opts)

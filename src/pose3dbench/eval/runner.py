@@ -61,6 +61,7 @@ class RunOptions:
     profile_iters: int = 5
     synthetic_size: str = "tiny"
     limit: int | None = None
+    bbox_root: Path | None = None  # RootNet output file to use instead of the one found below ``data``
     report: bool = True
     #: rows per resumable chunk under <out>/partial (env POSE3DBENCH_CHUNK_SIZE overrides the default)
     chunk_size: int = field(default_factory=lambda: _env_int("POSE3DBENCH_CHUNK_SIZE", 256))
@@ -706,6 +707,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
         "backend": opts.backend, "compile": bool(opts.compile),
         "protocols": list(opts.protocols), "roots": list(opts.roots),
         "limit": opts.limit,
+        "bbox_root": str(Path(opts.bbox_root).resolve()) if opts.bbox_root else None,
         "dataset": {"path": str(Path(data_dir).resolve()), "synthetic": synthetic_meta is not None,
                     "synthetic_meta": synthetic_meta},
     }
@@ -730,7 +732,8 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     def split(protocol: int, box_source: str):
         key = (protocol, box_source)
         if key not in splits:
-            s = load_split(data_dir, protocol, box_source)
+            s = load_split(data_dir, protocol, box_source,
+                           bbox_root_file=opts.bbox_root if box_source == "rootnet" else None)
             if opts.limit:
                 s = s.subset(slice(0, int(opts.limit)))
             check_images(s, checked_images)  # fail before inference, not hours into it
@@ -896,7 +899,7 @@ def _apply_backend(model, opts: RunOptions):
 
 
 def _same_settings(a: dict, b: dict) -> bool:
-    keys = ("flip", "dataset", "limit", "backend")
+    keys = ("flip", "dataset", "limit", "backend", "bbox_root")
     return all(a.get(k) == b.get(k) for k in keys)
 
 
