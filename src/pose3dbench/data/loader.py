@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -44,14 +45,41 @@ class CropBatches(Dataset):
         return torch.from_numpy(rows), torch.from_numpy(patches)
 
 
+def limit_heap_growth() -> bool:
+    """Fix glibc's mmap threshold at 256 KiB so freed multi-MB buffers (decoded frames, batches) go back
+    to the OS. Without it glibc raises the threshold after the first such free and serves later frames
+    from a heap that fragments: peak RSS of a run then grows ~0.1 GiB per 1000 images
+    (benchmarks/memory.py). Returns False where this is not glibc."""
+    global _HEAP_LIMITED
+    if _HEAP_LIMITED is None:
+        try:
+            import ctypes
+
+            _HEAP_LIMITED = bool(ctypes.CDLL("libc.so.6").mallopt(-3, 256 * 1024))  # -3: M_MMAP_THRESHOLD
+        except (OSError, AttributeError):
+            _HEAP_LIMITED = False
+    return _HEAP_LIMITED
+
+
+_HEAP_LIMITED: bool | None = None
+
+
+def _worker_init(_worker_id: int) -> None:
+    global _HEAP_LIMITED
+    _HEAP_LIMITED = None  # a forked worker inherits the flag, not necessarily the setting (spawn)
+    limit_heap_growth()
+    cv2.setNumThreads(1)  # the worker shares the cores with torch's intra-op threads: no nested pool
+
+
 def iterate_crops(image_paths, bbox, rows, *, batch_size: int, out_hw, workers: int,
                   image_size=None, pin_memory: bool = False):
     """Yield ``(rows, uint8 patches [b, H, W, 3])`` in order, decoding in ``workers`` processes."""
+    limit_heap_growth()
     dataset = CropBatches(image_paths, bbox, rows, batch_size, out_hw, image_size)
     loader = DataLoader(
         dataset, batch_size=None, shuffle=False, num_workers=workers,
         pin_memory=pin_memory, prefetch_factor=4 if workers > 0 else None,
-        persistent_workers=False,
+        persistent_workers=False, worker_init_fn=_worker_init if workers > 0 else None,
     )
     yield from loader
 
