@@ -3,7 +3,7 @@
 A run killed with SIGKILL mid-inference (after at least one chunk under <out>/partial) and run again
 gives the results.json (timings and creation time aside) and predictions of an uninterrupted run,
 and the re-run computes only what was missing. Ctrl-C (SIGINT) exits 130 with a message, no
-traceback, and leaves a resumable state. Two runs give identical predictions and metrics.
+traceback, and leaves a resumable state (SIGTERM too). Two runs give identical predictions and metrics.
 """
 from __future__ import annotations
 
@@ -123,11 +123,13 @@ def test_sigkill_mid_inference_then_resume(data, reference, tmp_path):
     assert not any((out / "partial").iterdir())
 
 
-def test_sigint_stops_cleanly_and_resumes(data, reference, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_stops_cleanly_and_resumes(data, reference, tmp_path, sig):
+    """Ctrl-C, and SIGTERM as sent by docker stop / SLURM preemption: exit 130, resumable."""
     out = tmp_path / "out"
     proc = _start(_argv(data, out, workers=1))
     _wait_for_chunk(proc, out)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "re-run resumes" in stderr

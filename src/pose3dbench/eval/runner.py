@@ -16,7 +16,9 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
+import threading
 import time
 import warnings
 import zlib
@@ -360,7 +362,7 @@ class PoseInference:
             t0 = time.perf_counter()
             done = 0
             try:
-                with torch.inference_mode():
+                with torch.inference_mode(), _stops_at_batch_boundaries():
                     for rows, patches in iterate_crops_clean(
                         samples.image_path, samples.bbox, mine, batch_size=self.opts.batch_size,
                         out_hw=self.input_hw, workers=self.opts.workers, image_size=samples.image_size,
@@ -379,6 +381,7 @@ class PoseInference:
                                 _save_chunk(partial_dir, pending_rows, pending_c, pending_n)
                             _fill(coords, noflip, pending_rows, pending_c, pending_n)
                             pending_rows, pending_c, pending_n = [], [], []
+                        _raise_if_stop_requested()
             except KeyboardInterrupt:
                 if pending_rows:  # keep the finished batches: the re-run resumes after them
                     with contextlib.suppress(OSError):
@@ -510,7 +513,7 @@ def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch
     mine = dist.shard(np.flatnonzero(~cached), opts.batch_size)
     bar = _progress(len(mine), label, opts.progress and dist.is_main)
     t0 = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), _stops_at_batch_boundaries():
         for rows, patches in iterate_crops_clean(samples.image_path, samples.bbox, mine, batch_size=opts.batch_size,
                                                  out_hw=tuple(cfg.input_size), workers=opts.workers,
                                                  image_size=samples.image_size, pin_memory=device.type == "cuda"):
@@ -518,6 +521,7 @@ def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch
             k = k_all[rows].to(device)
             out[rows.numpy()] = model(x, k).float().cpu().numpy()
             bar.update(len(rows))
+            _raise_if_stop_requested()
     bar.close()
     if dist.enabled:
         rows_all, out_all = dist.all_gather_rows(mine, out[mine])
@@ -609,10 +613,69 @@ def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
     from .. import distributed
 
     dist = distributed.setup(opts.device)
+    previous_handlers = _install_stop_handlers()
     try:
         return _run_benchmark(opts, log if dist.is_main else (lambda msg: None), dist)
     finally:
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
         distributed.teardown(dist)
+
+
+#: Stop requests (Ctrl-C, SIGTERM) during inference take effect between batches: ``defer`` is set while a
+#: batch loop runs, ``pending`` once a signal arrived there.
+_STOP = {"defer": False, "pending": False}
+
+
+def _install_stop_handlers() -> dict:
+    """Ctrl-C and SIGTERM (docker stop, SLURM preemption, notebook shutdown) stop a run cleanly.
+
+    Outside batch loops they raise KeyboardInterrupt at once; inside, the batch in flight finishes
+    first (so no DataLoader hand-over is cut in half) and is saved for the re-run; a second signal
+    stops at once. Returns the previous handlers ({} when not in the main thread).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    main_pid = os.getpid()
+
+    def handler(signum, frame):
+        if os.getpid() != main_pid:  # the copy a DataLoader worker inherited: behave as the default would
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        if _STOP["defer"] and not _STOP["pending"]:
+            _STOP["pending"] = True
+            return
+        raise KeyboardInterrupt
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except (ValueError, OSError):
+            pass
+    return previous
+
+
+@contextlib.contextmanager
+def _stops_at_batch_boundaries():
+    """Within: a stop signal is deferred to the next ``_raise_if_stop_requested`` (end of a batch)."""
+    outer = _STOP["defer"]
+    _STOP["defer"] = True
+    try:
+        yield
+    finally:
+        _STOP["defer"] = outer
+        if not outer:
+            _STOP["pending"] = False
+
+
+def _raise_if_stop_requested() -> None:
+    if _STOP["pending"]:
+        _STOP["pending"] = False
+        raise KeyboardInterrupt
 
 
 def _check_named_family(spec: str, model, info: dict) -> None:
