@@ -155,3 +155,16 @@ def test_degenerate_gt_boxes_are_counted_not_silent(dataset, tmp_path, run_cli):
     with np.load(out / ev["predictions"]) as z:
         assert ev["num_samples"] == len(z["image_id"])
         assert not set(test_ids) & set(z["image_id"].tolist())
+
+
+def test_failure_after_finished_evaluations_leaves_results_marked_incomplete(dataset, tmp_path, run_cli):
+    """Protocol 1 (S11) finishes, then Protocol 2 meets a missing S9 image: the results.json written so far
+    keeps the finished evaluation (a re-run re-uses it) but says complete: false."""
+    img = split_images(dataset, 9)[1]
+    img.unlink()
+    out = tmp_path / "out"
+    rc, _, err = run_cli(base_argv(dataset, out, protocols=("1", "2")))
+    assert_clean_failure(rc, err, out, str(img), "missing")
+    results = json.loads((out / "results.json").read_text())
+    assert results["complete"] is False
+    assert [(e["protocol"], e["root"]) for e in results["evaluations"]] == [(1, "gt")]
