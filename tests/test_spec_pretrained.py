@@ -50,3 +50,11 @@ def test_overrides_suffix(tmp_path):
     assert tuple(up2.config.heatmap_size) == (32, 32)
     with pytest.raises(ModelSpecError):
         resolve_model_spec("convnextpose-m@upsample_layers")
+
+
+def test_misnamed_checkpoint_is_labelled_with_what_it_is(tmp_path):
+    ckpt = tmp_path / "ConvNeXtPose_L.tar"  # really an XS file
+    _save_authors_style(create("convnextpose-xs"), ckpt)
+    with pytest.warns(Warning, match="convnextpose-xs"):
+        model, info = resolve_model_spec(f"convnextpose-l={ckpt}")
+    assert model.config.variant == "convnextpose-xs" and info["name"] == "convnextpose-xs"

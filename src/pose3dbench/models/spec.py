@@ -76,8 +76,15 @@ def _load_checkpoint(spec: str, name: str | None, path: str, trust_checkpoint: b
 
     model = load_model(path, name, trust_checkpoint=trust_checkpoint)
     info = model.checkpoint_info
-    display = name if name else (model.config.variant if not model.config.variant.endswith("-custom")
-                                 else Path(path).name)
+    real = model.config.variant
+    if name and (name == real or name == model.config.family):
+        display = name
+    elif name and not real.endswith("-custom"):
+        display = real  # the user named another variant: label the results with what the file really is
+    elif name:
+        display = f"{name} ({Path(path).name})"
+    else:
+        display = real if not real.endswith("-custom") else Path(path).name
     return model, _info(display, spec, "checkpoint", info["path"], info["sha256"], model,
                         checkpoint_info=info)
 
