@@ -9,6 +9,8 @@ For each model, on the same images, batch size and thread settings, flip test on
   (one call per batch on [2B, 3, H, W] = crops + flipped crops), images/s;
 - run: the runner's PoseInference.run on the split (decode + crop in DataLoader workers, uint8 ->
   float normalisation, flip concat, forward, flip merge, chunked .npz writes), images/s.
+- loader: the DataLoader alone (decode + crop, same workers), images/s: the ceiling the data path puts
+  on `run` whatever the model.
 Prints run/forward (target >= 0.9). Repeats alternate forward and run and keep each one's best, so a
 noisy shared machine penalises both alike. Nothing is asserted about time.
 """
@@ -59,6 +61,18 @@ def time_forward(model, batches, device, amp) -> float:
         sync(device)
         dt = time.perf_counter() - t0
     return sum(len(x) for x in batches) / dt
+
+
+def time_loader(samples, model, opts) -> float:
+    """images/s of decode + crop alone (iterate_crops with the run's workers and batch size)."""
+    from pose3dbench.data.loader import iterate_crops
+
+    t0 = time.perf_counter()
+    for _ in iterate_crops(samples.image_path, samples.bbox, np.arange(len(samples)), batch_size=opts.batch_size,
+                           out_hw=tuple(model.config.input_size), workers=opts.workers, image_size=samples.image_size,
+                           pin_memory=False):
+        pass
+    return len(samples) / (time.perf_counter() - t0)
 
 
 def time_run(model, samples, opts, device, amp) -> float:
@@ -120,11 +134,12 @@ def main() -> None:
         for _ in range(args.repeats):
             fwd.append(time_forward(model, batches, device, args.amp))
             run.append(time_run(model, samples, opts, device, args.amp))
+        loader = time_loader(samples, model, opts)
         row = {"model": name, "forward_ips": max(fwd), "run_ips": max(run), "ratio": max(run) / max(fwd),
-               "forward_all": fwd, "run_all": run}
+               "loader_ips": loader, "forward_all": fwd, "run_all": run}
         rows.append(row)
         print(f"{name:24s} forward {row['forward_ips']:8.2f} img/s   run {row['run_ips']:8.2f} img/s   "
-              f"run/forward {row['ratio']:.3f}   (all: fwd {[round(v, 2) for v in fwd]}, run {[round(v, 2) for v in run]})",
+              f"run/forward {row['ratio']:.3f}   loader alone {loader:8.1f} img/s   (all: fwd {[round(v, 2) for v in fwd]}, run {[round(v, 2) for v in run]})",
               flush=True)
         del batches
     if args.json:

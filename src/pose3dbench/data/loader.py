@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -67,8 +66,7 @@ _HEAP_LIMITED: bool | None = None
 def _worker_init(_worker_id: int) -> None:
     global _HEAP_LIMITED
     _HEAP_LIMITED = None  # a forked worker inherits the flag, not necessarily the setting (spawn)
-    limit_heap_growth()
-    cv2.setNumThreads(1)  # the worker shares the cores with torch's intra-op threads: no nested pool
+    limit_heap_growth()  # (no cv2.setNumThreads here: after fork from a parent that used cv2's pool it hangs)
 
 
 def iterate_crops(image_paths, bbox, rows, *, batch_size: int, out_hw, workers: int,
