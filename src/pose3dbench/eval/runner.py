@@ -543,12 +543,6 @@ def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch
 # results bookkeeping
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _model_identity(info: dict, model) -> dict:
@@ -820,7 +814,6 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                 return ev  # previous evaluations without their predictions file were pruned
         return None
 
-    pred_dir = out / "predictions"
     root_predictions: dict[tuple[int, str], np.ndarray] = {}
 
     for model, info in rootnets + poses:

@@ -12,7 +12,6 @@ layer's channel count. Coordinates are not touched here: a loaded model outputs 
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import pickletools
 import re
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, Pose3DBenchError
+from ..io import sha256_file
 from .config import ModelConfig
 
 FAMILIES = ("convnextpose", "posenet", "rootnet", "mobilehumanpose", "integral")
@@ -49,12 +49,6 @@ class CheckpointWarning(UserWarning):
 # Reading
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _foreign_kind(head: bytes) -> str | None:
@@ -238,7 +232,7 @@ def read_checkpoint(checkpoint: str | PathLike | Mapping, *, trust_checkpoint: b
         if not p.is_file():
             raise CheckpointError(f"checkpoint {p} is not a file; pass the .pth/.pth.tar file inside it.")
         fmt = _sniff_format(p)
-        sha = _sha256(p)
+        sha = sha256_file(p)
         obj, trusted = _torch_load(p, fmt, trust_checkpoint)
         path, where = str(p), str(p)
     else:

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..errors import Pose3DBenchError
+from ..io import sha256_file
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -40,12 +41,6 @@ class ModelSpecError(Pose3DBenchError):
     """A ``--model`` spec names nothing loadable, or a custom model breaks the zoo interface."""
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _info(name: str, spec: str, weights: str, checkpoint: str | None, sha256: str | None, model: nn.Module,
@@ -174,7 +169,7 @@ def _load_custom(spec: str, target: str, func_name: str):
     except Exception as exc:
         raise ModelSpecError(f"{spec!r}: calling {target}:{func_name}() failed: {type(exc).__name__}: {exc}") from exc
     model = validate_custom_model(model, f"{spec!r} ({target}:{func_name}())")
-    sha = _sha256(Path(py_path)) if py_path else None
+    sha = sha256_file(Path(py_path)) if py_path else None
     name = getattr(model.config, "variant", None) or func_name
     return model, _info(str(name), spec, "custom", None, sha, model, source=py_path or target)
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import os
 import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..io import atomic_write_json
+from ..io import atomic_write_json, sha256_file  # noqa: F401  (sha256_file re-exported for the weights code)
 from ..paths import cache_dir
 from .errors import IntegrityError, WeightsError
 
@@ -44,13 +43,6 @@ def part_path(path: Path) -> Path:
     return path.with_name(path.name + ".part")
 
 
-def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk_size), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def looks_like_html(head: bytes) -> bool:
