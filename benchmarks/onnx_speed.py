@@ -6,7 +6,7 @@ Usage: python benchmarks/onnx_speed.py [--models posenet-r50 mobilehumanpose-lps
 Speed: forward throughput (images/s, one [B, 3, 256, 256] call = B images, soft-argmax included in
 both) of the eager model and of its ONNX export on onnxruntime with the same intra-op threads, timed
 interleaved (eager, ort, eager, ort, ...) and reported as medians; prints ort/eager (target >= 1.3).
---compile adds torch.compile(model) (default inductor backend) to the comparison.
+--compile adds the `run --compile` model (nn.Module.compile, inductor) to the comparison.
 --op-profile: per-operator time shares of one batch in each backend (onnxruntime's profiler, torch.profiler),
 to explain the ratio.
 --parity-all: exports EVERY registered model (soft-argmax inside the graph) and prints the largest
@@ -153,7 +153,10 @@ def main() -> None:
         ort_model = wrap_model(model, "onnxruntime", threads=args.threads)
         fns = {"eager": model, "onnxruntime": ort_model}
         if args.compile:
-            fns["compile"] = torch.compile(model)
+            import copy
+
+            from pose3dbench.backends import compile_model
+            fns["compile"] = compile_model(copy.deepcopy(model))  # what `run --compile` does
         x = torch.randn(args.batch_size, 3, 256, 256)
         times: dict[str, list[float]] = {k: [] for k in fns}
         for k, fn in fns.items():  # warm-up (compile happens here)

@@ -104,6 +104,15 @@ def test_eager_passthrough_and_bad_backend():
         wrap_model(model, "tensorrt")
 
 
+def test_compile_model_keeps_the_module():
+    from pose3dbench.backends import compile_model
+
+    model = registry.create("mobilehumanpose-lpski")
+    assert compile_model(model) is model and model.config.variant == "mobilehumanpose-lpski"
+    with pytest.raises(BackendError, match="eager backend only"):
+        compile_model(wrap_model(registry.create("mobilehumanpose-lpski"), "onnxruntime"))
+
+
 def test_missing_onnxruntime_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` raise ImportError
     with pytest.raises(BackendError, match=r"pip install 'pose3dbench\[onnx\]'"):

@@ -159,11 +159,15 @@ def wrap_model(model: nn.Module, backend: str = "onnxruntime", *, threads: int |
 
 
 def compile_model(model: nn.Module, **kwargs) -> nn.Module:
-    """``torch.compile(model)`` keeping the zoo interface (``.config``); BackendError if it cannot."""
+    """Compile ``model`` in place with ``nn.Module.compile`` (torch.compile that keeps the module itself, so
+    ``.config`` and the profiler's hooks see the same object) and return it; BackendError if it cannot.
+    Compilation happens lazily at the first forward of each input shape."""
     if isinstance(model, OrtModel):
         raise BackendError("--compile applies to the eager backend only; drop it or use --backend eager")
     try:
-        compiled = torch.compile(model, **kwargs)
+        if hasattr(model, "compile"):
+            model.compile(**kwargs)
+            return model
+        return torch.compile(model, **kwargs)  # torch < 2.2
     except Exception as exc:
         raise BackendError(f"torch.compile is not usable here ({type(exc).__name__}: {exc}); run without --compile") from exc
-    return compiled

@@ -49,7 +49,8 @@ def add_parser(sub) -> None:
                         "soft-argmax inside (needs `pip install 'pose3dbench[onnx]'`). FILE.onnx models always "
                         "run on onnxruntime")
     p.add_argument("--compile", action="store_true",
-                   help="torch.compile the eager models (measured: no gain on CPU; see benchmarks/RESULTS.md)")
+                   help="torch.compile the eager models (needs a C++ compiler on CPU; the first batch compiles for "
+                        "~25 s per model; measured faster on CPU, see benchmarks/RESULTS.md)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=main)
 
