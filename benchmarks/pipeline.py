@@ -95,7 +95,7 @@ def main() -> None:
     ap.add_argument("--size", default="small", choices=["tiny", "small", "full"])
     ap.add_argument("--limit", type=int, default=64, help="images of the Protocol-2 split")
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=None, help="default: what `run` uses (commands.run.default_workers)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--amp", default="none", choices=["none", "fp16", "bf16"])
@@ -111,6 +111,9 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.workers is None:
+        from pose3dbench.commands.run import default_workers
+        args.workers = default_workers(args.device)
     device = torch.device(args.device)
     data = ensure_synthetic(args.size, print)
     samples = load_split(data, 2, "gt").subset(slice(0, args.limit))

@@ -28,7 +28,10 @@ def add_parser(sub) -> None:
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test (default: on)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--workers", type=int, default=1, help="data-loading processes (decode + crop); 0 = in-process")
+    p.add_argument("--workers", type=int, default=None,
+                   help="data-loading processes (decode + crop); 0 = in-process. Default: 0 on CPU (a worker "
+                        "competes with torch's threads for the cores: measured up to 2x slower on 2 cores), "
+                        "cores - 2 (at most 16) on CUDA (see benchmarks/RESULTS.md)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--out", type=Path, default=Path("pose3dbench-out"), help="output folder (default: ./pose3dbench-out)")
     p.add_argument("--force", action="store_true", help="recompute everything instead of resuming")
@@ -55,12 +58,25 @@ def add_parser(sub) -> None:
     p.set_defaults(func=main)
 
 
+def default_workers(device: str) -> int:
+    """Loader processes for ``--workers`` left out: 0 on CPU (in-process decode costs ~4% of a model's time,
+    a worker process competing with torch's intra-op threads cost up to 50% on 2 cores), cores - 2 (1..16)
+    on CUDA, where decoding is the bound (benchmarks/RESULTS.md, sections 6 and 7)."""
+    import os
+
+    import torch
+
+    cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    return max(1, min(16, (os.cpu_count() or 1) - 2)) if cuda else 0
+
+
 def main(args) -> int:
     from ..eval.runner import RunOptions, run_benchmark, summary_table
 
     opts = RunOptions(
         data=args.data, models=args.models, protocols=tuple(args.protocols), roots=tuple(args.roots),
-        flip=args.flip, device=args.device, batch_size=args.batch_size, workers=args.workers,
+        flip=args.flip, device=args.device, batch_size=args.batch_size,
+        workers=args.workers if args.workers is not None else default_workers(args.device),
         threads=args.threads, out=args.out, force=args.force, trust_checkpoint=args.trust_checkpoint,
         profile=args.profile, profile_iters=args.profile_iters, synthetic_size=args.synthetic_size,
         limit=args.limit, bbox_root=args.bbox_root, report=args.report, channels_last=args.channels_last, progress=args.progress,
