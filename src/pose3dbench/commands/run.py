@@ -38,13 +38,18 @@ def add_parser(sub) -> None:
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="allow full unpickling of checkpoints that weights_only loading refuses (trusted files only)")
     p.add_argument("--no-profile", dest="profile", action="store_false", help="skip the cost profile")
-    p.add_argument("--profile-iters", type=int, default=5, help="timed iterations for latency/throughput")
+    p.add_argument("--profile-iters", type=int, default=None,
+                   help="timed iterations for latency/throughput (default 5; 2 in the demo run)")
+    p.add_argument("--profile-batch", type=int, default=None,
+                   help="batch size of the throughput measurement (default: --batch-size; 4 in the demo run)")
     p.add_argument("--synthetic-size", default="tiny", choices=["tiny", "small", "full"],
                    help="size of the built-in synthetic set when --data is not given")
     p.add_argument("--bbox-root", type=Path, default=None,
                    help="RootNet output (bbox_root json) for --root rootnet / rootnet-model, instead of the one found "
                         "below --data (use the file of the protocol you run)")
-    p.add_argument("--limit", type=int, default=None, help="only the first N samples of each split (quick checks)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="only the first N samples of each split (quick checks); 0 = all. Default: all, except "
+                        "in the demo run (no --data, no --model), which takes the first 4")
     p.add_argument("--no-report", dest="report", action="store_false", help="skip report.md/report.html")
     p.add_argument("--channels-last", action="store_true", help="run models in channels_last memory format")
     p.add_argument("--backend", default="eager", choices=["eager", "onnxruntime"],
@@ -78,7 +83,7 @@ def main(args) -> int:
         flip=args.flip, device=args.device, batch_size=args.batch_size,
         workers=args.workers if args.workers is not None else default_workers(args.device),
         threads=args.threads, out=args.out, force=args.force, trust_checkpoint=args.trust_checkpoint,
-        profile=args.profile, profile_iters=args.profile_iters, synthetic_size=args.synthetic_size,
+        profile=args.profile, profile_iters=args.profile_iters, profile_batch=args.profile_batch, synthetic_size=args.synthetic_size,
         limit=args.limit, bbox_root=args.bbox_root, report=args.report, channels_last=args.channels_last, progress=args.progress,
         backend=args.backend, compile=args.compile,
     )

@@ -36,6 +36,12 @@ from ..io import atomic_write_json
 from ..joints import get_joint_set
 
 ROOT_SOURCES = ("gt", "rootnet", "rootnet-model")
+# The demo run (`pose3dbench run` with no --data and no --model: every variant, untrained, on the
+# synthetic set) evaluates the first DEMO_LIMIT samples of each split and profiles lightly, so that
+# all 15 variants finish in minutes on 2 CPU cores. Any explicit --limit / --profile-iters wins.
+DEMO_LIMIT = 4
+DEMO_PROFILE_ITERS = 2
+DEMO_PROFILE_BATCH = 4
 RESULTS_FILE = "results.json"
 
 
@@ -60,9 +66,10 @@ class RunOptions:
     force: bool = False
     trust_checkpoint: bool = False
     profile: bool = True
-    profile_iters: int = 5
+    profile_iters: int | None = None  # None: 5, or DEMO_PROFILE_ITERS in the demo run
+    profile_batch: int | None = None  # throughput batch of the cost profile; None: batch_size (demo: 4)
     synthetic_size: str = "tiny"
-    limit: int | None = None
+    limit: int | None = None  # first N samples of each split; None: all (demo run: DEMO_LIMIT); 0: all
     bbox_root: Path | None = None  # RootNet output file to use instead of the one found below ``data``
     report: bool = True
     #: rows per resumable chunk under <out>/partial (env POSE3DBENCH_CHUNK_SIZE overrides the default)
@@ -571,8 +578,8 @@ def _cost_entry(model, opts: RunOptions, device: torch.device) -> dict | None:
     from ..perf.profile import profile_model
 
     prof = profile_model(model, device=device.type, input_size=tuple(model.config.input_size),
-                         batch_sizes=(1, opts.batch_size), iters=opts.profile_iters,
-                         warmup=max(1, min(3, opts.profile_iters)))
+                         batch_sizes=(1, opts.profile_batch or opts.batch_size), iters=opts.profile_iters or 5,
+                         warmup=max(1, min(3, opts.profile_iters or 5)))
     mem = prof.get("peak_memory") or {}
     mem_mb = mem.get("increase_mb", mem.get("peak_mb"))
     source = getattr(model, "source", None)  # an onnxruntime wrapper: params/MACs of its eager model
@@ -701,6 +708,25 @@ def _prune_missing_predictions(previous: dict | None, out: Path) -> dict | None:
     return previous
 
 
+def _apply_demo_defaults(opts: RunOptions, demo: bool, log: Callable[[str], None]) -> RunOptions:
+    """Resolve ``limit`` / profile settings left unset; the demo run gets light defaults."""
+    import dataclasses
+
+    limit = opts.limit
+    if limit is None and demo:
+        limit = DEMO_LIMIT
+    if limit == 0:
+        limit = None
+    iters = opts.profile_iters or (DEMO_PROFILE_ITERS if demo else 5)
+    batch = opts.profile_batch or (DEMO_PROFILE_BATCH if demo else None)
+    if demo:
+        log(f"demo run: every registered variant with untrained weights on the synthetic set; "
+            f"{'all samples' if limit is None else f'the first {limit} samples'} of each split "
+            "(--limit N to change, --limit 0 for all), cost profile at batch 1 and "
+            f"{batch or opts.batch_size} over {iters} timed runs")
+    return dataclasses.replace(opts, limit=limit, profile_iters=iters, profile_batch=batch)
+
+
 def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     from ..data.h36m import load_split
     from ..models import available
@@ -726,6 +752,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     data_dir, synthetic_meta = resolve_data(opts.data, opts.synthetic_size, log)
     if dist.is_main:
         dist.barrier()
+    opts = _apply_demo_defaults(opts, synthetic_meta is not None and not opts.models, log)
 
     specs = list(opts.models) or available()
     resolved = []
