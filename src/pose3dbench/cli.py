@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from .data.loader import tune_allocator
+
+    tune_allocator()  # before any tensor exists: large tensors re-use heap memory (see its docstring)
     try:
         return int(args.func(args) or 0)
     except Pose3DBenchError as exc:

@@ -6,6 +6,7 @@ consumer side in torch (cheap, and 4x less inter-process traffic than float32).
 """
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import numpy as np
@@ -44,42 +45,71 @@ class CropBatches(Dataset):
         return torch.from_numpy(rows), torch.from_numpy(patches)
 
 
-def limit_heap_growth() -> bool:
-    """Fix glibc's mmap threshold at 256 KiB so freed multi-MB buffers (decoded frames, batches) go back
-    to the OS. Without it glibc raises the threshold after the first such free and serves later frames
-    from a heap that fragments: peak RSS of a run then grows ~0.1 GiB per 1000 images
-    (benchmarks/memory.py). Returns False where this is not glibc."""
-    global _HEAP_LIMITED
-    if _HEAP_LIMITED is None:
-        try:
-            import ctypes
+def tune_allocator() -> str:
+    """Serve every allocation from glibc's heap (``M_MMAP_MAX=0``) and never trim it.
 
-            _HEAP_LIMITED = bool(ctypes.CDLL("libc.so.6").mallopt(-3, 256 * 1024))  # -3: M_MMAP_THRESHOLD
-        except (OSError, AttributeError):
-            _HEAP_LIMITED = False
-    return _HEAP_LIMITED
+    By default glibc maps each allocation above its mmap threshold (at most 32 MiB, so every large
+    activation tensor) with a fresh ``mmap`` and unmaps it on free: every batch then page-faults its
+    whole working set again, and on this project's 2-core VMs that kernel time exceeded the model's
+    own compute (mobilehumanpose-lpski forward 20 -> 72 img/s, posenet-r50 4.9 -> 9.8 img/s with this
+    setting; ``benchmarks/allocator.py``). Memory is re-used batch after batch instead, so peak RSS is
+    the working set and stays flat with the dataset size (``benchmarks/memory.py``). This is what the
+    PyTorch CPU tuning guides get from jemalloc/tcmalloc, without a dependency.
+
+    ``POSE3DBENCH_ALLOCATOR=default`` keeps glibc's behaviour. Returns the mode in force
+    (``heap`` | ``default`` | ``unavailable`` where the C library is not glibc).
+    """
+    global _ALLOCATOR
+    if _ALLOCATOR is None:
+        if os.environ.get("POSE3DBENCH_ALLOCATOR", "heap") == "default":
+            _ALLOCATOR = "default"
+        else:
+            try:
+                import ctypes
+
+                libc = ctypes.CDLL("libc.so.6")
+                ok = libc.mallopt(-4, 0) and libc.mallopt(-1, 2**31 - 1)  # M_MMAP_MAX=0, M_TRIM_THRESHOLD
+                _ALLOCATOR = "heap" if ok else "unavailable"
+            except (OSError, AttributeError):
+                _ALLOCATOR = "unavailable"
+    return _ALLOCATOR
 
 
-_HEAP_LIMITED: bool | None = None
+_ALLOCATOR: str | None = None
 
 
 def _worker_init(_worker_id: int) -> None:
-    global _HEAP_LIMITED
-    _HEAP_LIMITED = None  # a forked worker inherits the flag, not necessarily the setting (spawn)
-    limit_heap_growth()  # (no cv2.setNumThreads here: after fork from a parent that used cv2's pool it hangs)
+    global _ALLOCATOR
+    _ALLOCATOR = None  # a forked worker inherits the flag, not necessarily the setting (spawn)
+    tune_allocator()  # (no cv2.setNumThreads here: after fork from a parent that used cv2's pool it hangs)
 
 
 def iterate_crops(image_paths, bbox, rows, *, batch_size: int, out_hw, workers: int,
                   image_size=None, pin_memory: bool = False):
     """Yield ``(rows, uint8 patches [b, H, W, 3])`` in order, decoding in ``workers`` processes."""
-    limit_heap_growth()
+    tune_allocator()
     dataset = CropBatches(image_paths, bbox, rows, batch_size, out_hw, image_size)
     loader = DataLoader(
         dataset, batch_size=None, shuffle=False, num_workers=workers,
         pin_memory=pin_memory, prefetch_factor=4 if workers > 0 else None,
         persistent_workers=False, worker_init_fn=_worker_init if workers > 0 else None,
     )
-    yield from loader
+    for k, item in enumerate(loader, 1):
+        yield item
+        if k % TRIM_EVERY_BATCHES == 0:
+            release_free_memory()
+
+
+TRIM_EVERY_BATCHES = 8
+
+
+def release_free_memory() -> None:
+    """In ``heap`` mode, hand free heap pages back to the OS (``malloc_trim``) so that fragmentation
+    cannot accumulate; called every ``TRIM_EVERY_BATCHES`` batches, cheap next to a batch's forward."""
+    if tune_allocator() == "heap":
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def normalize_batch(patches: torch.Tensor, mean, std, device, dtype=torch.float32,

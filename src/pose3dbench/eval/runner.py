@@ -120,7 +120,15 @@ def environment(device: torch.device) -> dict:
         "platform": platform.platform(),
         "threads": torch.get_num_threads(),
         "numpy_version": np.__version__,
+        "allocator": _allocator_mode(),
     }
+
+
+def _allocator_mode() -> str:
+    from ..data.loader import tune_allocator
+
+    return {"heap": "glibc heap only (M_MMAP_MAX=0, no trim)", "default": "glibc default (mmap above threshold)",
+            "unavailable": "platform default"}[tune_allocator()]
 
 
 def _cpu_name() -> str:
