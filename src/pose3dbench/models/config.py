@@ -77,3 +77,19 @@ class ModelConfig:
                 valid = sorted((top - {"family", "arch", "published"}) | set(new.arch) | {"depth_dim"})
                 raise TypeError(f"unknown override {key!r} for {self.variant}; valid: {', '.join(valid)}")
         return new
+
+
+def check_input_size_and_counts(config: "ModelConfig", stride: int, what: str) -> tuple[int, int]:
+    """Validate ``input_size`` (positive multiples of the backbone ``stride``) and the joint/bin counts.
+
+    Returns (H, W) of the input in pixels. Raises ModelConfigError naming the variant and the fix.
+    """
+    from ..errors import ModelConfigError
+
+    h, w = config.input_size
+    if h % stride or w % stride or h <= 0 or w <= 0:
+        raise ModelConfigError(f"{config.variant}: input_size {config.input_size} must be positive multiples of "
+                               f"{stride} ({what} stride); use e.g. 256x256")
+    if config.joint_num <= 0 or config.depth_bins <= 0:
+        raise ModelConfigError(f"{config.variant}: joint_num and depth_bins must be positive")
+    return h, w

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelConfigError
-from .config import ModelConfig
+from .config import check_input_size_and_counts, ModelConfig
 from .registry import register_family, register_variant
 from .soft_argmax import soft_argmax_3d
 
@@ -152,12 +152,7 @@ def finalize(config: ModelConfig) -> ModelConfig:
     if isinstance(up, bool) or not isinstance(up, int) or not 0 <= up <= 3:
         raise ModelConfigError(f"{config.variant}: upsample_layers must be 0, 1, 2 or 3 (the authors' head: 2), "
                                f"got {up!r}")
-    h, w = config.input_size
-    if h % 32 or w % 32 or h <= 0 or w <= 0:
-        raise ModelConfigError(f"{config.variant}: input_size {config.input_size} must be positive multiples of 32 "
-                               "(backbone stride); use e.g. 256x256")
-    if config.joint_num <= 0 or config.depth_bins <= 0:
-        raise ModelConfigError(f"{config.variant}: joint_num and depth_bins must be positive")
+    h, w = check_input_size_and_counts(config, 32, "backbone")
     config.heatmap_size = (h // 32 * 2 ** up, w // 32 * 2 ** up)
     return config
 

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import DatasetError, ModelConfigError
-from .config import ModelConfig
+from .config import check_input_size_and_counts, ModelConfig
 from .registry import register_family, register_variant
 from .resnet import ResNetBackbone, resnet_out_channels
 from .soft_argmax import soft_argmax_2d, soft_argmax_3d
@@ -220,12 +220,7 @@ def _finalize_common(config: ModelConfig) -> ModelConfig:
         raise ModelConfigError(f"{config.variant}: arch lacks resnet_depth (18, 34, 50, 101 or 152)")
     resnet_out_channels(config.arch["resnet_depth"])  # validates
     config.arch["resnet_depth"] = int(config.arch["resnet_depth"])
-    h, w = config.input_size
-    if h % 32 or w % 32 or h <= 0 or w <= 0:
-        raise ModelConfigError(f"{config.variant}: input_size {config.input_size} must be positive multiples of 32 "
-                               "(ResNet stride); use e.g. 256x256")
-    if config.joint_num <= 0 or config.depth_bins <= 0:
-        raise ModelConfigError(f"{config.variant}: joint_num and depth_bins must be positive")
+    h, w = check_input_size_and_counts(config, 32, "ResNet")
     config.heatmap_size = (h // 32 * 2 ** DECONV_LAYERS, w // 32 * 2 ** DECONV_LAYERS)
     return config
 
