@@ -58,3 +58,14 @@ def test_misnamed_checkpoint_is_labelled_with_what_it_is(tmp_path):
     with pytest.warns(Warning, match="convnextpose-xs"):
         model, info = resolve_model_spec(f"convnextpose-l={ckpt}")
     assert model.config.variant == "convnextpose-xs" and info["name"] == "convnextpose-xs"
+
+
+def test_named_variant_with_head_override_keeps_its_name_and_paper_numbers(tmp_path, recwarn):
+    # the authors' released ConvNeXtPose-M runs with 2 upsampling blocks (their code cannot build 3)
+    ckpt = tmp_path / "ConvNeXtPose_M.tar"
+    _save_authors_style(create("convnextpose-m", upsample_layers=2), ckpt)
+    model, info = resolve_model_spec(f"convnextpose-m={ckpt}@upsample_layers=2")
+    assert model.config.variant == "convnextpose-m" and info["name"] == "convnextpose-m"
+    assert tuple(model.config.heatmap_size) == (32, 32)
+    assert model.config.published.get("p2_mpjpe_mm") == 51.05
+    assert not [w for w in recwarn.list if "you asked for" in str(w.message)]

@@ -471,15 +471,22 @@ def infer_config(shapes: Mapping[str, Any], model: str | None = None, *, source:
             cfg.depth_bins = int(facts["depth_bins"])
         return registry.get_family(family).finalize(cfg)
 
+    def cfg_of(name: str) -> ModelConfig:
+        # the variant the user named, with the head override they gave (e.g. the authors' released
+        # ConvNeXtPose-M file runs with upsample_layers=2): still that variant, with its paper numbers
+        if name == named_variant and upsample is not None and "upsample_layers" in registry.get_config(name).arch:
+            return registry.get_config(name, upsample_layers=upsample)
+        return registry.get_config(name)
+
     keys = list(facts["arch"])
     inferred_ident = {k: v for k, v in facts["arch"].items() if k not in LAYOUT_ARCH_KEYS}
     with_bins = facts["depth_bins"] is not None
     if with_bins:
         inferred_ident["depth_bins"] = facts["depth_bins"]
-    matches = [n for n in candidates if _identity(registry.get_config(n), keys, with_bins) == inferred_ident]
+    matches = [n for n in candidates if _identity(cfg_of(n), keys, with_bins) == inferred_ident]
 
     def closeness(name: str) -> int:
-        ident = _identity(registry.get_config(name), keys, with_bins)
+        ident = _identity(cfg_of(name), keys, with_bins)
         return -len(_diff_fields(inferred_ident, ident))
 
     if named_variant in matches:
@@ -490,26 +497,26 @@ def infer_config(shapes: Mapping[str, Any], model: str | None = None, *, source:
         variant = None
     base_name = variant or named_variant or max(candidates, key=closeness)
     try:
-        config = apply(registry.get_config(base_name), variant or f"{family}-custom")
+        config = apply(cfg_of(base_name), variant or f"{family}-custom")
     except Pose3DBenchError as exc:  # shapes that form no valid config: let the strict-load diff explain
         warns.append(f"{source}: the file's shapes do not form a valid {family} configuration ({exc}); "
                      f"comparing it with {base_name}.")
-        return registry.get_config(base_name), warns
+        return cfg_of(base_name), warns
     if variant is None:  # the base variant's paper numbers do not describe this network
         config.published = {}
         config.description = (f"{family} network inferred from a checkpoint's shapes (closest registered variant: "
-                              f"{base_name}; differs in {', '.join(_diff_fields(inferred_ident, _identity(registry.get_config(base_name), keys, with_bins)))})")
+                              f"{base_name}; differs in {', '.join(_diff_fields(inferred_ident, _identity(cfg_of(base_name), keys, with_bins)))})")
     if named_variant is not None and variant != named_variant:
-        asked = _identity(registry.get_config(named_variant), keys, with_bins)
+        asked = _identity(cfg_of(named_variant), keys, with_bins)
         diffs = ", ".join(f"{k}={inferred_ident.get(k)!r} (not {asked.get(k)!r})"
                           for k in _diff_fields(inferred_ident, asked))
         real = variant or f"{family}-custom (closest registered: {max(candidates, key=closeness)})"
         warns.append(f"{source}: you asked for {named_variant} but the file is {real}: {diffs}; "
                      "using the file's configuration.")
     elif named_variant is not None and facts["joint_num"] is not None \
-            and facts["joint_num"] != registry.get_config(named_variant).joint_num:
+            and facts["joint_num"] != cfg_of(named_variant).joint_num:
         warns.append(f"{source}: the file predicts {facts['joint_num']} joints, {named_variant} has "
-                     f"{registry.get_config(named_variant).joint_num}; using {facts['joint_num']}.")
+                     f"{cfg_of(named_variant).joint_num}; using {facts['joint_num']}.")
     if overrides:
         try:
             config = registry.get_family(family).finalize(config.with_overrides(**overrides))
