@@ -430,6 +430,14 @@ def test_no_banner_for_real_trained_run_and_no_samples(tmp_path):
     assert "fig_qualitative_p-2-gt" not in paths
 
 
+def test_banner_when_the_run_is_incomplete(tmp_path):
+    results, _ = make_run(tmp_path, synthetic=False)
+    assert "Incomplete run" not in build_report(tmp_path, n_resamples=RESAMPLES)["report_md"].read_text()
+    results["complete"] = False
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    assert "Incomplete run" in build_report(tmp_path, n_resamples=RESAMPLES)["report_md"].read_text()
+
+
 def test_banner_when_all_untrained(tmp_path):
     results, _ = make_run(tmp_path, synthetic=False, all_untrained=True)
     banner = _banner(results)

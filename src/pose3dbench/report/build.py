@@ -262,6 +262,11 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
     banner = _banner(res)
     if banner:
         blocks.append(banner)
+    if res.get("complete") is False:
+        blocks.append(Banner("Incomplete run",
+                             "This results.json belongs to a run that was interrupted or failed before it "
+                             "finished: the evaluations shown are valid, but some models or splits are missing. "
+                             "Run the same `pose3dbench run` command again to resume and complete it."))
     if res["settings"].get("limit"):
         blocks.append(Banner("Subset of the test set",
                              f"Only the first {res['settings']['limit']} images of each split were evaluated "
