@@ -111,6 +111,7 @@ def test_run_scores_muco21_on_h36m(heatmap_file, tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert set(results["models"]) == {"muco"}
     assert results["models"]["muco"]["config"]["joint_set"] == "muco21"
+    assert results["models"]["muco"]["backend"] == "onnxruntime"  # whatever --backend said
     assert len(results["evaluations"]) == 2
     for ev in results["evaluations"]:
         assert ev["approximate_joint_mapping"] is True and ev["joint_set"] == "muco21"

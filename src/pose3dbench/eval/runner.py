@@ -869,6 +869,8 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
             "weights": {"kind": info["weights"], "path": info.get("checkpoint"), "sha256": info.get("sha256")},
             "published": dict(getattr(cfg, "published", {}) or {}),
             "cost": cost,
+            # the runtime this model really ran on: a foreign .onnx file runs on onnxruntime whatever --backend says
+            "backend": "onnxruntime" if ("onnx" in info or opts.backend == "onnxruntime") else "eager",
             "_identity": ident,
         }
         write_results()
