@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 CONFORMANCE_DIR = Path(__file__).parent / "data" / "conformance"
 CONFIG_NAMES = sorted(p.stem for p in CONFORMANCE_DIR.glob("*.json"))
@@ -80,3 +81,21 @@ def check_heatmap(heatmap: torch.Tensor, vector: dict) -> None:
     h64 = flat.double()
     assert_close(h64.sum().item(), ref["sum"], {"rtol": tols["heatmap_sum"]["rtol"], "atol": 0}, "heatmap sum")
     assert_close(h64.abs().mean().item(), ref["mean_abs"], {"rtol": tols["heatmap_mean_abs"]["rtol"], "atol": 0}, "heatmap mean |x|")
+
+
+def manifest(model: nn.Module) -> list:
+    return [[k, list(t.shape), str(t.dtype).replace("torch.", "")] for k, t in model.state_dict().items()]
+
+
+def leaf_modules(model: nn.Module) -> list:
+    """[name, repr] of every leaf module except ReLU, BatchNorm abbreviated as in the vectors."""
+    out = []
+    for name, m in model.named_modules():
+        if list(m.children()) or isinstance(m, nn.ReLU):
+            continue
+        if isinstance(m, nn.BatchNorm2d):
+            assert m.momentum == 0.1 and m.affine and m.track_running_stats, name
+            out.append([name, f"BatchNorm2d({m.num_features}, eps={m.eps})"])
+        else:
+            out.append([name, repr(m)])
+    return out

@@ -95,15 +95,6 @@ def _check_outputs(name: str, model, vec: dict) -> None:
         assert_close(coord, ref, tols["coord"], f"{name} coord")
 
 
-@pytest.fixture
-def one_thread():
-    """The recorded numbers come from torch.set_num_threads(1)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", CONFIG_NAMES)
 def test_load_conformance_checkpoint(name, saved, one_thread):

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
-from conformance_utils import assert_close, check_heatmap, conformance_input, load_vector, recipe_v1, synthetic_heatmap
+from conformance_utils import (assert_close, check_heatmap, conformance_input, leaf_modules, load_vector, manifest,
+                               recipe_v1, synthetic_heatmap)
 from pose3dbench.errors import ModelConfigError, Pose3DBenchError
 from pose3dbench.models import registry
 
@@ -21,32 +21,6 @@ CASES = {
 # README of the conformance vectors / paper: trainable parameters of each variant.
 VARIANT_PARAMS = {"convnextpose-xs": 3_528_008, "convnextpose-s": 7_438_976,
                   "convnextpose-m": 7_587_008, "convnextpose-l": 8_380_352}
-
-
-@pytest.fixture
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-def manifest(model: nn.Module) -> list:
-    return [[k, list(t.shape), str(t.dtype).replace("torch.", "")] for k, t in model.state_dict().items()]
-
-
-def leaf_modules(model: nn.Module) -> list:
-    """[name, repr] of every leaf module except ReLU, BatchNorm abbreviated as in the vectors."""
-    out = []
-    for name, m in model.named_modules():
-        if list(m.children()) or isinstance(m, nn.ReLU):
-            continue
-        if isinstance(m, nn.BatchNorm2d):
-            assert m.momentum == 0.1 and m.affine and m.track_running_stats, name
-            out.append([name, f"BatchNorm2d({m.num_features}, eps={m.eps})"])
-        else:
-            out.append([name, repr(m)])
-    return out
 
 
 @pytest.mark.parametrize("vector_name", sorted(CASES))

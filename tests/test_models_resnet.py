@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from conformance_utils import (ROOTNET_K_VALUE, assert_close, check_heatmap, conformance_input, load_vector,
+from conformance_utils import (ROOTNET_K_VALUE, leaf_modules, manifest, assert_close, check_heatmap, conformance_input, load_vector,
                                recipe_v1, synthetic_heatmap)
 from pose3dbench.errors import DatasetError, ModelConfigError
 from pose3dbench.models import registry
@@ -24,32 +24,6 @@ VARIANT_PARAMS = {
     "posenet-r101": BACKBONE_PARAMS[101] + POSE_HEAD_PARAMS, "posenet-r152": BACKBONE_PARAMS[152] + POSE_HEAD_PARAMS,
     "integral-r101": BACKBONE_PARAMS[101] + POSE_HEAD_PARAMS, "integral-r152": BACKBONE_PARAMS[152] + POSE_HEAD_PARAMS,
 }
-
-
-@pytest.fixture
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-def manifest(model: nn.Module) -> list:
-    return [[k, list(t.shape), str(t.dtype).replace("torch.", "")] for k, t in model.state_dict().items()]
-
-
-def leaf_modules(model: nn.Module) -> list:
-    """[name, repr] of every leaf module except ReLU, BatchNorm abbreviated as in the vectors."""
-    out = []
-    for name, m in model.named_modules():
-        if list(m.children()) or isinstance(m, nn.ReLU):
-            continue
-        if isinstance(m, nn.BatchNorm2d):
-            assert m.momentum == 0.1 and m.affine and m.track_running_stats, name
-            out.append([name, f"BatchNorm2d({m.num_features}, eps={m.eps})"])
-        else:
-            out.append([name, repr(m)])
-    return out
 
 
 def load_conformant(variant: str, vec: dict, **overrides) -> nn.Module:

@@ -19,7 +19,7 @@ from torch import nn
 from ..errors import ModelConfigError
 from .config import check_input_size_and_counts, ModelConfig
 from .registry import register_family, register_variant
-from .soft_argmax import soft_argmax_3d
+from .soft_argmax import VolumetricPoseModel
 
 FAMILY = "convnextpose"
 _SOURCE = ("Nguyen et al., ConvNeXtPose: A Fast Accurate Method for 3D Human Pose Estimation and its "
@@ -95,7 +95,7 @@ class ConvNeXtPoseHead(nn.Module):
         return self.final_layer(self.deconv_layers_3(self.deconv_layers_2(self.deconv_layers_1(x))))
 
 
-class ConvNeXtPose(nn.Module):
+class ConvNeXtPose(VolumetricPoseModel):
     """Image [B, 3, H, W] (ImageNet-normalised) -> joint coordinates [B, J, 3] in heatmap units."""
 
     def __init__(self, depths, dims, head_width: int, upsample_layers: int, joint_num: int, depth_bins: int):
@@ -120,12 +120,6 @@ class ConvNeXtPose(nn.Module):
         """Raw volumetric logits [B, J*D, Hm, Wm] (channel = joint * depth_bins + z)."""
         return self.head(self.backbone(img))
 
-    def coords_from_heatmaps(self, heatmaps: torch.Tensor) -> torch.Tensor:
-        """Logits [B, J*D, Hm, Wm] -> [B, J, 3] (x, y, z) in heatmap units (soft-argmax)."""
-        return soft_argmax_3d(heatmaps, self.joint_num, self.depth_bins)
-
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
-        return self.coords_from_heatmaps(self.forward_heatmaps(img))
 
 
 def _positive_ints(value, n: int | None, what: str, variant: str) -> list[int]:

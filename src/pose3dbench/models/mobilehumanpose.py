@@ -31,7 +31,7 @@ from torch import nn
 from ..errors import CheckpointError, ModelConfigError
 from .config import ModelConfig
 from .registry import register_family, register_variant
-from .soft_argmax import soft_argmax_3d
+from .soft_argmax import VolumetricPoseModel
 
 BACKBONES = ("LPSKI", "LPRES", "LPWO")
 
@@ -273,7 +273,7 @@ class LpNetResConcat(_LpNetBase):
 _BACKBONE_CLASSES = {"LPSKI": LpNetSkiConcat, "LPRES": LpNetResConcat, "LPWO": LpNetWoConcat}
 
 
-class MobileHumanPose(nn.Module):
+class MobileHumanPose(VolumetricPoseModel):
     """The original ``CustomNet`` wrapper: ``backbone`` produces the heatmap, no other weights.
 
     ``forward(img)``: normalised image crop [B, 3, H, W] -> [B, J, 3] (x, y, z) in heatmap units.
@@ -292,8 +292,6 @@ class MobileHumanPose(nn.Module):
     def forward_heatmaps(self, img: torch.Tensor) -> torch.Tensor:
         return self.backbone(img)
 
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
-        return soft_argmax_3d(self.forward_heatmaps(img), self.joint_num, self.depth_bins)
 
 
 def _arch(config: ModelConfig) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from ..errors import DatasetError, ModelConfigError
 from .config import check_input_size_and_counts, ModelConfig
 from .registry import register_family, register_variant
 from .resnet import ResNetBackbone, resnet_out_channels
-from .soft_argmax import soft_argmax_2d, soft_argmax_3d
+from .soft_argmax import VolumetricPoseModel, soft_argmax_2d
 
 _POSENET_SOURCE = ("Moon, Chang, Lee, Camera Distance-aware Top-down Approach for 3D Multi-person Pose "
                    "Estimation from a Single RGB Image, ICCV 2019 (github.com/mks0601/3DMPPE_POSENET_RELEASE)")
@@ -91,7 +91,7 @@ class MSRADeconvHead(nn.Module):
         return x
 
 
-class ResNetPoseNet(nn.Module):
+class ResNetPoseNet(VolumetricPoseModel):
     """PoseNet / Integral: image [B, 3, H, W] -> [B, J, 3] (x, y, z) in heatmap units (0-based)."""
 
     def __init__(self, resnet_depth: int, joint_num: int, depth_bins: int, head_layout: str = "3dmppe"):
@@ -107,12 +107,6 @@ class ResNetPoseNet(nn.Module):
         """Raw volumetric logits [B, J*D, H/4, W/4] (channel = joint * depth_bins + z)."""
         return self.head(self.backbone(img))
 
-    def coords_from_heatmaps(self, heatmaps: torch.Tensor) -> torch.Tensor:
-        """Logits [B, J*D, Hm, Wm] -> [B, J, 3] in heatmap units (soft-argmax)."""
-        return soft_argmax_3d(heatmaps, self.joint_num, self.depth_bins)
-
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
-        return self.coords_from_heatmaps(self.forward_heatmaps(img))
 
 
 class RootNetHead(nn.Module):

@@ -6,6 +6,7 @@ Channel layout of a volumetric heatmap: channel = joint * depth_bins + z.
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 
 def soft_argmax_3d(heatmaps: torch.Tensor, joint_num: int, depth_bins: int) -> torch.Tensor:
@@ -34,3 +35,25 @@ def soft_argmax_2d(heatmap: torch.Tensor) -> torch.Tensor:
     x = (prob.sum(dim=1) * torch.arange(w, device=prob.device, dtype=prob.dtype)).sum(dim=1)
     y = (prob.sum(dim=2) * torch.arange(h, device=prob.device, dtype=prob.dtype)).sum(dim=1)
     return torch.stack((x, y), dim=1)
+
+
+class VolumetricPoseModel(nn.Module):
+    """Base of every pose network here: ``forward_heatmaps`` (subclass) -> soft-argmax -> [B, J, 3].
+
+    Subclasses set ``joint_num`` and ``depth_bins`` and define ``forward_heatmaps(img)`` returning the
+    raw logits [B, J*D, Hm, Wm] (channel = joint * depth_bins + z). Adds no parameters or buffers.
+    """
+
+    joint_num: int
+    depth_bins: int
+
+    def forward_heatmaps(self, img: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def coords_from_heatmaps(self, heatmaps: torch.Tensor) -> torch.Tensor:
+        """Logits [B, J*D, Hm, Wm] -> [B, J, 3] (x, y, z) in heatmap units."""
+        return soft_argmax_3d(heatmaps, self.joint_num, self.depth_bins)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        """Normalised image batch [B, 3, H, W] -> coordinates [B, J, 3] in heatmap units."""
+        return self.coords_from_heatmaps(self.forward_heatmaps(img))
