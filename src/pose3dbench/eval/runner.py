@@ -735,6 +735,26 @@ def _apply_demo_defaults(opts: RunOptions, demo: bool, log: Callable[[str], None
     return dataclasses.replace(opts, limit=limit, profile_iters=iters, profile_batch=batch)
 
 
+def _warn_other_protocol_bbox_root(samples, log: Callable[[str], None]) -> None:
+    """Say so when a Protocol-1 split takes its boxes and roots from a file that also covers S9.
+
+    RootNet's released outputs differ per protocol (trained on S1,5,6,7,8 for P2; S1,5,6,7,8,9 for P1);
+    a file with entries for S9 images is the Protocol-2 one, whose S11 boxes and roots are not those
+    of the published Protocol-1 numbers.
+    """
+    from ..data.h36m import load_bbox_root
+
+    path = samples.source.get("bbox_root")
+    if samples.protocol != 1 or not path or samples.source.get("synthetic"):
+        return  # the synthetic set ships one RootNet-like file for both protocols by design
+    extra = int(np.isin(load_bbox_root(path).image_id, samples.image_id, invert=True).sum())
+    if extra:
+        log(f"warning: {path} also holds {extra} entries for images outside Protocol 1 (S11): it looks like "
+            "RootNet's Protocol-2 output. Protocol-1 numbers with --root rootnet then use a RootNet trained "
+            "without S9, unlike the published ones; pass the Protocol-1 file with --bbox-root "
+            "(pose3dbench weights get bbox-root:h36m-p1).")
+
+
 def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     from ..data.h36m import load_split
     from ..models import available
@@ -826,6 +846,8 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
         if key not in splits:
             s = load_split(data_dir, protocol, box_source,
                            bbox_root_file=opts.bbox_root if box_source == "rootnet" else None)
+            if box_source == "rootnet":
+                _warn_other_protocol_bbox_root(s, log)
             if opts.limit:
                 s = s.subset(slice(0, int(opts.limit)))
             check_images(s, checked_images)  # fail before inference, not hours into it
