@@ -23,26 +23,8 @@ import time
 from pathlib import Path
 
 import torch
-from torch import nn
 
-
-def informative(model: nn.Module, x: torch.Tensor, logit_std: float = 1.0) -> nn.Module:
-    model.train()
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.momentum = None
-            m.reset_running_stats()
-    rootnet = model.config.family == "rootnet"
-    with torch.no_grad():
-        model(x, torch.full((len(x), 1), 3000.0)) if rootnet else model(x)
-    model.eval()
-    last = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
-    with torch.no_grad():
-        scale = logit_std / model.forward_heatmaps(x).std().clamp_min(1e-8)
-        last.weight.mul_(scale)
-        if last.bias is not None:
-            last.bias.mul_(scale)
-    return model
+from pose3dbench.backends.parity import make_input_dependent
 
 
 def throughput(fn, x: torch.Tensor) -> float:
@@ -103,7 +85,7 @@ def parity_all(threads: int | None) -> list[dict]:
     rows = []
     for name in registry.available():
         torch.manual_seed(0)
-        model = informative(registry.create(name), torch.randn(4, 3, 256, 256))
+        model = make_input_dependent(registry.create(name), torch.randn(4, 3, 256, 256))
         t0 = time.perf_counter()
         ort_model = wrap_model(model, "onnxruntime", threads=threads)
         export_s = time.perf_counter() - t0

@@ -9,44 +9,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 pytest.importorskip("onnxruntime", reason="onnxruntime not installed (optional extra pose3dbench[onnx])")
 pytest.importorskip("onnx", reason="onnx not installed (optional extra pose3dbench[onnx])")
 
 from pose3dbench.backends import BackendError, OrtModel, export_onnx, onnx_config, require_onnxruntime, wrap_model  # noqa: E402
+from pose3dbench.backends.parity import make_input_dependent  # noqa: E402
 from pose3dbench.models import registry  # noqa: E402
 
 PARITY_TOL = 1e-3  # heatmap units
 
 
-def informative(model: nn.Module, x: torch.Tensor, logit_std: float) -> nn.Module:
-    """Make an untrained model's output depend on its input (untrained heads give near-uniform heatmaps,
-    so every coordinate is the grid centre and parity would hold trivially): batch-norm statistics from
-    ``x``, last layer rescaled so the heatmap logits have std ``logit_std``."""
-    model.train()
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.momentum = None
-            m.reset_running_stats()
-    with torch.no_grad():
-        model(x, torch.full((len(x), 1), 3000.0)) if model.config.family == "rootnet" else model(x)
-    model.eval()
-    last = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
-    with torch.no_grad():
-        scale = logit_std / model.forward_heatmaps(x).std().clamp_min(1e-8)
-        last.weight.mul_(scale)
-        if last.bias is not None:
-            last.bias.mul_(scale)
-    return model
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_thread")  # the recorded numbers: 1 thread
 
 
 @pytest.mark.parametrize("name,logit_std", [("mobilehumanpose-lpski", 3.0), ("convnextpose-xs", 3.0),
@@ -54,7 +28,7 @@ def _one_thread():
 def test_parity_with_eager(name, logit_std):
     torch.manual_seed(0)
     x = torch.randn(3, 3, 256, 256)  # batch 3: the graph was traced at 2, so this checks the dynamic axis
-    model = informative(registry.create(name), torch.randn(4, 3, 256, 256), logit_std)
+    model = make_input_dependent(registry.create(name), torch.randn(4, 3, 256, 256), logit_std)
     ort_model = wrap_model(model, "onnxruntime", threads=1)
     assert isinstance(ort_model, OrtModel) and ort_model.config is model.config and ort_model.source is model
     with torch.no_grad():
@@ -68,7 +42,7 @@ def test_parity_with_eager(name, logit_std):
 
 def test_rootnet_k_input():
     torch.manual_seed(0)
-    model = informative(registry.create("rootnet-r50"), torch.randn(4, 3, 256, 256), 3.0)
+    model = make_input_dependent(registry.create("rootnet-r50"), torch.randn(4, 3, 256, 256), 3.0)
     ort_model = wrap_model(model, "onnxruntime", threads=1)
     x = torch.randn(2, 3, 256, 256)
     k = torch.tensor([[2500.0], [4100.0]])

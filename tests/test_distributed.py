@@ -14,6 +14,7 @@ import pytest
 
 from pose3dbench.data.synthetic import generate
 from pose3dbench.distributed import DistContext, setup, shard_batches
+from run_utils import comparable_results
 
 TINY = Path(__file__).parent / "robustness" / "tiny_models.py"
 POSE = f"{Path(__file__).parent / 'byo_model.py'}:build"
@@ -77,12 +78,6 @@ def _torchrun(argv: list[str], nproc: int = 2) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=240)
 
 
-def _strip(results: dict) -> dict:
-    r = json.loads(json.dumps(results))
-    r.pop("created_utc")
-    for ev in r["evaluations"] + r["root_evaluations"]:
-        ev.pop("timing", None)
-    return r
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +98,7 @@ def test_two_gloo_ranks_equal_one_process(data, tmp_path):
     a = json.loads((single / "results.json").read_text())
     b = json.loads((sharded / "results.json").read_text())
     assert b["complete"] is True and len(b["evaluations"]) == 4 and len(b["root_evaluations"]) == 4
-    assert _strip(a) == _strip(b)
+    assert comparable_results(a) == comparable_results(b)
     for ev in a["evaluations"] + a["root_evaluations"]:
         with np.load(single / ev["predictions"]) as za, np.load(sharded / ev["predictions"]) as zb:
             assert za.files == zb.files

@@ -41,12 +41,7 @@ def _shapes(vector: dict, prefix: str = "") -> dict:
     return {prefix + k: tuple(shape) for k, shape, _ in vector["state_dict"]}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # the recorded numbers: 1 thread
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

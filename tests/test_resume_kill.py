@@ -21,6 +21,7 @@ import torch
 
 from pose3dbench.cli import main as cli_main
 from pose3dbench.data.synthetic import generate
+from run_utils import comparable_results
 
 SLOW = f"{Path(__file__).parent / 'robustness' / 'tiny_models.py'}:build_slow"
 CHUNK = 8
@@ -65,12 +66,6 @@ def _wait_for_chunk(proc, out: Path, timeout: float = 60.0) -> list[Path]:
     raise AssertionError("no chunk file appeared")
 
 
-def _comparable(results: dict) -> dict:
-    r = json.loads(json.dumps(results))
-    r.pop("created_utc")
-    for ev in r["evaluations"] + r["root_evaluations"]:
-        ev.pop("timing", None)
-    return r
 
 
 def _predictions(out: Path, results: dict) -> dict[str, dict[str, np.ndarray]]:
@@ -85,7 +80,7 @@ def _assert_same_run(out_a: Path, out_b: Path) -> None:
     ra = json.loads((out_a / "results.json").read_text())
     rb = json.loads((out_b / "results.json").read_text())
     assert ra["complete"] is True and rb["complete"] is True
-    assert _comparable(ra) == _comparable(rb)
+    assert comparable_results(ra) == comparable_results(rb)
     pa, pb = _predictions(out_a, ra), _predictions(out_b, rb)
     assert pa.keys() == pb.keys() and pa
     for name in pa:
