@@ -135,3 +135,36 @@ def test_unusable_files(tmp_path):
     (tmp_path / "ten.onnx.json").write_text("{not json")
     with pytest.raises(BackendError, match="ten.onnx.json"):
         load_onnx_model(path)
+
+
+def test_unknown_input_convention_is_assumed_said_and_overridable(heatmap_file):
+    """A file without metadata: the 3DMPPE convention (0-255) is assumed and said; `@input_pixel_range=0-1`
+    states another convention, on the plain and on the NAME=FILE spec."""
+    model, info = resolve_model_spec(str(heatmap_file))
+    assert model.config.input_pixel_range == "0-255"
+    assert any(a.startswith("input: RGB, pixel range 0-255") for a in info["onnx"]["assumed"])
+    model, info = resolve_model_spec(f"{heatmap_file}@input_pixel_range=0-1,input_channel_order=BGR")
+    assert (model.config.input_pixel_range, model.config.input_channel_order) == ("0-1", "BGR")
+    assert not any(a.startswith("input:") for a in info["onnx"]["assumed"])
+    assert info["onnx"]["layout"] == "heatmaps"  # still the ONNX backend, not the checkpoint loader
+    model, info = resolve_model_spec(f"mhp={heatmap_file}@input_pixel_range=0-1")
+    assert model.config.input_pixel_range == "0-1" and info["name"] == "mhp"
+    with pytest.raises(ModelSpecError, match="input_pixel_range must be one of"):
+        resolve_model_spec(f"{heatmap_file}@input_pixel_range=255")
+    with pytest.raises(ModelSpecError, match="unknown override"):
+        resolve_model_spec(f"{heatmap_file}@upsample_layers=2")
+
+
+def test_exported_file_states_its_input_convention(tmp_path):
+    import onnx
+
+    model = registry.create("mobilehumanpose-lpski", input_pixel_range="0-1")
+    path = export_onnx(model, tmp_path / "m.onnx")
+    proto = onnx.load(str(path))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    conv = json.loads(meta["pose3dbench.input"])
+    assert conv["pixel_range"] == "0-1" and conv["channel_order"] == "RGB"
+    img = next(i for i in proto.graph.input if i.name == "img")
+    assert "pixel / 255" in img.doc_string
+    loaded, info = load_onnx_model(path)
+    assert loaded.config.input_pixel_range == "0-1" and not any(a.startswith("input:") for a in info["onnx"]["assumed"])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pose3dbench.data.transforms import (
-    crop_patch, jpeg_is_truncated, load_image, load_patch, normalize_patch, patch_transform, read_image_size,
+    crop_patch, jpeg_is_truncated, load_image, load_patch, patch_transform, read_image_size,
 )
 from pose3dbench.errors import DatasetError
 
@@ -54,16 +54,20 @@ def test_crop_rejects_bad_box():
         crop_patch(_noise(10, 10), (np.nan, 0, 5, 5))
 
 
-def test_normalize_patch_values_and_layout():
-    patch = _noise(4, 6)
-    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-    out = normalize_patch(patch, mean, std)
-    assert out.dtype == np.float32 and out.shape == (3, 4, 6)
-    ref = (patch[1, 2, 0] / 255.0 - mean[0]) / std[0]
-    assert abs(out[0, 1, 2] - ref) < 1e-6
-    batch = normalize_patch(np.stack([patch, patch]), mean, std)
-    assert batch.shape == (2, 3, 4, 6)
-    np.testing.assert_array_equal(batch[1], out)
+def test_patch_transform_sums_its_points_in_float32():
+    """The authors build centre + half extent in float32 (gen_trans_from_patch_cv); a float64 sum differs.
+
+    For this box the two give different matrices: the float32 steps are what the pipeline vectors pin.
+    """
+    box = np.array([-20.950220681911333, 160.82231891508775, 558.198834562223, 558.198834562223])
+    T = patch_transform(box, (256, 256))
+    cx, cy = box[0] + 0.5 * box[2], box[1] + 0.5 * box[3]
+    src64 = np.array([[cx, cy], [cx, cy + 0.5 * box[3]], [cx + 0.5 * box[2], cy]], dtype=np.float32)
+    dst = np.array([[128, 128], [128, 256], [256, 128]], dtype=np.float32)
+    T64 = cv2.getAffineTransform(src64, dst)
+    assert not np.array_equal(T, T64)
+    centre = np.array([cx, cy], np.float32)
+    assert np.float32(centre[1] + np.float32(0.5 * box[3])) != np.float32(cy + 0.5 * box[3])
 
 
 def test_load_image_good_and_sizes(tmp_path):

@@ -1,6 +1,8 @@
 """Export zoo models to ONNX with the soft-argmax inside the graph.
 
-The exported graph maps a normalised image crop ``img`` [B, 3, H, W] (float32, input pixels) to
+The exported graph maps a normalised image crop ``img`` [B, 3, H, W] (float32: the crop after the
+model's input convention, ``pose3dbench.models.input.normalize_crops``; the convention is written into
+the graph input's doc string and into the ``pose3dbench.input`` metadata as JSON) to
 ``coords`` [B, J, 3] = (x, y, z) in heatmap units, exactly as the model's eager ``forward``; RootNet
 takes a second input ``k_value`` [B, 1] (mm) and gives [B, 3] = (x_hm, y_hm, depth mm). The batch
 axis is dynamic. The model's ``ModelConfig`` is stored as JSON in the file's metadata
@@ -20,6 +22,7 @@ from . import BackendError, require_onnx
 
 META_CONFIG = "pose3dbench.config"
 META_OUTPUT = "pose3dbench.output"
+META_INPUT = "pose3dbench.input"
 DEFAULT_OPSET = 17
 
 
@@ -76,6 +79,17 @@ def export_onnx_bytes(model: torch.nn.Module, *, opset: int = DEFAULT_OPSET, out
         _set_meta(proto, META_CONFIG, json.dumps(cfg_dict))
     if metadata:
         _set_meta(proto, META_OUTPUT, output)
+        from ..models.input import describe_input_convention, input_convention
+
+        conv = input_convention(cfg)
+        conv.pop("defaulted", None)
+        _set_meta(proto, META_INPUT, json.dumps(conv))
+        for graph_input in proto.graph.input:
+            if graph_input.name == "img":
+                graph_input.doc_string = ("uint8 RGB crop [B, H, W, 3] -> permute -> " + describe_input_convention(cfg)
+                                          + ": x = (p - mean) / std" + (" with p = pixel / 255"
+                                                                        if conv["pixel_range"] == "0-1" else
+                                                                        " with p = pixel (0..255)"))
     return proto.SerializeToString()
 
 

@@ -9,10 +9,15 @@ J is read from the shapes (for [N, J*D, Hm, Wm]: the joint count in 21/18/17 tha
 D == Hm); joint sets: 18 (3DMPPE Human3.6M), 17 (Human3.6M) or 21 (MuCo-21, scored on Human3.6M-17
 through ``pose3dbench.joints`` MUCO_TO_H36M17: approximate, flagged ``approximate_joint_mapping``).
 
-What shapes cannot tell is taken, in this order, from the ``pose3dbench.config`` metadata written by
-``export_onnx``, from a sidecar JSON ``<file>.onnx.json`` (any ModelConfig field: joint_num, depth_bins,
-heatmap_size, input_size, mean, std), else from the 3DMPPE defaults (ImageNet mean/std on RGB in [0, 1];
-for coordinate outputs heatmap = input / 4 and 64 depth bins), listed in ``info['onnx']['assumed']``.
+What shapes cannot tell is taken, later sources winning, from the ``pose3dbench.config`` metadata written
+by ``export_onnx``, from a sidecar JSON ``<file>.onnx.json`` and from ``@key=value`` overrides of the
+``--model`` spec (any of: joint_num, depth_bins, heatmap_size, input_size, mean, std, input_pixel_range,
+input_channel_order, flip_mirror), else from the 3DMPPE defaults, listed in ``info['onnx']['assumed']``
+and in the report: input RGB, pixel range 0-255 with ImageNet mean/std (what the authors' own exports
+take: ``main/pytorch2onnx.py`` of MobileHumanPose exports the network, whose input is the 3DMPPE
+normalised 0-255 crop); for coordinate outputs heatmap = input / 4 and 64 depth bins. A file converted
+for another convention (e.g. a public conversion fed ``(p / 255 - mean) / std``) is run with
+``--model file.onnx@input_pixel_range=0-1``.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..errors import Pose3DBenchError
 from ..joints import JOINT_SET_BY_COUNT
 from ..models.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig
 from . import BackendError, require_onnx, require_onnxruntime
@@ -28,7 +34,8 @@ from .export import META_CONFIG, META_OUTPUT
 from .ort import OnnxLayout, OrtModel
 
 JOINT_CANDIDATES = (21, 18, 17)
-_SIDE_FIELDS = ("family", "variant", "joint_num", "depth_bins", "heatmap_size", "input_size", "mean", "std")
+_SIDE_FIELDS = ("family", "variant", "joint_num", "depth_bins", "heatmap_size", "input_size", "mean", "std",
+                "input_pixel_range", "input_channel_order", "flip_mirror")
 
 
 def _dims(value_info) -> list[int | str | None]:
@@ -91,8 +98,12 @@ def _sidecar(path: Path) -> dict[str, Any]:
 
 
 def load_onnx_model(path: str | Path, *, spec: str | None = None, threads: int | None = None,
-                    providers=None, name: str | None = None) -> tuple[OrtModel, dict[str, Any]]:
+                    providers=None, name: str | None = None,
+                    overrides: dict[str, Any] | None = None) -> tuple[OrtModel, dict[str, Any]]:
     """Load an ONNX pose (or RootNet) model -> (OrtModel, info) for the runner.
+
+    overrides: config fields stated by the user (``--model file.onnx@input_pixel_range=0-1``); they win
+    over the file's metadata and sidecar.
 
     info has the ``resolve_model_spec`` keys (name, spec, weights='checkpoint', checkpoint, sha256,
     family, variant) plus ``onnx``: the detected layout, what was assumed, and whether its joint set is
@@ -117,6 +128,11 @@ def load_onnx_model(path: str | Path, *, spec: str | None = None, threads: int |
         except (json.JSONDecodeError, TypeError):
             stored = {}
     hints.update(_sidecar(path))
+    unknown = sorted(set(overrides or {}) - set(_SIDE_FIELDS))
+    if unknown:
+        raise BackendError(f"{path}: unknown override(s) {', '.join(unknown)} for an ONNX model; "
+                           f"valid: {', '.join(_SIDE_FIELDS)}")
+    hints.update(overrides or {})
 
     init_names = {i.name for i in proto.graph.initializer}
     inputs = [i for i in proto.graph.input if i.name not in init_names]
@@ -179,15 +195,21 @@ def load_onnx_model(path: str | Path, *, spec: str | None = None, threads: int |
     if depth_bins is None:
         depth_bins = 64
         assumed.append("depth_bins 64 (z in [0, 64) spans 2000 mm around the root, 3DMPPE convention)")
-    if "mean" not in hints:
-        assumed.append("input: RGB in [0, 1] normalised with ImageNet mean/std")
+    if "input_pixel_range" not in hints:
+        assumed.append("input: RGB, pixel range 0-255, ImageNet mean/std (the 3DMPPE convention of the authors' "
+                       "exports); for a file made for (p/255 - mean)/std add @input_pixel_range=0-1")
     variant = str(hints.get("variant") or path.stem)
-    config = ModelConfig(family=family, variant=variant, joint_num=joint_num, depth_bins=int(depth_bins),
-                         heatmap_size=tuple(int(v) for v in heatmap_size), input_size=tuple(input_size),
-                         mean=tuple(hints.get("mean", IMAGENET_MEAN)), std=tuple(hints.get("std", IMAGENET_STD)),
-                         arch=dict(stored.get("arch") or {}), published=dict(stored.get("published") or {}),
-                         description=stored.get("description")
-                         or f"ONNX model {path.name} ({layout['kind']} output) run with onnxruntime")
+    try:
+        base = ModelConfig(family=family, variant=variant)
+        config = base.with_overrides(
+            joint_num=joint_num, depth_bins=int(depth_bins), heatmap_size=tuple(int(v) for v in heatmap_size),
+            input_size=tuple(input_size), mean=hints.get("mean", IMAGENET_MEAN), std=hints.get("std", IMAGENET_STD),
+            **{k: hints[k] for k in ("input_pixel_range", "input_channel_order", "flip_mirror") if k in hints},
+            arch=dict(stored.get("arch") or {}), published=dict(stored.get("published") or {}),
+            description=stored.get("description")
+            or f"ONNX model {path.name} ({layout['kind']} output) run with onnxruntime")
+    except (TypeError, Pose3DBenchError) as exc:
+        raise BackendError(f"{path}: {exc}") from None
     ort_layout = OnnxLayout(kind=layout["kind"], input_name=img.name, output_name=out_name, joint_num=joint_num,
                             depth_bins=int(depth_bins), fixed_batch=fixed_batch, k_input_name=k_name)
     n_params = int(sum(_numel(t.dims) for t in proto.graph.initializer))

@@ -25,26 +25,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def load_samples_for(results: dict) -> tuple[dict | None, str | None]:
-    """The splits of a run, re-read from its dataset folder: ({(protocol, root): H36MSamples}, None),
-    or (None, reason) when the dataset cannot be read."""
-    from ..data.h36m import load_split
+    """The splits of a run, re-read from its dataset folder exactly as ``run`` read them (its
+    ``--bbox-root`` file and ``--limit``, ``data.splits.SplitProvider.from_settings``):
+    ({(protocol, root): H36MSamples}, None), or (None, reason) when the dataset cannot be read."""
+    from ..data.splits import SplitProvider
     from ..errors import Pose3DBenchError
 
     st = results["settings"]
     path = Path(st["dataset"]["path"])
     if not path.exists():
         return None, f"dataset folder {path} no longer exists"
-    out, cache = {}, {}
+    bbox_root = st.get("bbox_root")
+    if bbox_root and not Path(bbox_root).exists():
+        return None, f"the run's --bbox-root file {bbox_root} no longer exists"
+    provider = SplitProvider.from_settings(st)
     try:
-        for protocol in st["protocols"]:
-            for root in st["roots"]:
-                box = "gt" if root == "gt" else "rootnet"
-                if (protocol, box) not in cache:
-                    s = load_split(path, protocol, box)
-                    if st.get("limit"):
-                        s = s.subset(slice(0, int(st["limit"])))
-                    cache[(protocol, box)] = s
-                out[(protocol, root)] = cache[(protocol, box)]
+        out = {(protocol, root): provider.for_root(protocol, root)
+               for protocol in st["protocols"] for root in st["roots"]}
     except Pose3DBenchError as exc:
         return None, f"cannot read the dataset {path}: {exc}"
     return out, None

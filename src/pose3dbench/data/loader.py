@@ -1,8 +1,9 @@
 """Batched crop loading for inference: decode + affine crop in worker processes.
 
 Each item of ``CropBatches`` is a whole batch (uint8 patches, RGB, [B, H, W, 3]) so that worker
-processes send one array per batch instead of one per image; normalisation to float happens on the
-consumer side in torch (cheap, and 4x less inter-process traffic than float32).
+processes send one array per batch instead of one per image; normalisation to the model's input
+convention happens on the consumer side in torch (``pose3dbench.models.input.normalize_crops``: cheap,
+and 4x less inter-process traffic than float32).
 """
 from __future__ import annotations
 
@@ -110,17 +111,3 @@ def release_free_memory() -> None:
         import ctypes
 
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def normalize_batch(patches: torch.Tensor, mean, std, device, dtype=torch.float32,
-                    channels_last: bool = False) -> torch.Tensor:
-    """uint8 [B, H, W, 3] RGB -> float [B, 3, H, W] on ``device``: /255, minus mean, over std."""
-    x = patches.to(device, non_blocking=True).permute(0, 3, 1, 2).to(dtype).div_(255.0)
-    m = torch.tensor(mean, device=device, dtype=dtype).view(1, 3, 1, 1)
-    s = torch.tensor(std, device=device, dtype=dtype).view(1, 3, 1, 1)
-    x = x.sub_(m).div_(s)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    else:
-        x = x.contiguous()
-    return x

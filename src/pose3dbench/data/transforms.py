@@ -2,7 +2,8 @@
 
 ``crop_patch`` maps the box (x, y, w, h image pixels) onto the output patch: box centre -> patch
 centre, box width/height -> patch width/height (a 3-point affine as in the authors'
-``generate_patch_image``, ``cv2.warpAffine`` bilinear, zero border), then BGR -> RGB.
+``generate_patch_image``, ``cv2.warpAffine`` bilinear, zero border), then BGR -> RGB, kept as uint8 (the authors cast the same
+values to float32; the network input is made from it by ``pose3dbench.models.input.normalize_crops``).
 """
 from __future__ import annotations
 
@@ -107,15 +108,29 @@ def jpeg_is_truncated(path: str | os.PathLike) -> bool:
 def patch_transform(bbox, out_hw=(256, 256), inv: bool = False) -> np.ndarray:
     """2x3 affine from image pixels to patch pixels (``inv``: patch -> image) for box (x, y, w, h).
 
-    Built from three float32 point pairs (centre, centre + half height down, centre + half width
-    right) with ``cv2.getAffineTransform``, as the 3DMPPE ``gen_trans_from_patch_cv`` (scale 1, rot 0).
+    The 3DMPPE ``gen_trans_from_patch_cv`` (scale 1, rotation 0; e.g. 3DMPPE_POSENET_RELEASE
+    ``data/dataset.py``), step for step in the same precision, because OpenCV's fixed-point bilinear
+    sampling turns a last-bit difference of the matrix into a different crop (2e-3 to 3e-2 heatmap units
+    downstream, measured with the pipeline vectors):
+    centre ``float32([float64(x + 0.5 w), float64(y + 0.5 h)])``; half extents ``float32(0.5 h)``,
+    ``float32(0.5 w)``; the second and third source points are *float32* sums centre + half extent;
+    destination points the same with the patch size; ``cv2.getAffineTransform`` of those float32 points.
     """
-    x, y, w, h = (float(v) for v in np.asarray(bbox, dtype=np.float64).reshape(4))
+    b = np.asarray(bbox, dtype=np.float64).reshape(4)
     oh, ow = int(out_hw[0]), int(out_hw[1])
-    cx, cy = x + 0.5 * w, y + 0.5 * h
-    src = np.array([[cx, cy], [cx, cy + 0.5 * h], [cx + 0.5 * w, cy]], dtype=np.float32)
-    dst = np.array([[ow * 0.5, oh * 0.5], [ow * 0.5, oh * 0.5 + oh * 0.5], [ow * 0.5 + ow * 0.5, oh * 0.5]], dtype=np.float32)
+    src = _three_points(float(b[0] + 0.5 * b[2]), float(b[1] + 0.5 * b[3]), float(b[2]), float(b[3]))
+    dst = _three_points(ow * 0.5, oh * 0.5, float(ow), float(oh))
     return cv2.getAffineTransform(dst, src) if inv else cv2.getAffineTransform(src, dst)
+
+
+def _three_points(cx: float, cy: float, w: float, h: float) -> np.ndarray:
+    """[centre, centre + (0, h/2), centre + (w/2, 0)] as float32, summed in float32 (the authors' steps)."""
+    centre = np.array([cx, cy], dtype=np.float32)
+    pts = np.zeros((3, 2), dtype=np.float32)
+    pts[0] = centre
+    pts[1] = centre + np.array([0, h * 0.5], dtype=np.float32)
+    pts[2] = centre + np.array([w * 0.5, 0], dtype=np.float32)
+    return pts
 
 
 def crop_patch(img_bgr: np.ndarray, bbox, out_hw=(256, 256)) -> np.ndarray:
@@ -133,14 +148,3 @@ def crop_patch(img_bgr: np.ndarray, bbox, out_hw=(256, 256)) -> np.ndarray:
 def load_patch(path, bbox, expected_wh=None, out_hw=(256, 256)) -> np.ndarray:
     """``crop_patch(load_image(path, expected_wh), bbox, out_hw)``: RGB uint8 (H, W, 3)."""
     return crop_patch(load_image(path, expected_wh), bbox, out_hw)
-
-
-def normalize_patch(patch_rgb: np.ndarray, mean, std) -> np.ndarray:
-    """RGB uint8 (H, W, 3) or (N, H, W, 3) -> float32 (3, H, W) or (N, 3, H, W): (x/255 - mean) / std."""
-    p = np.asarray(patch_rgb)
-    if p.shape[-1] != 3 or p.ndim not in (3, 4):
-        raise ValueError(f"normalize_patch needs (H, W, 3) or (N, H, W, 3) RGB, got shape {p.shape}")
-    m = np.asarray(mean, dtype=np.float32).reshape(3)
-    s = np.asarray(std, dtype=np.float32).reshape(3)
-    out = (p.astype(np.float32) / np.float32(255.0) - m) / s
-    return np.ascontiguousarray(np.moveaxis(out, -1, -3))

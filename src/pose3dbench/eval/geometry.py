@@ -139,12 +139,18 @@ def flip_permutation(num_joints: int, flip_pairs: Sequence[Sequence[int]]) -> np
     return perm
 
 
-def flip_merge(coords, coords_flipped, heatmap_w: int, flip_pairs: Sequence[Sequence[int]]):
+def flip_merge(coords, coords_flipped, heatmap_w: int, flip_pairs: Sequence[Sequence[int]],
+               mirror: str = "heatmap", input_w: int | None = None):
     """Average a forward pass with the pass on the horizontally flipped crop (heatmap units).
 
     ``coords``, ``coords_flipped``: [..., J, 3] (x, y, z) in heatmap units, numpy or torch.
-    The flipped pass is mirrored back (x -> heatmap_w - 1 - x), its left/right ``flip_pairs``
-    are swapped, and x, y, z are averaged with the unflipped pass.
+    The flipped pass is mirrored back, its left/right ``flip_pairs`` are swapped, and x, y, z are
+    averaged with the unflipped pass: ``(coords + back) / 2``. ``mirror`` (the model's ``flip_mirror``):
+
+    - ``heatmap``: ``x -> heatmap_w - x - 1`` in heatmap units, the 3DMPPE ``main/test.py`` expression
+      (``cfg.output_shape[1] - x - 1``, evaluated in that order);
+    - ``patch``: the MSRA Integral ``validNet``: in input-patch pixels ``x_px = x * input_w / heatmap_w``,
+      ``x_px -> input_w - x_px - 1``, back to heatmap units (needs ``input_w``, the crop width in pixels).
     """
     if tuple(coords.shape) != tuple(coords_flipped.shape):
         raise ValueError(f"flip_merge: shapes differ: {tuple(coords.shape)} vs {tuple(coords_flipped.shape)}")
@@ -154,5 +160,13 @@ def flip_merge(coords, coords_flipped, heatmap_w: int, flip_pairs: Sequence[Sequ
         back = coords_flipped.index_select(-2, perm).clone()
     else:
         back = np.take(np.asarray(coords_flipped), perm, axis=-2).astype(np.result_type(coords, np.float32))
-    back[..., 0] = (heatmap_w - 1) - back[..., 0]
+    if mirror == "heatmap":
+        back[..., 0] = heatmap_w - back[..., 0] - 1
+    elif mirror == "patch":
+        if not input_w:
+            raise ValueError("flip_merge: mirror='patch' needs input_w (the crop width in pixels)")
+        px_per_unit = input_w / heatmap_w
+        back[..., 0] = (input_w - back[..., 0] * px_per_unit - 1) / px_per_unit
+    else:
+        raise ValueError(f"flip_merge: mirror must be 'heatmap' or 'patch', got {mirror!r}")
     return (coords + back) / 2

@@ -34,6 +34,7 @@ from .. import __version__
 from ..errors import Pose3DBenchError
 from ..io import atomic_write_json
 from ..joints import get_joint_set
+from ..models.input import describe_input_convention, input_convention, normalize_crops
 
 ROOT_SOURCES = ("gt", "rootnet", "rootnet-model")
 # The demo run (`pose3dbench run` with no --data and no --model: every variant, untrained, on the
@@ -318,6 +319,7 @@ class PoseInference:
         cfg = model.config
         self.heatmap_w = int(cfg.heatmap_size[1])
         self.input_hw = tuple(int(v) for v in cfg.input_size)
+        self.flip_mirror = input_convention(cfg)["flip_mirror"]
         self.joint_set = get_joint_set(cfg.joint_num) if cfg.joint_num in (17, 18, 21) else None
         self.cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self.images_per_s: float | None = None  # of the model on computed crops, latest split that computed any
@@ -343,7 +345,7 @@ class PoseInference:
         both = self.model(torch.cat([x, torch.flip(x, dims=[3])], dim=0)).float()
         c, cf = both[: x.shape[0]], both[x.shape[0]:]
         pairs = self.joint_set.flip_pairs if self.joint_set is not None else ()
-        return flip_merge(c, cf, self.heatmap_w, pairs), c
+        return flip_merge(c, cf, self.heatmap_w, pairs, mirror=self.flip_mirror, input_w=self.input_hw[1]), c
 
     def run(self, samples, partial_dir: Path) -> tuple[np.ndarray, np.ndarray]:
         """(coords_hm [N,J,3] final (flip-averaged if flip), coords_hm_noflip [N,J,3]).
@@ -352,8 +354,6 @@ class PoseInference:
         batches across the ranks, each rank saves its own chunks, and the rows are gathered; ranks
         other than 0 return (None, None).
         """
-        from ..data.loader import normalize_batch
-
         n = len(samples)
         keys = _crop_keys(samples, range(n))
         coords: list[np.ndarray | None] = [None] * n
@@ -383,8 +383,7 @@ class PoseInference:
                         out_hw=self.input_hw, workers=self.opts.workers, image_size=samples.image_size,
                         pin_memory=self.device.type == "cuda",
                     ):
-                        x = normalize_batch(patches, cfg.mean, cfg.std, self.device,
-                                            channels_last=self.opts.channels_last)
+                        x = normalize_crops(patches, cfg, self.device, channels_last=self.opts.channels_last)
                         c, cn = self._forward(x)
                         pending_rows.append(rows.numpy())
                         pending_c.append(c.cpu().numpy())
@@ -511,7 +510,6 @@ def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch
     Sharded (``dist`` enabled): each rank computes whole batches of its share, all ranks get all rows.
     ``cache`` (crop key -> raw [3] output) lets splits that share crops (P1's S11 inside P2) compute them once.
     """
-    from ..data.loader import normalize_batch
     from ..distributed import DistContext
     from ..models.resnet_pose import rootnet_k_value
 
@@ -532,7 +530,7 @@ def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch
         for rows, patches in iterate_crops_clean(samples.image_path, samples.bbox, mine, batch_size=opts.batch_size,
                                                  out_hw=tuple(cfg.input_size), workers=opts.workers,
                                                  image_size=samples.image_size, pin_memory=device.type == "cuda"):
-            x = normalize_batch(patches, cfg.mean, cfg.std, device, channels_last=opts.channels_last)
+            x = normalize_crops(patches, cfg, device, channels_last=opts.channels_last)
             k = k_all[rows].to(device)
             out[rows.numpy()] = model(x, k).float().cpu().numpy()
             bar.update(len(rows))
@@ -558,6 +556,15 @@ def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch
 # results bookkeeping
 
 
+
+
+def _input_entry(cfg, info: dict) -> dict:
+    """The results.json ``input`` block: the model's input convention and whether it was assumed."""
+    conv = input_convention(cfg)
+    onnx_assumed = any("input:" in a for a in (info.get("onnx") or {}).get("assumed", []))
+    return {"pixel_range": conv["pixel_range"], "channel_order": conv["channel_order"], "mean": conv["mean"],
+            "std": conv["std"], "flip_mirror": conv["flip_mirror"], "text": describe_input_convention(cfg),
+            "assumed": bool(conv["defaulted"]) or onnx_assumed}
 
 
 def _model_identity(info: dict, model) -> dict:
@@ -756,7 +763,6 @@ def _warn_other_protocol_bbox_root(samples, log: Callable[[str], None]) -> None:
 
 
 def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
-    from ..data.h36m import load_split
     from ..models import available
     from ..models.spec import resolve_model_spec
     from ..report.schema import RESULTS_SCHEMA_VERSION, validate_results
@@ -838,21 +844,20 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     if previous is not None and not reusable:
         log(f"settings differ from the previous run in {out}: recomputing everything")
 
-    splits: dict[tuple[int, str], object] = {}
+    from ..data.splits import SplitProvider
+
+    provider = SplitProvider(data_dir, bbox_root=opts.bbox_root, limit=opts.limit)
+    checked: set[tuple[int, str]] = set()
     checked_images: set[str] = set()
 
     def split(protocol: int, box_source: str):
-        key = (protocol, box_source)
-        if key not in splits:
-            s = load_split(data_dir, protocol, box_source,
-                           bbox_root_file=opts.bbox_root if box_source == "rootnet" else None)
+        s = provider.get(protocol, box_source)
+        if (protocol, box_source) not in checked:
+            checked.add((protocol, box_source))
             if box_source == "rootnet":
                 _warn_other_protocol_bbox_root(s, log)
-            if opts.limit:
-                s = s.subset(slice(0, int(opts.limit)))
             check_images(s, checked_images)  # fail before inference, not hours into it
-            splits[key] = s
-        return splits[key]
+        return s
 
     def write_results():
         validate_results(results)
@@ -891,6 +896,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
             "weights": {"kind": info["weights"], "path": info.get("checkpoint"), "sha256": info.get("sha256")},
             "published": dict(getattr(cfg, "published", {}) or {}),
             "cost": cost,
+            "input": _input_entry(cfg, info),
             # the runtime this model really ran on: a foreign .onnx file runs on onnxruntime whatever --backend says
             "backend": "onnxruntime" if ("onnx" in info or opts.backend == "onnxruntime") else "eager",
             "_identity": ident,

@@ -1,7 +1,8 @@
 """Model configuration: everything the rest of the tool needs to know about a network.
 
 Units: ``input_size`` and ``heatmap_size`` are (H, W) in pixels of the input crop and of the
-output heatmap; ``depth_bins`` is the number of discrete depth bins of the volumetric heatmap
+output heatmap; ``input_pixel_range`` / ``input_channel_order`` / ``mean`` / ``std`` say how a crop
+becomes the network input (``pose3dbench.models.input``); ``depth_bins`` is the number of discrete depth bins of the volumetric heatmap
 (spanning 2000 mm around the root for the 3DMPPE family). Model outputs are in heatmap units.
 """
 from __future__ import annotations
@@ -27,6 +28,12 @@ class ModelConfig:
     variant: registry name (``convnextpose-s``) or ``<family>-custom`` when inferred from a file.
     arch: family-specific architecture arguments (e.g. ConvNeXt dims, ResNet depth).
     published: reference numbers from the papers (Human3.6M), carried into the report.
+    input_pixel_range: range of the crop's pixels before ``(x - mean) / std``: ``"0-255"`` (the crop as
+        float32 0..255, what every 3DMPPE-derived repository feeds) or ``"0-1"`` (divided by 255 first).
+    input_channel_order: ``"RGB"`` or ``"BGR"``; ``mean``/``std`` are in that order and pixel range.
+    flip_mirror: how the flip test maps the mirrored pass back: ``"heatmap"`` (x -> W_hm - 1 - x, the
+        3DMPPE ``main/test.py``) or ``"patch"`` (x_px -> W_in - 1 - x_px in input pixels, the MSRA
+        ``validNet``). See ``pose3dbench.models.input`` and ``eval.geometry.flip_merge``.
     """
 
     family: str
@@ -37,9 +44,25 @@ class ModelConfig:
     input_size: tuple[int, int] = (256, 256)
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    input_pixel_range: str = "0-255"
+    input_channel_order: str = "RGB"
+    flip_mirror: str = "heatmap"
     arch: dict[str, Any] = field(default_factory=dict)
     published: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+
+    def __post_init__(self) -> None:
+        self.check_input_convention()
+
+    def check_input_convention(self) -> None:
+        """ModelConfigError naming the variant when the input convention fields are not valid."""
+        from ..errors import ModelConfigError
+        from .input import convention_problem
+
+        problem = convention_problem(self.input_pixel_range, self.input_channel_order, self.mean, self.std,
+                                     self.flip_mirror)
+        if problem:
+            raise ModelConfigError(f"{self.variant}: {problem}")
 
     @property
     def joint_set(self) -> str:
@@ -70,13 +93,29 @@ class ModelConfig:
             if key in top:
                 if key in ("heatmap_size", "input_size") and value is not None:
                     value = tuple(int(v) for v in value)
+                if key in ("mean", "std") and value is not None:
+                    value = _three_floats(key, value)
                 setattr(new, key, value)
             elif key in new.arch:
                 new.arch[key] = value
             else:
                 valid = sorted((top - {"family", "arch", "published"}) | set(new.arch) | {"depth_dim"})
                 raise TypeError(f"unknown override {key!r} for {self.variant}; valid: {', '.join(valid)}")
+        new.check_input_convention()
         return new
+
+
+def _three_floats(key: str, value: Any) -> tuple[float, float, float]:
+    """``mean``/``std`` overrides: a sequence of 3 numbers or a string ``"a;b;c"`` / ``"a b c"`` (spec syntax)."""
+    if isinstance(value, str):
+        value = value.replace(";", " ").replace("/", " ").split()
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        out = ()
+    if len(out) != 3:
+        raise TypeError(f"override {key} needs three numbers (e.g. {key}=0.485;0.456;0.406), got {value!r}")
+    return out  # type: ignore[return-value]
 
 
 def check_input_size_and_counts(config: "ModelConfig", stride: int, what: str) -> tuple[int, int]:

@@ -10,6 +10,16 @@ channels (channel = joint * depth_bins + z). The authors' head upsamples in bloc
 
 Outputs: ``forward_heatmaps`` -> logits [B, J*D, H/32*2^u, W/32*2^u]; ``forward`` -> [B, J, 3]
 (x, y in heatmap pixels, z in depth bins, all 0-based).
+
+Test-path conventions, pinned (medialab-ku/ConvNeXtPose @ 08352ee; checked from the JPEG by
+``tests/test_pipeline_conformance.py`` against the authors' recorded coordinates): image
+``cv2.imread(path, IMREAD_COLOR | IMREAD_IGNORE_ORIENTATION)`` (``data/dataset.py``
+``DatasetLoader.__getitem__``); crop ``generate_patch_image`` / ``gen_trans_from_patch_cv`` (float32 point
+pairs, ``cv2.warpAffine`` INTER_LINEAR) then BGR -> RGB and ``.astype(np.float32)``; normalisation
+``Compose([ToTensor(), Normalize(cfg.pixel_mean, cfg.pixel_std)])`` (``common/base.py``
+``Tester._make_batch_generator``, ImageNet mean/std in ``main/config.py``) on the float32 crop, i.e. pixel
+range **0-255**, RGB; flip test ``main/test.py``: ``flip(input_img, dims=3)`` on the tensor,
+``x -> cfg.output_shape[1] - x - 1``, ``flip_pairs`` swapped, (x, y, z) averaged.
 """
 from __future__ import annotations
 

@@ -20,6 +20,16 @@ the backbone and the input size; overrides of those two fields are replaced by t
 The network output is a volumetric heatmap [B, J*D, H, W] (channel = joint*D + z) in logits;
 ``forward`` integrates it with the shared 0-based soft-argmax to (x, y, z) in heatmap units
 (x, y in heatmap pixels, z in depth bins). The original's "ramps 1..N, then subtract 1" is the same.
+
+Test-path conventions, pinned (SangbumChoi/MobileHumanPose @ a359dd9; LPSKI checked from the JPEG by
+``tests/test_pipeline_conformance.py`` against the authors' recorded coordinates): ``data/dataset.py``
+reads with ``cv2.imread(path, IMREAD_COLOR | IMREAD_IGNORE_ORIENTATION)`` and crops with the 3DMPPE
+``generate_patch_image`` / ``gen_trans_from_patch_cv`` (float32 point pairs), BGR -> RGB,
+``.astype(np.float32)``; ``common/base.py`` normalises with ``Compose([ToTensor(), Normalize(pixel_mean,
+pixel_std)])`` (ImageNet, ``main/config.py``) on that float32 crop: pixel range **0-255**, RGB; flip test in
+``main/test.py``: ``flip(input_img, dims=3)``, ``x -> cfg.output_shape[1] - x - 1``, pairs swapped, averaged.
+The repository's ``main/pytorch2onnx.py`` exports the network itself, so its ONNX files take the same
+normalised 0-255 input (the foreign ONNX loader's default; ``@input_pixel_range=0-1`` for other exports).
 """
 from __future__ import annotations
 

@@ -15,6 +15,38 @@ features to input/4 (64x64 at 256x256 input).
   gamma); absolute root depth = gamma * k (mm). Config: joint_num 1, depth_bins 1 (unused).
 
 Coordinates: x, y in heatmap pixels, z in depth bins, 0-based (RootNet: z in mm).
+
+Test-path conventions, pinned (read at the commits named; ``tests/test_pipeline_conformance.py``
+checks PoseNet from the JPEG against the authors' recorded coordinates):
+
+- PoseNet (mks0601/3DMPPE_POSENET_RELEASE @ dd025c5): image ``cv2.imread(path, IMREAD_COLOR |
+  IMREAD_IGNORE_ORIENTATION)`` (BGR uint8, ``data/dataset.py`` ``DatasetLoader.__getitem__``); box = GT box
+  after ``process_bbox`` or the bbox_root file's box as is (``data/Human36M/Human36M.py``); crop
+  ``generate_patch_image`` / ``gen_trans_from_patch_cv`` (three float32 point pairs, ``cv2.warpAffine``
+  INTER_LINEAR, zero border) then ``img_patch[:, :, ::-1]`` (RGB) and ``.astype(np.float32)`` (0..255);
+  normalisation ``Compose([ToTensor(), Normalize(cfg.pixel_mean, cfg.pixel_std)])`` in ``common/base.py``
+  ``Tester._make_batch_generator`` with ImageNet mean/std (``main/config.py``): ToTensor leaves a float32
+  array unscaled, so the input range is **0-255**; flip test ``main/test.py``: ``flip(input_img, dims=3)`` on
+  the normalised tensor, ``x -> cfg.output_shape[1] - x - 1``, joints of ``flip_pairs`` swapped, plain and
+  mirrored (x, y, z) averaged.
+- RootNet (mks0601/3DMPPE_ROOTNET_RELEASE @ 735ce21): same reading, crop and normalisation
+  (``data/dataset.py``, ``common/base.py``: 0-255, RGB); no flip test (``main/test.py``); box = GT box after
+  ``process_bbox`` (``use_gt_bbox = True`` in ``main/config.py``); ``k_value = sqrt(bbox_real[0] * bbox_real[1]
+  * f[0] * f[1] / area)`` with ``area`` = w * h of that processed box and ``bbox_real = (2000, 2000)`` mm
+  (``data/Human36M/Human36M.py``, ``data/dataset.py``), float32.
+- Integral, re-implementation (mks0601/Integral-Human-Pose-Regression-for-3D-Human-Pose-Estimation
+  @ 9093008, ``head_layout="3dmppe"``): the same ``generate_patch_image`` and ``Compose`` (0-255, RGB), the
+  soft-argmax applied outside the network, flip test as PoseNet (``main/test.py``).
+- Integral, MSRA (JimmySuen/integral-human-pose @ ad3f875, ``head_layout="msra"``):
+  ``common/utility/image_processing_cv.py`` ``get_single_patch_sample``: same ``cv2.imread`` flags and the same
+  float32 ``gen_trans_from_patch_cv``; ``convert_cvimg_to_tensor`` (BGR -> RGB, float32 0..255); then
+  ``(p - mean[c]) / std[c]`` with ``mean = 255 * (0.485, 0.456, 0.406)``, ``std = 255 * (0.229, 0.224, 0.225)``
+  (``common_pytorch/config_pytorch.py``): range 0-255 with mean/std (123.675, ...), (58.395, ...). Flip test
+  ``common_pytorch/net_modules.py`` ``validNet`` (``flip_fea_merge=False`` in ``integral_human_pose/test.py``):
+  the mirrored pass is mapped back **in input-patch pixels**, ``x_px -> patch_width - x_px - 1`` with
+  ``x_px = x_hm * patch_width / W_hm`` (``flip_mirror="patch"``), i.e. 63.75 - x instead of 63 - x in heatmap
+  units at 256 -> 64. Its test box is the projection of a 2000 mm square around the ground-truth pelvis
+  (``dataset/hm36.py`` ``from_worldjt_to_imagejt``); this tool gives every family the 3DMPPE box.
 """
 from __future__ import annotations
 
@@ -23,7 +55,7 @@ import torch
 from torch import nn
 
 from ..errors import DatasetError, ModelConfigError
-from .config import check_input_size_and_counts, ModelConfig
+from .config import IMAGENET_MEAN, IMAGENET_STD, check_input_size_and_counts, ModelConfig
 from .registry import register_family, register_variant
 from .resnet import ResNetBackbone, resnet_out_channels
 from .soft_argmax import VolumetricPoseModel, soft_argmax_2d
@@ -40,6 +72,9 @@ DECONV_WIDTH = 256
 DECONV_LAYERS = 3
 HEAD_LAYOUTS = ("msra", "3dmppe")
 BBOX_REAL_MM = (2000.0, 2000.0)
+#: The MSRA Integral code's mean/std: ImageNet's times 255 in float64 (``config_pytorch.py``), on 0-255 pixels.
+MSRA_MEAN = tuple(v * 255 for v in IMAGENET_MEAN)
+MSRA_STD = tuple(v * 255 for v in IMAGENET_STD)
 
 
 def _deconv_stack(in_channels: int) -> list[nn.Module]:
@@ -225,12 +260,25 @@ def finalize_posenet(config: ModelConfig) -> ModelConfig:
 
 
 def finalize_integral(config: ModelConfig) -> ModelConfig:
-    """Validate (incl. head_layout, default "msra"); heatmap_size = input/4."""
+    """Validate (incl. head_layout, default "msra"); heatmap_size = input/4; input convention of the layout.
+
+    ``msra`` files come from the MSRA code: mean/std x 255 on 0-255 pixels and the flip test mirrored in
+    patch pixels; ``3dmppe`` files from mks0601's re-implementation: ImageNet mean/std on 0-255 pixels and
+    the heatmap mirror (see the module docstring). The layout's convention replaces the other layout's
+    defaults only, so an explicit ``mean``/``std``/``flip_mirror`` override is kept.
+    """
     config = _finalize_common(config)
     layout = config.arch.setdefault("head_layout", "msra")
     if layout not in HEAD_LAYOUTS:
         raise ModelConfigError(f"{config.variant}: head_layout must be one of {', '.join(HEAD_LAYOUTS)}, "
                                f"got {layout!r}")
+    msra = layout == "msra"
+    want_mean, want_std = (MSRA_MEAN, MSRA_STD) if msra else (IMAGENET_MEAN, IMAGENET_STD)
+    other_mean, other_std = (IMAGENET_MEAN, IMAGENET_STD) if msra else (MSRA_MEAN, MSRA_STD)
+    if tuple(config.mean) == tuple(other_mean) and tuple(config.std) == tuple(other_std):
+        config.mean, config.std = tuple(want_mean), tuple(want_std)
+    if config.flip_mirror == ("heatmap" if msra else "patch"):
+        config.flip_mirror = "patch" if msra else "heatmap"
     return config
 
 
@@ -276,7 +324,7 @@ for _depth in (50, 101, 152):
     ))
     register_variant(ModelConfig(
         family="integral", variant=f"integral-r{_depth}", joint_num=18, depth_bins=64,
-        arch={"resnet_depth": _depth, "head_layout": "msra"},
+        arch={"resnet_depth": _depth, "head_layout": "msra"}, mean=MSRA_MEAN, std=MSRA_STD, flip_mirror="patch",
         description=(f"Integral Human Pose Regression, ResNet-{_depth} + 3 deconv (256) + 1x1, 64x64x64 heatmap "
                      "(MSRA key layout; head_layout='3dmppe' for the re-implementation's keys)"),
         published=({"p2_mpjpe_mm": 49.6, "p1_pa_mpjpe_mm": 40.6, "p2_mpjpe_reimpl_mm": 53.9,

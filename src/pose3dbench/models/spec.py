@@ -50,14 +50,17 @@ def _info(name: str, spec: str, weights: str, checkpoint: str | None, sha256: st
             "family": getattr(cfg, "family", None), "variant": getattr(cfg, "variant", None), **extra}
 
 
-def _resolve_onnx(spec: str, path: str) -> tuple[nn.Module, dict[str, Any]]:
-    """Dispatch point for ONNX models (``*.onnx``): handled by the ONNX backend, not here."""
+def _resolve_onnx(spec: str, path: str, overrides: dict[str, Any] | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Dispatch point for ONNX models (``*.onnx``): handled by the ONNX backend, not here.
+
+    ``overrides`` (``file.onnx@input_pixel_range=0-1``) state config fields the file cannot tell.
+    """
     from ..backends import BackendError
     from ..backends.foreign import load_onnx_model
 
-    name = spec.split("=", 1)[0].strip() if "=" in spec else None
+    name = spec.split("@", 1)[0].split("=", 1)[0].strip() if "=" in spec.split("@", 1)[0] else None
     try:
-        return load_onnx_model(path, spec=spec, name=name)
+        return load_onnx_model(path, spec=spec, name=name, overrides=overrides)
     except BackendError as exc:
         raise ModelSpecError(f"{spec!r}: the onnx backend cannot use {path}: {exc}") from None
 
@@ -115,7 +118,8 @@ def validate_custom_model(model: Any, where: str, *, check_forward: bool = True)
     """Check that a user model follows the zoo interface; returns it in eval mode.
 
     Requires an ``nn.Module`` with a ``config`` having family, variant, joint_num, depth_bins,
-    heatmap_size (H, W heatmap pixels), input_size (H, W input pixels), mean, std. With
+    heatmap_size (H, W heatmap pixels), input_size (H, W input pixels), mean, std, and optionally
+    input_pixel_range (``"0-255"`` default, or ``"0-1"``) and input_channel_order (``"RGB"``/``"BGR"``). With
     ``check_forward`` one zero image [1, 3, H, W] must give [1, joint_num, 3] (heatmap units);
     a RootNet-family model is called as (img, k_value [1, 1]) and must give [1, 3].
     """
@@ -139,6 +143,12 @@ def validate_custom_model(model: Any, where: str, *, check_forward: bool = True)
     if min(h, w, hh, hw, joints, bins) <= 0 or len(tuple(cfg.mean)) != 3 or len(tuple(cfg.std)) != 3:
         raise ModelSpecError(f"{where}: model.config needs positive sizes and 3-channel mean/std "
                              f"(got input {cfg.input_size}, heatmap {cfg.heatmap_size}, joints {joints}, bins {bins}).")
+    from .input import input_convention
+
+    try:
+        input_convention(cfg)  # input_pixel_range / input_channel_order (default 0-255, RGB when absent)
+    except Pose3DBenchError as exc:
+        raise ModelSpecError(f"{where}: {exc}") from None
     model.eval()
     if check_forward:
         rootnet = cfg.family == "rootnet"
@@ -244,6 +254,9 @@ def _resolve_base(spec: str, full: str, overrides: dict[str, Any], trust_checkpo
     if m and m.group(1) in registry.available() and not Path(spec).exists():
         return _resolve_pretrained(full, spec, overrides, trust_checkpoint)
     if overrides:
+        onnx_path = spec.split("=", 1)[1].strip() if "=" in spec else spec
+        if _is_onnx(onnx_path):
+            return _resolve_onnx(full, onnx_path, overrides)
         if "=" in spec:
             name, path = (s.strip() for s in spec.split("=", 1))
             from .checkpoint import load_model

@@ -105,15 +105,34 @@ def needs_k_value(model: nn.Module) -> bool:
 
 def make_inputs(model: nn.Module, batch_size: int, input_size: Sequence[int] = (256, 256),
                 device: str | torch.device = "cpu") -> tuple[torch.Tensor, ...]:
-    """Random float32 inputs: image ``[B, 3, H, W]`` (normalised-image scale, N(0, 1)) and, for
-    RootNet-style models, ``k_value [B, 1]`` in mm (``DEFAULT_K_VALUE``)."""
+    """Random float32 inputs: image ``[B, 3, H, W]`` and, for RootNet-style models, ``k_value [B, 1]`` in
+    mm (``DEFAULT_K_VALUE``). The image is made as ``run`` makes it: uniform uint8 noise crops through
+    the model's own input convention (``models.input.normalize_crops``: pixel range, channel order,
+    mean/std), so the values a profiled network sees have the scale of real input; models without a
+    ``config`` get N(0, 1) values."""
     h, w = (int(v) for v in input_size)
-    gen = torch.Generator().manual_seed(0)
-    img = torch.randn(batch_size, 3, h, w, generator=gen).to(device)
+    cfg = getattr(model, "config", None)
+    if cfg is not None and hasattr(cfg, "mean") and hasattr(cfg, "std"):
+        from ..models.input import example_input
+
+        img = example_input(_SizedConfig(cfg, (h, w)), batch_size, seed=0, device=device)
+    else:
+        gen = torch.Generator().manual_seed(0)
+        img = torch.randn(batch_size, 3, h, w, generator=gen).to(device)
     if needs_k_value(model):
         k = torch.full((batch_size, 1), DEFAULT_K_VALUE, dtype=torch.float32, device=device)
         return img, k
     return (img,)
+
+
+class _SizedConfig:
+    """A model config seen with another ``input_size`` (profiling at a size other than the config's)."""
+
+    def __init__(self, cfg: Any, input_size: tuple[int, int]):
+        self._cfg, self.input_size = cfg, input_size
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cfg, name)
 
 
 def count_parameters(model: nn.Module) -> dict[str, Any]:

@@ -223,6 +223,25 @@ def _quantile_words(n: int) -> str:
     return text + " and the maximum" if qs[-1] == 1.0 else text
 
 
+def _input_notes(res: dict) -> list[str]:
+    """How crops became each model's input (grouped by convention), and which conventions were assumed."""
+    groups: dict[str, list[str]] = {}
+    assumed = []
+    for name, m in res["models"].items():
+        inp = m.get("input")
+        if not inp:
+            continue
+        groups.setdefault(inp["text"], []).append(name)
+        if inp.get("assumed"):
+            assumed.append(name)
+    notes = [f"Network input ({', '.join(names)}): {text}; the crop is the 3DMPPE affine crop of the box "
+             "(x = (p - mean) / std with p the pixel value in the stated range)." for text, names in groups.items()]
+    if assumed:
+        notes.append(f"{', '.join(assumed)}: the input convention above was ASSUMED (the model or file does not "
+                     "state it); if it was made for another one, rerun with e.g. --model FILE@input_pixel_range=0-1.")
+    return notes
+
+
 def _evaluation_notes(res: dict) -> list[str]:
     """Skipped samples (one line per split when every model skipped the same), approximate joint maps."""
     notes = []
@@ -430,7 +449,7 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
 
     # Notes
     blocks.append(Heading("Notes", 2))
-    notes = list(data.notes) + _evaluation_notes(res)
+    notes = list(data.notes) + _evaluation_notes(res) + _input_notes(res)
     blocks.append(Bullets(notes) if notes else Paragraph("None.", muted=True))
 
     md = to_markdown(blocks, out_dir)

@@ -107,6 +107,10 @@ _MODEL = {
     "weights": {"kind": Enum(*WEIGHT_KINDS), "path": Nullable(STR), "sha256": Nullable(STR)},
     "published": ANYDICT,
     "cost": Nullable(_COST),
+    # how crops became this model's input (pose3dbench.models.input); assumed: not stated by the model/file
+    "input": Opt({"pixel_range": Enum("0-255", "0-1"), "channel_order": Enum("RGB", "BGR"),
+                  "mean": ListOf(NUM, 3), "std": ListOf(NUM, 3), "flip_mirror": Enum("heatmap", "patch"),
+                  "text": STR, "assumed": BOOL}),
 }
 _EVALUATION = {
     "model": STR, "protocol": Enum(*PROTOCOLS), "root": Enum(*ROOTS), "metric": Enum(*METRICS),
