@@ -40,13 +40,14 @@ def sync(device: torch.device) -> None:
 
 def precrop(samples, model, batch_size: int, device: torch.device, channels_last: bool) -> list[torch.Tensor]:
     """The split's crops as normalised float batches on ``device`` (decoded once, outside the timing)."""
-    from pose3dbench.data.loader import iterate_crops, normalize_batch
+    from pose3dbench.data.loader import iterate_crops
+    from pose3dbench.models.input import normalize_crops
 
     cfg = model.config
     out = []
     for _, patches in iterate_crops(samples.image_path, samples.bbox, np.arange(len(samples)), batch_size=batch_size,
                                     out_hw=tuple(cfg.input_size), workers=0, image_size=samples.image_size):
-        out.append(normalize_batch(patches, cfg.mean, cfg.std, device, channels_last=channels_last))
+        out.append(normalize_crops(patches, cfg, device, channels_last=channels_last))
     return out
 
 

@@ -221,3 +221,31 @@ def test_root_only_npz_and_muco21_predictions(data_dir, tmp_path, capsys):
     assert "21 joints" in capsys.readouterr().err
     assert cli_main(["evaluate", "--data", str(data_dir), "--predictions", str(f)]) == 0
     assert "approximately" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("protocol", [1, 2])
+def test_minimal_npz_image_id_and_pred_cam_scores_as_the_full_file(data_dir, tmp_path, capsys, protocol):
+    """Predictions from one's own code: np.savez(f, image_id=..., pred_cam=...) is all scoring needs."""
+    s = load_split(data_dir, protocol, "gt")
+    pred = s.joints_cam + np.random.default_rng(7).normal(0, 12, s.joints_cam.shape)
+    full = run_json(capsys, "--data", data_dir, "--predictions", write_preds(tmp_path / "full.npz", s, pred, protocol))
+    minimal = tmp_path / "mine.npz"
+    np.savez(minimal, image_id=s.image_id[::-1], pred_cam=pred[::-1])
+    res = run_json(capsys, "--data", data_dir, "--predictions", minimal, "--protocol", protocol)
+    assert res["total_mm"] == full["total_mm"] and res["per_action_mm"] == full["per_action_mm"]
+    assert res["joint_set"] == "h36m18"
+    rel17 = tmp_path / "mine17.npz"  # 17 joints, root-relative: the joint set comes from the shape
+    np.savez(rel17, image_id=s.image_id, pred_cam=(pred - pred[:, :1])[:, :17])
+    assert run_json(capsys, "--data", data_dir, "--predictions", rel17, "--protocol", protocol)["joint_set"] == "h36m17"
+
+
+def test_minimal_npz_errors_name_the_file_and_the_form(data_dir, tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, ids=np.arange(3))
+    assert cli_main(["evaluate", "--data", str(data_dir), "--predictions", str(bad)]) != 0
+    err = capsys.readouterr().err
+    assert "bad.npz" in err and "image_id" in err and "pred_cam" in err
+    nan = tmp_path / "nan.npz"
+    np.savez(nan, image_id=np.arange(2), pred_cam=np.full((2, 18, 3), np.nan))
+    assert cli_main(["evaluate", "--data", str(data_dir), "--predictions", str(nan)]) != 0
+    assert "NaN" in capsys.readouterr().err

@@ -322,6 +322,14 @@ def test_builtin_registry_is_well_formed():
         get_entry("nonet:foo")
 
 
+def test_integral_sources_follow_the_current_readme_release_asset_first():
+    """mks0601's README (9093008) links a GitHub release asset, earlier a Drive file, a Drive folder, cv.snu."""
+    srcs = get_entry("integral-r50:h36m-p2").sources
+    assert [s.kind for s in srcs] == ["url", "gdrive_file", "gdrive_folder", "url"]
+    assert srcs[0].url.endswith("/releases/download/1.0/snapshot_16.pth.tar")
+    assert srcs[1].id == "1SyTLKP_Y_PwitCixSj6pagPF2A4kLlCd" and "cv.snu.ac.kr" in srcs[3].url
+
+
 def test_builtin_variants_and_overrides_exist_in_model_zoo():
     models = pytest.importorskip("pose3dbench.models")
     try:

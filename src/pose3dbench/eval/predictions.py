@@ -6,6 +6,10 @@
   used); pred_cam [N,J,3] absolute camera mm; optional coords_hm_noflip [N,J,3] heatmap units;
   optional per_sample_mm [N]; ``meta``: a one-element string array holding a JSON object with
   heatmap_size [H, W], depth_bins, joint_set, protocol, root, model (more keys allowed).
+Minimal ``.npz`` (predictions from your own code): just image_id [N] and pred_cam [N,J,3] camera mm
+(absolute or root-relative: scoring is root-relative), no ``meta``; the joint set comes from J
+(18: 3DMPPE Human3.6M-18, 17: Human3.6M-17, 21: MuCo-21) and the split from ``evaluate``'s
+--protocol / --root (default Protocol 2, gt).
 Root-only ``.npz`` (RootNet runs, ``meta["kind"] == "root"``): image_id, root_cam [N,3] camera mm,
 optional bbox [N,4] pixels and root_hm [N,3] (x_hm, y_hm, depth mm); meta needs model, protocol, root.
 The authors' json (``bbox_root_pose_human36m_output.json``): a list of ``{"image_id", "joint_cam"}``
@@ -47,7 +51,7 @@ class Predictions:
     pred_cam [N,J,3] camera mm (absolute for ``npz``, root-relative for the authors' json; None
     for root-only files); coords_hm/coords_hm_noflip [N,J,3] heatmap units; bbox [N,4] pixels;
     root_cam [N,3] camera mm; root_hm [N,3] RootNet (x_hm, y_hm, depth mm); per_sample_mm [N].
-    ``format``: "npz", "authors_json" or "rootnet_json"; ``kind``: "pose" or "root" (root-only).
+    ``format``: "npz", "npz_minimal", "authors_json" or "rootnet_json"; ``kind``: "pose" or "root" (root-only).
     """
 
     path: Path
@@ -148,8 +152,11 @@ def _load_npz(path: Path) -> Predictions:
         raise PredictionsError(f"{path}: cannot read as a pose3dbench .npz ({exc}); re-run the benchmark "
                                "to regenerate it") from None
     if "meta" not in data:
-        raise PredictionsError(f"{path}: not a pose3dbench predictions file (no 'meta' array); "
-                               "it should come from `pose3dbench run`")
+        if "image_id" in data and "pred_cam" in data:
+            return _minimal_npz(path, data)
+        raise PredictionsError(f"{path}: neither a pose3dbench predictions file (no 'meta' array) nor the minimal "
+                               f"form (arrays image_id [N] and pred_cam [N, J, 3] camera mm; found "
+                               f"{sorted(data) or 'no arrays'}); save np.savez(path, image_id=ids, pred_cam=poses)")
     try:
         meta = json.loads(str(data.pop("meta").reshape(-1)[0]))
     except (ValueError, IndexError) as exc:
@@ -169,6 +176,33 @@ def _load_npz(path: Path) -> Predictions:
     _check_shapes(arrays, str(path))
     arrays["image_id"] = arrays["image_id"].astype(np.int64)
     return Predictions(path=path, format="npz", meta=meta, kind=kind, **arrays)
+
+
+def _minimal_npz(path: Path, data: dict) -> Predictions:
+    """image_id [N] + pred_cam [N, J, 3] camera mm (optional root_cam [N, 3], bbox [N, 4]), no meta."""
+    unknown = sorted(set(data) - {"image_id", "pred_cam", "root_cam", "bbox"})
+    if unknown:
+        raise PredictionsError(f"{path}: a minimal predictions .npz holds image_id and pred_cam (optionally root_cam, "
+                               f"bbox), but it also has {unknown}; remove them or save it with pose3dbench")
+    arrays = {k: data.get(k) for k in ("image_id", "pred_cam", "root_cam", "bbox")}
+    for k, a in arrays.items():
+        if a is not None and not np.issubdtype(a.dtype, np.number):
+            raise PredictionsError(f"{path}: array {k} has non-numeric dtype {a.dtype}")
+    ids = arrays["image_id"]
+    if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)
+                         and not np.array_equal(ids, np.round(ids))):
+        raise PredictionsError(f"{path}: image_id must be a 1-D array of integers, got shape {ids.shape} {ids.dtype}")
+    pose = arrays["pred_cam"]
+    if pose.ndim != 3 or pose.shape[2] != 3 or pose.shape[0] != len(ids):
+        raise PredictionsError(f"{path}: pred_cam must be [N, J, 3] camera mm with N = len(image_id) = {len(ids)}, "
+                               f"got shape {pose.shape}")
+    if not np.isfinite(pose).all():
+        raise PredictionsError(f"{path}: pred_cam holds NaN or inf values (rows "
+                               f"{np.flatnonzero(~np.isfinite(pose).all(axis=(1, 2)))[:5].tolist()}); fix the predictions")
+    _check_shapes(arrays, str(path))
+    arrays["image_id"] = ids.astype(np.int64)
+    arrays["pred_cam"] = pose.astype(np.float64)
+    return Predictions(path=path, format="npz_minimal", meta={}, kind="pose", **arrays)
 
 
 def _load_json(path: Path) -> Predictions:

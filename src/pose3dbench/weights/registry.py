@@ -290,6 +290,9 @@ def _bbox_root(protocol: int, size: int, sha256: str, extra: tuple[Source, ...],
     )
 
 
+_INTEGRAL_RELEASE = ("https://github.com/mks0601/Integral-Human-Pose-Regression-for-3D-Human-Pose-Estimation/"
+                     "releases/download/1.0/snapshot_16.pth.tar")
+
 _CNP_RAW = (
     "https://raw.githubusercontent.com/medialab-ku/ConvNeXtPose/f1c7fad22c4d824dd3de1cc5bfe4015cec34d9eb/"
     "data/Bounding%20box%20%2B%20Root%20joint%20coordinate-20230423T040706Z-001/"
@@ -346,9 +349,11 @@ _BUILTIN: tuple[Entry, ...] = (
         name="integral-r50:h36m-p2",
         kind="checkpoint",
         file_name="snapshot_16.pth.tar",
-        sources=(
-            Source("url", url="https://cv.snu.ac.kr/research/Integral3DHumanPose/model/snapshot_16.pth.tar"),
+        sources=(  # release asset, Drive file, Drive folder, then the dead university URL
+            Source("url", url=_INTEGRAL_RELEASE),
+            Source("gdrive_file", id="1SyTLKP_Y_PwitCixSj6pagPF2A4kLlCd"),
             Source("gdrive_folder", id="1mGgreD2e8rk_E35tbIkJ9T_kENNROiL3"),
+            Source("url", url="https://cv.snu.ac.kr/research/Integral3DHumanPose/model/snapshot_16.pth.tar"),
         ),
         variant="integral-r50",
         overrides={"head_layout": "3dmppe"},
@@ -364,12 +369,12 @@ _BUILTIN: tuple[Entry, ...] = (
         format="legacy torch checkpoint {'network': {'module.' + key}, ...} (PoseNet key layout)",
         page="https://github.com/mks0601/Integral-Human-Pose-Regression-for-3D-Human-Pose-Estimation#results",
         instructions=(
-            "download snapshot_16.pth.tar from the 'Pre-trained model of protocol 2' Drive folder "
-            "https://drive.google.com/drive/folders/1mGgreD2e8rk_E35tbIkJ9T_kENNROiL3"
+            f"download snapshot_16.pth.tar ('Pre-trained model of protocol 2' in the README): {_INTEGRAL_RELEASE}"
         ),
         notes=(
-            "The README first linked cv.snu.ac.kr, now a Google Drive folder; no GitHub release "
-            "asset exists for this file. Same architecture/keys as PoseNet (head_layout 3dmppe)."
+            "Sources as the README linked them over time (read at commit 9093008, 2024-12-03): a GitHub "
+            "release asset now, a Drive file from 2022-06 (4667c47) to 2024-07, a Drive folder from 2019-12 "
+            "(c95dacf), cv.snu.ac.kr before. Same architecture/keys as PoseNet (head_layout 3dmppe)."
         ),
         default=True,
     ),
