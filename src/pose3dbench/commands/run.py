@@ -52,10 +52,22 @@ def add_parser(sub) -> None:
                         "in the demo run (no --data, no --model), which takes the first 4")
     p.add_argument("--no-report", dest="report", action="store_false", help="skip report.md/report.html")
     p.add_argument("--channels-last", action="store_true", help="run models in channels_last memory format")
-    p.add_argument("--backend", default="eager", choices=["eager", "onnxruntime"],
+    p.add_argument("--backend", default="auto", choices=["auto", "eager", "onnxruntime"],
                    help="inference backend: eager PyTorch, or onnxruntime on an ONNX export of each model with the "
-                        "soft-argmax inside (needs `pip install 'pose3dbench[onnx]'`). FILE.onnx models always "
-                        "run on onnxruntime")
+                        "soft-argmax inside (needs `pip install 'pose3dbench[onnx]'`). auto (default): onnxruntime "
+                        "on CPU when it is installed, the model has 256+ crops to compute and its first batch "
+                        "matches eager within 1e-3 heatmap units (1.9-2.2x faster, benchmarks/RESULTS.md), else "
+                        "eager; what ran and the parity are in results.json. FILE.onnx models always run on "
+                        "onnxruntime")
+    p.add_argument("--crop-cache", default="auto", choices=["auto", "memory", "disk", "off"],
+                   help="decode + crop each (image, box, input size) once for all models: memory, disk (a "
+                        "memory-mapped store under $POSE3DBENCH_CACHE/crops that a later run re-uses), auto "
+                        "(default: memory when the run's crops fit --crop-budget-mb, else disk) or off")
+    p.add_argument("--amp", default=None, choices=["fp16", "bf16"],
+                   help="half-precision inference (torch.autocast, eager models); the first 64 samples of each split "
+                        "also run in float32 and the change in mm is reported beside the result")
+    p.add_argument("--crop-budget-mb", type=float, default=1024.0, metavar="MB",
+                   help="RAM the crop store may use before auto switches to disk (default 1024)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the eager models (needs a C++ compiler on CPU; the first batch compiles for "
                         "~25 s per model; measured faster on CPU, see benchmarks/RESULTS.md)")
@@ -85,7 +97,8 @@ def main(args) -> int:
         threads=args.threads, out=args.out, force=args.force, trust_checkpoint=args.trust_checkpoint,
         profile=args.profile, profile_iters=args.profile_iters, profile_batch=args.profile_batch, synthetic_size=args.synthetic_size,
         limit=args.limit, bbox_root=args.bbox_root, report=args.report, channels_last=args.channels_last, progress=args.progress,
-        backend=args.backend, compile=args.compile,
+        backend=args.backend, compile=args.compile, crop_cache=args.crop_cache, crop_budget_mb=args.crop_budget_mb,
+        amp=args.amp,
     )
     results = run_benchmark(opts)
     from ..distributed import is_main_process

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..errors import Pose3DBenchError
 from .transforms import crop_patch, load_image
 
 
@@ -111,3 +112,41 @@ def release_free_memory() -> None:
         import ctypes
 
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def unwrap_worker_error(exc: Pose3DBenchError) -> Pose3DBenchError:
+    """The original error of a DataLoader worker, without the worker traceback torch folds into the message.
+
+    torch re-raises a worker's exception as ``type(exc)("Caught X in DataLoader worker process k.\n
+    Original Traceback ...\nmodule.X: <message>")``; this returns ``type(exc)(<message>)``.
+    """
+    msg = str(exc)
+    if "Original Traceback" not in msg:
+        return exc
+    marker = f"{type(exc).__module__}.{type(exc).__qualname__}: "
+    i = msg.rfind(marker)
+    if i < 0:
+        return exc
+    try:
+        return type(exc)(msg[i + len(marker):].rstrip("\n"))
+    except Exception:  # noqa: BLE001 - an exception class with another signature: keep the wrapped one
+        return exc
+
+
+def iterate_crops_clean(*args, **kwargs):
+    """``data.loader.iterate_crops`` whose worker-side Pose3DBenchErrors reach the caller unwrapped."""
+    clean = None
+    try:
+        yield from iterate_crops(*args, **kwargs)
+    except Pose3DBenchError as exc:
+        clean = unwrap_worker_error(exc)
+        if clean is exc:
+            raise
+    if clean is not None:
+        # Raised outside the except block and dropped from this frame: no reference cycle keeps the wrapped
+        # error's traceback, and with it the DataLoader iterator, alive until interpreter exit (where its
+        # pin-memory thread would die noisily); the iterator is shut down as soon as the error is handled.
+        try:
+            raise clean
+        finally:
+            clean = None

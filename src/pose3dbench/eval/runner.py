@@ -22,6 +22,7 @@ import threading
 import time
 import warnings
 import zlib
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +35,7 @@ from .. import __version__
 from ..errors import Pose3DBenchError
 from ..io import atomic_write_json
 from ..joints import get_joint_set
+from ..data.loader import release_free_memory, unwrap_worker_error  # noqa: F401 (unwrap: re-exported)
 from ..models.input import describe_input_convention, input_convention, normalize_crops
 
 ROOT_SOURCES = ("gt", "rootnet", "rootnet-model")
@@ -77,10 +79,16 @@ class RunOptions:
     chunk_size: int = field(default_factory=lambda: _env_int("POSE3DBENCH_CHUNK_SIZE", 256))
     channels_last: bool = False
     progress: bool = True
-    #: inference backend: "eager" (PyTorch) or "onnxruntime" (exported graph, soft-argmax inside)
-    backend: str = "eager"
+    #: inference backend: "auto" (onnxruntime on CPU when installed and its first batch matches eager, see
+    #: ``_choose_backend``), "eager" (PyTorch) or "onnxruntime" (exported graph, soft-argmax inside)
+    backend: str = "auto"
     #: torch.compile the eager models (see benchmarks/RESULTS.md for whether it pays on CPU)
     compile: bool = False
+    #: the crop store (data.crop_store): auto | memory | disk | off; auto = memory within crop_budget_mb, else disk
+    crop_cache: str = "auto"
+    crop_budget_mb: float = 1024.0
+    #: half-precision inference (torch.autocast): None (float32), "fp16" or "bf16"; eager models only
+    amp: str | None = None
 
 
 def _env_int(name: str, default: int) -> int:
@@ -203,46 +211,6 @@ def ensure_synthetic(size: str, log: Callable[[str], None], seed: int = 0) -> Pa
 # inference
 
 
-def unwrap_worker_error(exc: Pose3DBenchError) -> Pose3DBenchError:
-    """The original error of a DataLoader worker, without the worker traceback torch folds into the message.
-
-    torch re-raises a worker's exception as ``type(exc)("Caught X in DataLoader worker process k.\n
-    Original Traceback ...\nmodule.X: <message>")``; this returns ``type(exc)(<message>)``.
-    """
-    msg = str(exc)
-    if "Original Traceback" not in msg:
-        return exc
-    marker = f"{type(exc).__module__}.{type(exc).__qualname__}: "
-    i = msg.rfind(marker)
-    if i < 0:
-        return exc
-    try:
-        return type(exc)(msg[i + len(marker):].rstrip("\n"))
-    except Exception:  # noqa: BLE001 - an exception class with another signature: keep the wrapped one
-        return exc
-
-
-def iterate_crops_clean(*args, **kwargs):
-    """``data.loader.iterate_crops`` whose worker-side Pose3DBenchErrors reach the caller unwrapped."""
-    from ..data.loader import iterate_crops
-
-    clean = None
-    try:
-        yield from iterate_crops(*args, **kwargs)
-    except Pose3DBenchError as exc:
-        clean = unwrap_worker_error(exc)
-        if clean is exc:
-            raise
-    if clean is not None:
-        # Raised outside the except block and dropped from this frame: no reference cycle keeps the wrapped
-        # error's traceback, and with it the DataLoader iterator, alive until interpreter exit (where its
-        # pin-memory thread would die noisily); the iterator is shut down as soon as the error is handled.
-        try:
-            raise clean
-        finally:
-            clean = None
-
-
 def check_images(samples, checked: set[str] | None = None) -> None:
     """Fail before inference on missing, truncated or wrongly sized images of a split.
 
@@ -295,6 +263,26 @@ def writing(path: str | Path, out: Path):
                        "unchanged") from None
 
 
+_AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+#: --amp: how many samples of each split are also run in float32 to report what half precision costs
+AMP_CHECK_SAMPLES = 64
+
+
+def _amp_context(device: torch.device, amp: str | None):
+    """``torch.autocast`` for ``amp`` (fp16 | bf16) on ``device``; a no-op for None / ""."""
+    if not amp:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=_AMP_DTYPES[amp])
+
+
+def _store_for(opts: RunOptions, device: torch.device, mode: str | None = None):
+    """A crop store for ``opts`` (``mode`` overrides ``opts.crop_cache``; ``auto`` alone means memory)."""
+    from ..data.crop_store import CropStore
+
+    mode = mode or opts.crop_cache
+    return CropStore("memory" if mode == "auto" else mode, workers=opts.workers, pin_memory=device.type == "cuda")
+
+
 def _crop_keys(samples, rows) -> list[tuple]:
     return [(int(samples.image_id[r]), tuple(np.round(samples.bbox[r], 3).tolist())) for r in rows]
 
@@ -307,10 +295,11 @@ class PoseInference:
     """
 
     def __init__(self, model: torch.nn.Module, opts: RunOptions, device: torch.device, progress_label: str,
-                 dist=None, identity: dict | None = None):
+                 dist=None, identity: dict | None = None, store=None):
         from ..distributed import DistContext
 
         self.dist = dist if dist is not None else DistContext()
+        self.store = store if store is not None else _store_for(opts, device)
         self.model = model
         self.opts = opts
         self.device = device
@@ -333,19 +322,31 @@ class PoseInference:
             "model": self.identity,
             "samples": _array_digest(samples.image_id, np.round(np.asarray(samples.bbox, dtype=np.float64), 3)),
             "flip": bool(o.flip), "channels_last": bool(o.channels_last), "device": self.device.type,
-            "backend": getattr(o, "backend", "eager"), "compile": bool(getattr(o, "compile", False)),
+            "backend": getattr(self.model, "backend", "eager"), "compile": bool(getattr(o, "compile", False)),
+            "amp": o.amp,
         }, default=str))
 
-    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _forward(self, x: torch.Tensor, amp: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         from .geometry import flip_merge
 
-        if not self.opts.flip:
-            c = self.model(x).float()
-            return c, c
-        both = self.model(torch.cat([x, torch.flip(x, dims=[3])], dim=0)).float()
+        with _amp_context(self.device, amp if amp is not None else self.opts.amp):
+            if not self.opts.flip:
+                c = self.model(x).float()
+                return c, c
+            both = self.model(torch.cat([x, torch.flip(x, dims=[3])], dim=0)).float()
         c, cf = both[: x.shape[0]], both[x.shape[0]:]
         pairs = self.joint_set.flip_pairs if self.joint_set is not None else ()
         return flip_merge(c, cf, self.heatmap_w, pairs, mirror=self.flip_mirror, input_w=self.input_hw[1]), c
+
+    def reference_float32(self, samples, rows) -> np.ndarray:
+        """coords_hm [n,J,3] of ``rows`` in float32 (no autocast), for the --amp accuracy check; not cached."""
+        out = []
+        with torch.inference_mode():
+            for _, patches in self.store.batches(samples.image_path, samples.bbox, rows, batch_size=self.opts.batch_size,
+                                                 out_hw=self.input_hw, image_size=samples.image_size):
+                x = normalize_crops(patches, self.model.config, self.device, channels_last=self.opts.channels_last)
+                out.append(self._forward(x, amp="")[0].cpu().numpy())
+        return np.concatenate(out).astype(np.float32)
 
     def run(self, samples, partial_dir: Path) -> tuple[np.ndarray, np.ndarray]:
         """(coords_hm [N,J,3] final (flip-averaged if flip), coords_hm_noflip [N,J,3]).
@@ -378,19 +379,17 @@ class PoseInference:
             done = 0
             try:
                 with torch.inference_mode(), _stops_at_batch_boundaries():
-                    for rows, patches in iterate_crops_clean(
-                        samples.image_path, samples.bbox, mine, batch_size=self.opts.batch_size,
-                        out_hw=self.input_hw, workers=self.opts.workers, image_size=samples.image_size,
-                        pin_memory=self.device.type == "cuda",
-                    ):
-                        x = normalize_crops(patches, cfg, self.device, channels_last=self.opts.channels_last)
+                    crops = self.store.batches(samples.image_path, samples.bbox, mine, batch_size=self.opts.batch_size,
+                                               out_hw=self.input_hw, image_size=samples.image_size)
+                    for rows, x in device_batches(crops, cfg, self.device, self.opts.channels_last):
                         c, cn = self._forward(x)
                         pending_rows.append(rows.numpy())
-                        pending_c.append(c.cpu().numpy())
-                        pending_n.append(cn.cpu().numpy())
+                        pending_c.append(c)  # stays on the device until the chunk is written: no sync per batch
+                        pending_n.append(cn)
                         done += len(rows)
                         bar.update(len(rows))
                         if sum(len(r) for r in pending_rows) >= self.opts.chunk_size:
+                            pending_c, pending_n = _host(pending_c), _host(pending_n)
                             with writing(partial_dir, self.opts.out):
                                 _save_chunk(partial_dir, pending_rows, pending_c, pending_n)
                             _fill(coords, noflip, pending_rows, pending_c, pending_n)
@@ -399,10 +398,11 @@ class PoseInference:
             except KeyboardInterrupt:
                 if pending_rows:  # keep the finished batches: the re-run resumes after them
                     with contextlib.suppress(OSError):
-                        _save_chunk(partial_dir, pending_rows, pending_c, pending_n)
+                        _save_chunk(partial_dir, pending_rows, _host(pending_c), _host(pending_n))
                 bar.close()
                 raise
             if pending_rows:
+                pending_c, pending_n = _host(pending_c), _host(pending_n)
                 with writing(partial_dir, self.opts.out):
                     _save_chunk(partial_dir, pending_rows, pending_c, pending_n)
                 _fill(coords, noflip, pending_rows, pending_c, pending_n)
@@ -425,6 +425,44 @@ class PoseInference:
         if not dist.is_main:
             return None, None
         return np.stack(coords).astype(np.float32), np.stack(noflip).astype(np.float32)
+
+
+def _host(tensors: list) -> list[np.ndarray]:
+    """Device tensors -> numpy arrays (one synchronisation for the whole list)."""
+    return [t.cpu().numpy() if isinstance(t, torch.Tensor) else t for t in tensors]
+
+
+def device_batches(crops, config, device: torch.device, channels_last: bool = False):
+    """``(rows, uint8 crops)`` -> ``(rows, network input on device)`` through ``normalize_crops``.
+
+    On CUDA the next batch is copied (from pinned memory) and normalised on a side stream while the
+    current one is computed, so the copy and the normalisation overlap the model's kernels.
+    """
+    if device.type != "cuda":
+        for rows, patches in crops:
+            yield rows, normalize_crops(patches, config, device, channels_last=channels_last)
+        return
+    side = torch.cuda.Stream(device=device)
+
+    def stage(item):
+        rows, patches = item
+        with torch.cuda.stream(side):
+            x = normalize_crops(patches, config, device, channels_last=channels_last)
+            ready = torch.cuda.Event()
+            ready.record(side)
+        return rows, x, ready
+
+    it = iter(crops)
+    item = next(it, None)
+    staged = stage(item) if item is not None else None
+    while staged is not None:
+        rows, x, ready = staged
+        item = next(it, None)
+        staged = stage(item) if item is not None else None  # queued before the current batch's kernels
+        current = torch.cuda.current_stream(device)
+        current.wait_event(ready)
+        x.record_stream(current)
+        yield rows, x
 
 
 def _fill(coords, noflip, rows_list, c_list, n_list):
@@ -504,7 +542,7 @@ def _progress(total: int, label: str, enabled: bool):
 
 
 def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch.device, label: str, dist=None,
-                cache: dict | None = None):
+                cache: dict | None = None, store=None):
     """RootNet over a split: (root_cam [N,3] camera mm, root_hm [N,3] = x_hm, y_hm, depth mm, seconds).
 
     Sharded (``dist`` enabled): each rank computes whole batches of its share, all ranks get all rows.
@@ -527,10 +565,10 @@ def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch
     bar = _progress(len(mine), label, opts.progress and dist.is_main)
     t0 = time.perf_counter()
     with torch.inference_mode(), _stops_at_batch_boundaries():
-        for rows, patches in iterate_crops_clean(samples.image_path, samples.bbox, mine, batch_size=opts.batch_size,
-                                                 out_hw=tuple(cfg.input_size), workers=opts.workers,
-                                                 image_size=samples.image_size, pin_memory=device.type == "cuda"):
-            x = normalize_crops(patches, cfg, device, channels_last=opts.channels_last)
+        store = store if store is not None else _store_for(opts, device)
+        crops = store.batches(samples.image_path, samples.bbox, mine, batch_size=opts.batch_size,
+                              out_hw=tuple(cfg.input_size), image_size=samples.image_size)
+        for rows, x in device_batches(crops, cfg, device, opts.channels_last):
             k = k_all[rows].to(device)
             out[rows.numpy()] = model(x, k).float().cpu().numpy()
             bar.update(len(rows))
@@ -764,7 +802,6 @@ def _warn_other_protocol_bbox_root(samples, log: Callable[[str], None]) -> None:
 
 def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     from ..models import available
-    from ..models.spec import resolve_model_spec
     from ..report.schema import RESULTS_SCHEMA_VERSION, validate_results
     from .geometry import heatmap_to_camera
     from .metrics import evaluate_pose, root_errors
@@ -789,29 +826,20 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     opts = _apply_demo_defaults(opts, synthetic_meta is not None and not opts.models, log)
 
     specs = list(opts.models) or available()
-    resolved = []
-    names = set()
+    # Models are resolved here only to learn their family, name and input size (registry names without
+    # building anything); each is built or loaded again when its turn comes and freed after it, so one
+    # model is in memory at a time.
+    plan: list[ModelPlan] = []
+    names: set[str] = set()
     for spec in specs:
-        # untrained weights are drawn from a seed fixed by the spec: identical across runs (resume) and ranks
-        with torch.random.fork_rng(devices=[]), warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            torch.manual_seed(zlib.crc32(str(spec).encode("utf-8")))
-            model, info = resolve_model_spec(spec, trust_checkpoint=opts.trust_checkpoint)
-        _check_named_family(spec, model, info)  # refuses before the loader's "using the file's ..." warning shows
-        for w in caught:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        name = info["name"]
+        probe = _probe_model(spec, opts)
+        name = probe.name
         while name in names:
             name += "'"
         names.add(name)
-        info["name"] = name
-        model.eval().to(device)
-        if opts.channels_last:
-            model.to(memory_format=torch.channels_last)
-        model = _apply_backend(model, opts)
-        resolved.append((model, info))
-    rootnets = [(m, i) for m, i in resolved if m.config.family == "rootnet"]
-    poses = [(m, i) for m, i in resolved if m.config.family != "rootnet"]
+        plan.append(dataclasses.replace(probe, name=name))
+    rootnets = [m for m in plan if m.family == "rootnet"]
+    poses = [m for m in plan if m.family != "rootnet"]
     if "rootnet-model" in opts.roots and not rootnets:
         raise RunError("--root rootnet-model needs a RootNet model in the run (e.g. --model rootnet-r50=CKPT)")
     if "rootnet-model" in opts.roots and len(rootnets) > 1:
@@ -822,7 +850,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     previous = dist.broadcast(_prune_missing_predictions(_load_previous(out, opts.force), out) if dist.is_main else None)
     settings = {
         "batch_size": opts.batch_size, "flip": opts.flip, "dtype": "float32", "workers": opts.workers,
-        "backend": opts.backend, "compile": bool(opts.compile),
+        "backend": opts.backend, "compile": bool(opts.compile), "amp": opts.amp,
         "protocols": list(opts.protocols), "roots": list(opts.roots),
         "limit": opts.limit,
         "bbox_root": str(Path(opts.bbox_root).resolve()) if opts.bbox_root else None,
@@ -878,8 +906,18 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
 
     root_predictions: dict[tuple[int, str], np.ndarray] = {}
 
-    for model, info in rootnets + poses:
-        name = info["name"]
+    crop_mode = _choose_crop_mode(opts, plan, split)
+    store = _store_for(opts, device, crop_mode)
+    settings["crop_cache"] = {"requested": opts.crop_cache, "mode": crop_mode, "budget_mb": float(opts.crop_budget_mb)}
+    if crop_mode != "off":
+        log(f"crop store: {crop_mode}" + (f" ({store.root})" if crop_mode == "disk" else "")
+            + f" (--crop-cache {opts.crop_cache}): each (image, box, input size) is decoded once for all models")
+
+    for k_model, entry in enumerate(rootnets + poses, 1):
+        name = entry.name
+        model, info = _load_planned(entry, opts, device)
+        info["name"] = name
+        model, backend = _choose_backend(model, info, opts, device, entry, split, store, log)
         cfg = model.config
         ident = _model_identity(info, model)
         prev_entry = (previous or {}).get("models", {}).get(name) if reusable else None
@@ -898,7 +936,8 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
             "cost": cost,
             "input": _input_entry(cfg, info),
             # the runtime this model really ran on: a foreign .onnx file runs on onnxruntime whatever --backend says
-            "backend": "onnxruntime" if ("onnx" in info or opts.backend == "onnxruntime") else "eager",
+            "backend": backend["backend"],
+            "backend_choice": backend,
             "_identity": ident,
         }
         write_results()
@@ -922,7 +961,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                     log(f"[{name}] P{protocol} boxes={box_source}: {len(samples)} images{_skipped_note(samples)}")
                     root_cam, root_hm, seconds = infer_roots(model, samples, opts, device,
                                                              f"{name} P{protocol} {box_source}", dist=dist,
-                                                             cache=root_cache)
+                                                             cache=root_cache, store=store)
                     if not dist.is_main:
                         continue
                     errs = root_errors(root_cam, samples.joints_cam[:, 0])
@@ -938,9 +977,10 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                                    "seconds": seconds, "device": device.type, "batch_size": opts.batch_size},
                     })
                     write_results()
+            _free_model(model)
             continue
 
-        engine = PoseInference(model, opts, device, name, dist=dist, identity=ident)
+        engine = PoseInference(model, opts, device, name, dist=dist, identity=ident, store=store)
         for protocol in opts.protocols:
             for root in opts.roots:
                 fname = f"predictions/{_safe_name(name)}__p{protocol}__{root}.npz"
@@ -968,6 +1008,11 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                                              heatmap_size=tuple(cfg.heatmap_size), depth_bins=cfg.depth_bins)
                 metrics = evaluate_pose(pred_cam, samples, protocol, joint_set=cfg.joint_set)
                 metrics["root"] = root
+                if opts.amp:
+                    metrics["amp"] = _amp_check(engine, samples, root_cam, pred_cam, protocol, cfg, opts.amp)
+                    log(f"[{name}] P{protocol} root={root}: {opts.amp} vs float32 on the first "
+                        f"{metrics['amp']['check_samples']} samples: joints move {metrics['amp']['mean_joint_shift_mm']:.3f} mm "
+                        f"on average, error {metrics['amp']['error_change_mm']:+.3f} mm")
                 per_sample = np.asarray(metrics.pop("per_sample_mm"))
                 with writing(out / fname, out):
                     save_predictions(out / fname, image_id=samples.image_id, coords_hm=coords,
@@ -989,7 +1034,11 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
         # partial chunks of this model are no longer needed once its predictions files exist
         for p in (out / "partial").glob(f"{_safe_name(name)}__*"):
             shutil.rmtree(p, ignore_errors=True)
+        del engine
+        _free_model(model)
+        del model
 
+    results["crop_cache"] = store.stats()
     results["complete"] = True
     write_results()
     if opts.report and dist.is_main:
@@ -999,6 +1048,181 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
             build_report(out, samples_by_split={(p, r): split(p, "gt" if r == "gt" else "rootnet")
                                                 for p in opts.protocols for r in opts.roots})
     return results
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """A ``--model`` spec as the run plans it: display name, family, input size (H, W pixels)."""
+
+    spec: str
+    name: str
+    family: str
+    input_size: tuple[int, int]
+
+
+def _resolve_seeded(spec: str, opts: RunOptions, *, replay_warnings: bool):
+    """``resolve_model_spec`` with untrained weights drawn from a seed fixed by the spec (identical across
+    runs, resumes, ranks and the two resolutions of a run); the loader's warnings are re-emitted once."""
+    from ..models.spec import resolve_model_spec
+
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.manual_seed(zlib.crc32(str(spec).encode("utf-8")))
+        model, info = resolve_model_spec(spec, trust_checkpoint=opts.trust_checkpoint)
+    _check_named_family(spec, model, info)  # refuses before the loader's "using the file's ..." warning shows
+    if replay_warnings:
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return model, info
+
+
+def _probe_model(spec: str, opts: RunOptions) -> ModelPlan:
+    """Name, family and input size of a spec; a registry name is read from its config without building."""
+    from ..models import registry
+
+    if spec in registry.available():
+        cfg = registry.get_config(spec)
+        return ModelPlan(spec, spec, cfg.family, tuple(int(v) for v in cfg.input_size))
+    model, info = _resolve_seeded(spec, opts, replay_warnings=True)
+    plan = ModelPlan(spec, info["name"], model.config.family, tuple(int(v) for v in model.config.input_size))
+    del model, info
+    release_free_memory()
+    return plan
+
+
+def _load_planned(entry: ModelPlan, opts: RunOptions, device: torch.device):
+    """Build or load a planned model onto ``device`` (eval mode, channels_last if asked)."""
+    from ..models import registry
+
+    model, info = _resolve_seeded(entry.spec, opts, replay_warnings=entry.spec in registry.available())
+    model.eval().to(device)
+    if opts.channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model, info
+
+
+def _free_model(model) -> None:
+    """Drop a finished model's memory now: its tensors, the allocator's cache and the heap's free pages."""
+    import gc
+
+    modules = [model] + ([model.source] if isinstance(getattr(model, "source", None), torch.nn.Module) else [])
+    for m in modules:
+        for p in list(m.parameters()) + list(m.buffers()):
+            p.data = torch.empty(0, dtype=p.dtype, device=p.device)
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    release_free_memory()
+
+
+def _choose_crop_mode(opts: RunOptions, plan: list[ModelPlan], split) -> str:
+    """``--crop-cache auto``: memory when every crop of the run fits ``crop_budget_mb``, else disk."""
+    from ..data.crop_store import choose_mode, crop_bytes
+    from ..data.splits import box_source
+
+    if opts.crop_cache != "auto":
+        return choose_mode(opts.crop_cache, 0)
+    sources = {box_source(r) for r in opts.roots}
+    if "rootnet-model" in opts.roots:
+        sources.add("rootnet")
+    keys: set[tuple] = set()
+    for protocol in opts.protocols:
+        for source in sources:
+            s = split(protocol, source)
+            keys.update(_crop_keys(s, range(len(s))))
+    sizes = {m.input_size for m in plan}
+    needed = len(keys) * sum(crop_bytes(hw) for hw in sizes)
+    return choose_mode("auto", needed, opts.crop_budget_mb)
+
+
+#: ``--backend auto`` leaves a model on eager below this many images: exporting it costs more than it saves.
+AUTO_ONNX_MIN_IMAGES = 256
+#: ``--backend auto``: the largest |onnxruntime - eager| (heatmap units) on the first batch that is accepted.
+AUTO_PARITY_HM = 1e-3
+
+
+def _choose_backend(model, info: dict, opts: RunOptions, device: torch.device, entry: ModelPlan, split, store,
+                    log: Callable[[str], None]):
+    """The model wrapped for its backend, and what was chosen and why (``models[name].backend_choice``).
+
+    ``auto``: onnxruntime on CPU when it is installed, the model has at least ``AUTO_ONNX_MIN_IMAGES`` crops
+    to compute and its output on the run's first batch of real crops matches eager within
+    ``AUTO_PARITY_HM`` heatmap units (RootNet depth: 1e-5 relative); else eager. CUDA: eager.
+    """
+    from ..models.input import normalize_crops
+
+    if "onnx" in info:  # a foreign .onnx file runs on onnxruntime whatever --backend says
+        return model, {"requested": opts.backend, "backend": "onnxruntime", "reason": "an ONNX file"}
+    if opts.amp and opts.backend == "onnxruntime":
+        raise RunError(f"--amp {opts.amp} runs the eager model under torch.autocast; onnxruntime does not take it: "
+                       "drop --amp or use --backend eager/auto")
+    if opts.backend != "auto":
+        wrapped = _apply_backend(model, opts)
+        return wrapped, {"requested": opts.backend, "backend": opts.backend, "reason": "asked for"}
+    def eager(reason):
+        return (compile_model(model) if opts.compile else model), {"requested": "auto", "backend": "eager",
+                                                                   "reason": reason}
+    from ..backends import compile_model, wrap_model
+
+    if opts.compile:
+        return eager("--compile runs the eager model through torch.compile")
+    if opts.amp:
+        return eager(f"--amp {opts.amp} runs under torch.autocast, which onnxruntime does not take")
+    if device.type != "cpu":
+        return eager(f"{device.type}: eager (onnxruntime-gpu is not used)")
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return eager("onnxruntime is not installed (pip install 'pose3dbench[onnx]')")
+    from ..data.splits import box_source
+
+    sources = sorted({box_source(r) for r in opts.roots} | ({"rootnet"} if "rootnet-model" in opts.roots else set()))
+    first = split(opts.protocols[0], sources[0])
+    n_images = sum(len(split(p, s)) for p in opts.protocols for s in sources)
+    if n_images < AUTO_ONNX_MIN_IMAGES:
+        return eager(f"{n_images} images: fewer than {AUTO_ONNX_MIN_IMAGES}, exporting would cost more than it saves")
+    try:
+        ort_model = wrap_model(model, "onnxruntime", threads=opts.threads)
+    except Pose3DBenchError as exc:
+        return eager(f"onnxruntime export failed: {exc}")
+    rows = np.arange(min(len(first), opts.batch_size))
+    _, patches = next(iter(store.batches(first.image_path, first.bbox, rows, batch_size=len(rows),
+                                         out_hw=entry.input_size, image_size=first.image_size)))
+    x = normalize_crops(patches, model.config, device)
+    with torch.inference_mode():
+        if model.config.family == "rootnet":
+            from ..models.resnet_pose import rootnet_k_value
+
+            k = torch.from_numpy(rootnet_k_value(first.focal[rows], first.bbox[rows]).astype(np.float32).reshape(-1, 1))
+            a, b = model(x, k).float(), ort_model(x, k).float()
+            parity = float((a[:, :2] - b[:, :2]).abs().max())
+            ok = parity <= AUTO_PARITY_HM and bool(((a[:, 2] - b[:, 2]).abs() <= 1e-5 * a[:, 2].abs()).all())
+        else:
+            a, b = model(x).float(), ort_model(x).float()
+            parity = float((a - b).abs().max())
+            ok = parity <= AUTO_PARITY_HM
+    if not ok:
+        log(f"[{entry.name}] onnxruntime differs from eager by {parity:.2e} heatmap units on the first batch: eager")
+        return eager(f"onnxruntime parity {parity:.2e} > {AUTO_PARITY_HM} heatmap units on the first batch")
+    return ort_model, {"requested": "auto", "backend": "onnxruntime", "parity_hm": parity,
+                       "reason": f"parity {parity:.1e} heatmap units on the first batch ({len(rows)} crops)"}
+
+
+def _amp_check(engine: PoseInference, samples, root_cam, pred_cam, protocol: int, cfg, amp: str) -> dict:
+    """What half precision costs: the first ``AMP_CHECK_SAMPLES`` samples run again in float32 (mm)."""
+    from .geometry import heatmap_to_camera
+    from .metrics import evaluate_pose
+
+    rows = np.arange(min(len(samples), AMP_CHECK_SAMPLES))
+    ref = engine.reference_float32(samples, rows)
+    sub = samples.subset(rows)
+    ref_cam = heatmap_to_camera(ref, sub.bbox, root_cam[rows], sub.focal, sub.princpt,
+                                heatmap_size=tuple(cfg.heatmap_size), depth_bins=cfg.depth_bins)
+    shift = float(np.linalg.norm(np.asarray(pred_cam)[rows] - ref_cam, axis=-1).mean())
+    e_amp = evaluate_pose(np.asarray(pred_cam)[rows], sub, protocol, joint_set=cfg.joint_set)["total_mm"]
+    e_ref = evaluate_pose(ref_cam, sub, protocol, joint_set=cfg.joint_set)["total_mm"]
+    return {"dtype": amp, "check_samples": int(len(rows)), "mean_joint_shift_mm": shift,
+            "error_float32_mm": float(e_ref), "error_amp_mm": float(e_amp), "error_change_mm": float(e_amp - e_ref)}
 
 
 def _skipped_note(samples) -> str:
@@ -1020,7 +1244,7 @@ def _apply_backend(model, opts: RunOptions):
 
 
 def _same_settings(a: dict, b: dict) -> bool:
-    keys = ("flip", "dataset", "limit", "backend", "bbox_root")
+    keys = ("flip", "dataset", "limit", "backend", "bbox_root", "amp")
     return all(a.get(k) == b.get(k) for k in keys)
 
 

@@ -122,7 +122,19 @@ def provenance(results: dict, models: Iterable[str] | None = None, protocol: int
     env, st = results["environment"], results["settings"]
     names = list(results["models"]) if models is None else list(models)
     backend = st["backend"] + (" + torch.compile" if st.get("compile") else "")
-    parts = [f"Device {env['device']} ({env['device_name']}), {st['dtype']}, {backend}, batch {st['batch_size']}, "
+    ran = {n: results["models"][n].get("backend", st["backend"]) for n in names if n in results["models"]}
+    if st["backend"] == "auto" and ran:
+        by: dict[str, list[str]] = {}
+        for n, b in ran.items():
+            by.setdefault(b, []).append(n)
+        backend = "backend auto: " + ", ".join(
+            f"{b} ({'all' if len(v) == len(ran) else ', '.join(v)})" for b, v in sorted(by.items()))
+        parity = [results["models"][n]["backend_choice"].get("parity_hm") for n in ran
+                  if (results["models"][n].get("backend_choice") or {}).get("parity_hm") is not None]
+        if parity:
+            backend += f", onnxruntime within {max(parity):.0e} heatmap units of eager"
+    dtype = st["dtype"] + (f" weights under autocast {st['amp']}" if st.get("amp") else "")
+    parts = [f"Device {env['device']} ({env['device_name']}), {dtype}, {backend}, batch {st['batch_size']}, "
              f"flip test {'on' if st['flip'] else 'off'}, {env['threads']} threads"]
     if cost:
         devs = sorted({f"{m['cost']['device']} {m['cost']['dtype']}" for n, m in results["models"].items()
