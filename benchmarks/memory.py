@@ -61,11 +61,12 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def measure(n: int, data: Path, workers: int, batch_size: int) -> dict:
+def measure(n: int, data: Path, workers: int, batch_size: int, crop_cache: str = "disk") -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "pose3dbench", "run", "--data", str(data), "--out", tmp, "--model",
                f"{HERE}:tiny_model", "--protocol", "2", "--root", "gt", "--limit", str(n), "--workers", str(workers),
-               "--batch-size", str(batch_size), "--no-profile", "--no-report", "--no-progress"]
+               "--batch-size", str(batch_size), "--no-profile", "--no-report", "--no-progress",
+               "--crop-cache", crop_cache]
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         peak_main = peak_tree = 0
@@ -87,13 +88,15 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--crop-cache", default="disk", choices=["auto", "memory", "disk", "off"],
+                    help="crop store mode (default disk: memory-mapped, flat in N; memory holds N crops by design)")
     args = ap.parse_args()
     from pose3dbench.eval.runner import ensure_synthetic
 
     data = ensure_synthetic("full", print)
     rows = []
     for n in args.sizes:
-        row = measure(n, data, args.workers, args.batch_size)
+        row = measure(n, data, args.workers, args.batch_size, args.crop_cache)
         rows.append(row)
         print(f"N={n:5d}: peak RSS run process {row['peak_rss_main_mib']:7.1f} MiB, with loader workers "
               f"{row['peak_rss_with_workers_mib']:7.1f} MiB ({row['seconds']:.0f} s)", flush=True)

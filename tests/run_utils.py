@@ -3,9 +3,11 @@ import json
 
 
 def comparable_results(results: dict) -> dict:
-    """results.json without what legitimately differs between equal runs: creation time and timings."""
+    """results.json without what legitimately differs between equal runs: creation time, timings and the
+    crop store's hit counts (a resumed or sharded run decodes other crops than one uninterrupted run)."""
     r = json.loads(json.dumps(results))
     r.pop("created_utc")
+    r.pop("crop_cache", None)
     for ev in r["evaluations"] + r["root_evaluations"]:
         ev.pop("timing", None)
     return r

@@ -152,11 +152,12 @@ def _load_npz(path: Path) -> Predictions:
         raise PredictionsError(f"{path}: cannot read as a pose3dbench .npz ({exc}); re-run the benchmark "
                                "to regenerate it") from None
     if "meta" not in data:
-        if "image_id" in data and "pred_cam" in data:
+        if {"image_id", "pred_cam"} <= set(data) <= set(MINIMAL_ARRAYS):
             return _minimal_npz(path, data)
-        raise PredictionsError(f"{path}: neither a pose3dbench predictions file (no 'meta' array) nor the minimal "
-                               f"form (arrays image_id [N] and pred_cam [N, J, 3] camera mm; found "
-                               f"{sorted(data) or 'no arrays'}); save np.savez(path, image_id=ids, pred_cam=poses)")
+        raise PredictionsError(f"{path}: not a pose3dbench predictions file (no 'meta' array), nor the minimal form "
+                               f"(only the arrays image_id [N] and pred_cam [N, J, 3] camera mm, optionally root_cam, "
+                               f"bbox; found {sorted(data) or 'no arrays'}); regenerate it with `pose3dbench run`, or "
+                               "save your own as np.savez(path, image_id=ids, pred_cam=poses)")
     try:
         meta = json.loads(str(data.pop("meta").reshape(-1)[0]))
     except (ValueError, IndexError) as exc:
@@ -178,12 +179,11 @@ def _load_npz(path: Path) -> Predictions:
     return Predictions(path=path, format="npz", meta=meta, kind=kind, **arrays)
 
 
+MINIMAL_ARRAYS = ("image_id", "pred_cam", "root_cam", "bbox")
+
+
 def _minimal_npz(path: Path, data: dict) -> Predictions:
     """image_id [N] + pred_cam [N, J, 3] camera mm (optional root_cam [N, 3], bbox [N, 4]), no meta."""
-    unknown = sorted(set(data) - {"image_id", "pred_cam", "root_cam", "bbox"})
-    if unknown:
-        raise PredictionsError(f"{path}: a minimal predictions .npz holds image_id and pred_cam (optionally root_cam, "
-                               f"bbox), but it also has {unknown}; remove them or save it with pose3dbench")
     arrays = {k: data.get(k) for k in ("image_id", "pred_cam", "root_cam", "bbox")}
     for k, a in arrays.items():
         if a is not None and not np.issubdtype(a.dtype, np.number):

@@ -906,7 +906,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
 
     root_predictions: dict[tuple[int, str], np.ndarray] = {}
 
-    crop_mode = _choose_crop_mode(opts, plan, split)
+    crop_mode = _choose_crop_mode(opts, plan, provider.get)  # the splits' sizes only: images are checked per split
     store = _store_for(opts, device, crop_mode)
     settings["crop_cache"] = {"requested": opts.crop_cache, "mode": crop_mode, "budget_mb": float(opts.crop_budget_mb)}
     if crop_mode != "off":
@@ -917,7 +917,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
         name = entry.name
         model, info = _load_planned(entry, opts, device)
         info["name"] = name
-        model, backend = _choose_backend(model, info, opts, device, entry, split, store, log)
+        model, backend = _choose_backend(model, info, opts, device, entry, split, provider.get, store, log)
         cfg = model.config
         ident = _model_identity(info, model)
         prev_entry = (previous or {}).get("models", {}).get(name) if reusable else None
@@ -1141,13 +1141,14 @@ AUTO_ONNX_MIN_IMAGES = 256
 AUTO_PARITY_HM = 1e-3
 
 
-def _choose_backend(model, info: dict, opts: RunOptions, device: torch.device, entry: ModelPlan, split, store,
-                    log: Callable[[str], None]):
+def _choose_backend(model, info: dict, opts: RunOptions, device: torch.device, entry: ModelPlan, split, sizes,
+                    store, log: Callable[[str], None]):
     """The model wrapped for its backend, and what was chosen and why (``models[name].backend_choice``).
 
     ``auto``: onnxruntime on CPU when it is installed, the model has at least ``AUTO_ONNX_MIN_IMAGES`` crops
     to compute and its output on the run's first batch of real crops matches eager within
     ``AUTO_PARITY_HM`` heatmap units (RootNet depth: 1e-5 relative); else eager. CUDA: eager.
+    ``split`` gives a checked split (its images read before inference), ``sizes`` an unchecked one.
     """
     from ..models.input import normalize_crops
 
@@ -1177,10 +1178,10 @@ def _choose_backend(model, info: dict, opts: RunOptions, device: torch.device, e
     from ..data.splits import box_source
 
     sources = sorted({box_source(r) for r in opts.roots} | ({"rootnet"} if "rootnet-model" in opts.roots else set()))
-    first = split(opts.protocols[0], sources[0])
-    n_images = sum(len(split(p, s)) for p in opts.protocols for s in sources)
+    n_images = sum(len(sizes(p, s)) for p in opts.protocols for s in sources)
     if n_images < AUTO_ONNX_MIN_IMAGES:
         return eager(f"{n_images} images: fewer than {AUTO_ONNX_MIN_IMAGES}, exporting would cost more than it saves")
+    first = split(opts.protocols[0], sources[0])
     try:
         ort_model = wrap_model(model, "onnxruntime", threads=opts.threads)
     except Pose3DBenchError as exc:

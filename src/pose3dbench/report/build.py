@@ -75,6 +75,9 @@ def load_predictions(out_dir: Path, rel: str, num_samples: int | None, kind: str
         return None
     p = read_predictions(path)
     fix = f"delete it and re-run `pose3dbench run --out {out_dir}` to regenerate it"
+    if p.format != "npz":
+        raise PredictionsError(f"{path}: not a pose3dbench predictions file written by `pose3dbench run` "
+                               f"({p.format}); {fix}")
     if p.kind != kind:
         raise PredictionsError(f"{path} holds {p.kind} predictions but results.json lists it as a {kind} "
                                f"evaluation; {fix}")
