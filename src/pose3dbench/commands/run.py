@@ -66,6 +66,14 @@ def add_parser(sub) -> None:
     p.add_argument("--amp", default=None, choices=["fp16", "bf16"],
                    help="half-precision inference (torch.autocast, eager models); the first 64 samples of each split "
                         "also run in float32 and the change in mm is reported beside the result")
+    p.add_argument("--corruptions", default="none", metavar="SET",
+                   help="also run every pose model on corrupted crops: none (default), common (gaussian_noise, "
+                        "shot_noise, motion_blur, defocus_blur, jpeg_compression, brightness, contrast, pixelate, "
+                        "occluder; ImageNet-C parameters) or comma-separated names")
+    p.add_argument("--severities", type=int, nargs="+", default=[1, 2, 3, 4, 5], metavar="S",
+                   help="corruption severities 1..5 (default all)")
+    p.add_argument("--mce-reference", default=None, metavar="MODEL",
+                   help="the model whose errors normalise the mean corruption error (default: the first pose model)")
     p.add_argument("--crop-budget-mb", type=float, default=1024.0, metavar="MB",
                    help="RAM the crop store may use before auto switches to disk (default 1024)")
     p.add_argument("--compile", action="store_true",
@@ -98,7 +106,8 @@ def main(args) -> int:
         profile=args.profile, profile_iters=args.profile_iters, profile_batch=args.profile_batch, synthetic_size=args.synthetic_size,
         limit=args.limit, bbox_root=args.bbox_root, report=args.report, channels_last=args.channels_last, progress=args.progress,
         backend=args.backend, compile=args.compile, crop_cache=args.crop_cache, crop_budget_mb=args.crop_budget_mb,
-        amp=args.amp,
+        amp=args.amp, corruptions=args.corruptions, severities=tuple(args.severities),
+        mce_reference=args.mce_reference,
     )
     results = run_benchmark(opts)
     from ..distributed import is_main_process

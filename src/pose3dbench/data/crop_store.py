@@ -183,15 +183,24 @@ class CropStore:
             self._tier(out_hw).put_many(keys, crops)
 
     def batches(self, image_paths: Sequence[str], bbox: np.ndarray, rows: Sequence[int], *, batch_size: int,
-                out_hw: Sequence[int], image_size: np.ndarray | None = None
+                out_hw: Sequence[int], image_size: np.ndarray | None = None,
+                corruption: tuple[str, int] | None = None, image_ids: np.ndarray | None = None
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(rows int64 [b], uint8 crops [b, H, W, 3] RGB)`` in the order of ``rows``.
 
         Crops not in the store are decoded (in ``workers`` processes, in the same order) and stored.
+        ``corruption`` = (name, severity >= 1): the crops corrupted by ``data.corruptions.corrupt`` (seeded by
+        ``image_ids[row]``), made once from the stored clean crops and stored under their own keys.
         """
         out_hw = (int(out_hw[0]), int(out_hw[1]))
         rows = np.asarray(rows, dtype=np.int64)
+        if corruption is not None and int(corruption[1]) == 0:
+            corruption = None
+        if corruption is not None and image_ids is None:
+            raise ValueError("corrupted crops need image_ids (their seeds)")
         keys = crop_keys(image_paths, bbox, rows, out_hw) if self.mode != "off" else [""] * len(rows)
+        if corruption is not None and self.mode != "off":
+            keys = [hashlib.sha1(f"{k}|{corruption[0]}|{int(corruption[1])}".encode()).hexdigest() for k in keys]
         seen: set[str] = set()
         miss_rows = []
         for r, k in zip(rows, keys):
@@ -199,9 +208,15 @@ class CropStore:
                 miss_rows.append(int(r))
             seen.add(k)
         miss_set = set(miss_rows)
-        stream = iter(iterate_crops_clean(image_paths, bbox, np.asarray(miss_rows, dtype=np.int64),
-                                          batch_size=batch_size, out_hw=out_hw, workers=self.workers,
-                                          image_size=image_size)) if miss_rows else iter(())
+        if not miss_rows:
+            stream = iter(())
+        elif corruption is None:
+            stream = iter(iterate_crops_clean(image_paths, bbox, np.asarray(miss_rows, dtype=np.int64),
+                                              batch_size=batch_size, out_hw=out_hw, workers=self.workers,
+                                              image_size=image_size))
+        else:
+            stream = self._corrupted(image_paths, bbox, miss_rows, batch_size, out_hw, image_size, corruption,
+                                     image_ids)
         key_of_row = dict(zip((int(r) for r in rows), keys))
         pending: dict[int, np.ndarray] = {}
         try:
@@ -228,6 +243,16 @@ class CropStore:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
+
+    def _corrupted(self, image_paths, bbox, rows, batch_size, out_hw, image_size, corruption, image_ids):
+        from .corruptions import corrupt
+
+        name, severity = corruption[0], int(corruption[1])
+        for b_rows, clean in self.batches(image_paths, bbox, rows, batch_size=batch_size, out_hw=out_hw,
+                                          image_size=image_size):
+            arr = clean.numpy()
+            out = np.stack([corrupt(c, name, severity, int(image_ids[int(r)])) for r, c in zip(b_rows, arr)])
+            yield b_rows, torch.from_numpy(out)
 
     def stats(self) -> dict:
         total = self.hits + self.misses

@@ -89,6 +89,11 @@ class RunOptions:
     crop_budget_mb: float = 1024.0
     #: half-precision inference (torch.autocast): None (float32), "fp16" or "bf16"; eager models only
     amp: str | None = None
+    #: image corruptions of the crops (data.corruptions): a set name ("none", "common") or comma-separated names
+    corruptions: str = "none"
+    severities: tuple[int, ...] = (1, 2, 3, 4, 5)
+    #: the model whose errors normalise the mean corruption error (mCE); None: the first pose model
+    mce_reference: str | None = None
 
 
 def _env_int(name: str, default: int) -> int:
@@ -323,7 +328,7 @@ class PoseInference:
             "samples": _array_digest(samples.image_id, np.round(np.asarray(samples.bbox, dtype=np.float64), 3)),
             "flip": bool(o.flip), "channels_last": bool(o.channels_last), "device": self.device.type,
             "backend": getattr(self.model, "backend", "eager"), "compile": bool(getattr(o, "compile", False)),
-            "amp": o.amp,
+            "amp": o.amp, "corruption": list(getattr(self, "_corruption", None) or []),
         }, default=str))
 
     def _forward(self, x: torch.Tensor, amp: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -348,15 +353,21 @@ class PoseInference:
                 out.append(self._forward(x, amp="")[0].cpu().numpy())
         return np.concatenate(out).astype(np.float32)
 
-    def run(self, samples, partial_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    def run(self, samples, partial_dir: Path, corruption: tuple[str, int] | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
         """(coords_hm [N,J,3] final (flip-averaged if flip), coords_hm_noflip [N,J,3]).
+
+        ``corruption`` = (name, severity): the crops corrupted (``data.corruptions``) before normalisation.
 
         Sharded (``self.dist`` enabled): rank 0's list of rows still to compute is split in whole
         batches across the ranks, each rank saves its own chunks, and the rows are gathered; ranks
         other than 0 return (None, None).
         """
         n = len(samples)
-        keys = _crop_keys(samples, range(n))
+        if corruption is not None and int(corruption[1]) == 0:
+            corruption = None
+        keys = [k + (tuple(corruption) if corruption else ()) for k in _crop_keys(samples, range(n))]
+        self._corruption = corruption
         coords: list[np.ndarray | None] = [None] * n
         noflip: list[np.ndarray | None] = [None] * n
         for i, k in enumerate(keys):
@@ -380,7 +391,8 @@ class PoseInference:
             try:
                 with torch.inference_mode(), _stops_at_batch_boundaries():
                     crops = self.store.batches(samples.image_path, samples.bbox, mine, batch_size=self.opts.batch_size,
-                                               out_hw=self.input_hw, image_size=samples.image_size)
+                                               out_hw=self.input_hw, image_size=samples.image_size,
+                                               corruption=corruption, image_ids=samples.image_id)
                     for rows, x in device_batches(crops, cfg, self.device, self.opts.channels_last):
                         c, cn = self._forward(x)
                         pending_rows.append(rows.numpy())
@@ -851,6 +863,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     settings = {
         "batch_size": opts.batch_size, "flip": opts.flip, "dtype": "float32", "workers": opts.workers,
         "backend": opts.backend, "compile": bool(opts.compile), "amp": opts.amp,
+        "corruptions": _corruption_settings(opts),
         "protocols": list(opts.protocols), "roots": list(opts.roots),
         "limit": opts.limit,
         "bbox_root": str(Path(opts.bbox_root).resolve()) if opts.bbox_root else None,
@@ -866,6 +879,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
         "models": {},
         "evaluations": [],
         "root_evaluations": [],
+        "corruption_evaluations": [],
         "complete": False,  # True only in the final write: a killed or failed run leaves False
     }
     reusable = previous is not None and _same_settings(previous.get("settings", {}), settings)
@@ -906,6 +920,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
 
     root_predictions: dict[tuple[int, str], np.ndarray] = {}
 
+    corruption_names = _corruption_plan(opts, poses, provider.get, log)
     crop_mode = _choose_crop_mode(opts, plan, provider.get)  # the splits' sizes only: images are checked per split
     store = _store_for(opts, device, crop_mode)
     settings["crop_cache"] = {"requested": opts.crop_cache, "mode": crop_mode, "budget_mb": float(opts.crop_budget_mb)}
@@ -1031,6 +1046,9 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                                        "split are reused, not recomputed"},
                 })
                 write_results()
+        if corruption_names and dist.is_main:
+            _run_corruptions(engine, name, cfg, opts, corruption_names, split, root_predictions, results,
+                             previous if reusable else None, out, write_results, log)
         # partial chunks of this model are no longer needed once its predictions files exist
         for p in (out / "partial").glob(f"{_safe_name(name)}__*"):
             shutil.rmtree(p, ignore_errors=True)
@@ -1209,6 +1227,106 @@ def _choose_backend(model, info: dict, opts: RunOptions, device: torch.device, e
                        "reason": f"parity {parity:.1e} heatmap units on the first batch ({len(rows)} crops)"}
 
 
+def _corruption_settings(opts: RunOptions) -> dict | None:
+    from ..data.corruptions import resolve_corruptions
+
+    try:
+        names = resolve_corruptions(opts.corruptions)
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+    if not names:
+        return None
+    return {"set": opts.corruptions, "names": list(names), "severities": [int(s) for s in opts.severities],
+            "root": _corruption_root(opts), "mce_reference": opts.mce_reference}
+
+
+def _corruption_root(opts: RunOptions) -> str:
+    """The root choice corrupted runs are scored with: the run's first (gt before RootNet roots)."""
+    return "gt" if "gt" in opts.roots else opts.roots[0]
+
+
+def _corruption_plan(opts: RunOptions, poses: list, sizes, log: Callable[[str], None]) -> tuple[str, ...]:
+    """Validate ``--corruptions`` / ``--severities`` and say how many forward passes they cost."""
+    from ..data.corruptions import SEVERITIES, resolve_corruptions
+    from ..data.splits import box_source
+
+    try:
+        names = resolve_corruptions(opts.corruptions)
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+    if not names:
+        return ()
+    bad = [s for s in opts.severities if s not in SEVERITIES]
+    if bad or not opts.severities:
+        raise RunError(f"--severities {list(opts.severities)}: each must be one of 1..5")
+    if opts.mce_reference is not None and opts.mce_reference not in {m.name for m in poses}:
+        raise RunError(f"--mce-reference {opts.mce_reference!r} is not a pose model of this run "
+                       f"({', '.join(m.name for m in poses)})")
+    root = _corruption_root(opts)
+    images = sum(len(sizes(p, box_source(root))) for p in opts.protocols)
+    passes = len(poses) * images * len(names) * len(opts.severities) * (2 if opts.flip else 1)
+    log(f"corruptions: {len(names)} x {len(opts.severities)} severities on {images} images per pose model "
+        f"({', '.join(f'P{p}' for p in opts.protocols)}, root {root}): {passes} forward passes in all "
+        f"({len(poses)} model(s){', flip test doubles them' if opts.flip else ''}); corrupted crops are made once "
+        "and shared by every model")
+    return names
+
+
+def _run_corruptions(engine: "PoseInference", name: str, cfg, opts: RunOptions, names: tuple[str, ...], split,
+                     root_predictions: dict, results: dict, previous: dict | None, out: Path, write_results,
+                     log: Callable[[str], None]) -> None:
+    """Every (protocol, corruption, severity) of one pose model: predictions, metrics, results entries."""
+    from ..data.splits import box_source
+    from .geometry import heatmap_to_camera
+    from .metrics import evaluate_pose
+    from .predictions import save_predictions
+
+    root = _corruption_root(opts)
+    ident = results["models"][name]["_identity"]
+    prev_models = (previous or {}).get("models", {})
+    old = [] if prev_models.get(name, {}).get("_identity") != ident else previous.get("corruption_evaluations", [])
+    for protocol in opts.protocols:
+        samples = split(protocol, box_source(root))
+        if root == "rootnet-model":
+            root_cam = root_predictions[(protocol, "rootnet")]
+        else:
+            root_cam = samples.root_cam
+        for cname in names:
+            for sev in opts.severities:
+                match = [e for e in old if (e["model"], e["protocol"], e["root"], e["corruption"], e["severity"])
+                         == (name, protocol, root, cname, int(sev)) and (out / e["predictions"]).is_file()]
+                if match:
+                    results["corruption_evaluations"].append(match[0])
+                    continue
+                fname = f"predictions/corrupted/{_safe_name(name)}__p{protocol}__{root}__{cname}__s{int(sev)}.npz"
+                partial = out / "partial" / f"{_safe_name(name)}__p{protocol}__{cname}__s{int(sev)}"
+                coords, coords_noflip = engine.run(samples, partial, corruption=(cname, int(sev)))
+                pred_cam = heatmap_to_camera(coords, samples.bbox, root_cam, samples.focal, samples.princpt,
+                                             heatmap_size=tuple(cfg.heatmap_size), depth_bins=cfg.depth_bins)
+                metrics = evaluate_pose(pred_cam, samples, protocol, joint_set=cfg.joint_set)
+                per_sample = np.asarray(metrics.pop("per_sample_mm"))
+                (out / fname).parent.mkdir(parents=True, exist_ok=True)
+                with writing(out / fname, out):
+                    save_predictions(out / fname, image_id=samples.image_id, coords_hm=coords,
+                                     coords_hm_noflip=coords_noflip, bbox=samples.bbox, root_cam=root_cam,
+                                     pred_cam=pred_cam, per_sample_mm=per_sample,
+                                     meta={"model": name, "protocol": protocol, "root": root,
+                                           "heatmap_size": list(cfg.heatmap_size), "depth_bins": cfg.depth_bins,
+                                           "joint_set": cfg.joint_set, "flip": opts.flip,
+                                           "corruption": cname, "severity": int(sev)})
+                results["corruption_evaluations"].append({
+                    "model": name, "protocol": protocol, "root": root, "corruption": cname, "severity": int(sev),
+                    "metric": metrics["metric"], "total_mm": metrics["total_mm"],
+                    "action_mean_mm": metrics["action_mean_mm"], "per_action_mm": metrics["per_action_mm"],
+                    "per_joint_mm": metrics["per_joint_mm"], "num_samples": metrics["num_samples"],
+                    "predictions": fname,
+                })
+            log(f"[{name}] P{protocol} {cname}: " + ", ".join(
+                f"s{e['severity']} {e['total_mm']:.1f}" for e in results["corruption_evaluations"]
+                if (e["model"], e["protocol"], e["corruption"]) == (name, protocol, cname)) + " mm")
+            write_results()
+
+
 def _amp_check(engine: PoseInference, samples, root_cam, pred_cam, protocol: int, cfg, amp: str) -> dict:
     """What half precision costs: the first ``AMP_CHECK_SAMPLES`` samples run again in float32 (mm)."""
     from .geometry import heatmap_to_camera
@@ -1245,7 +1363,7 @@ def _apply_backend(model, opts: RunOptions):
 
 
 def _same_settings(a: dict, b: dict) -> bool:
-    keys = ("flip", "dataset", "limit", "backend", "bbox_root", "amp")
+    keys = ("flip", "dataset", "limit", "backend", "bbox_root", "amp")  # corruptions: per evaluation
     return all(a.get(k) == b.get(k) for k in keys)
 
 

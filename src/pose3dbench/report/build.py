@@ -450,6 +450,10 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
             blocks.append(Paragraph("Skipped: no split had both ground-truth samples and predictions with pred_cam "
                                     "for shared images.", muted=True))
 
+    from .robustness import robustness_blocks
+
+    blocks += robustness_blocks(res, out_dir, colors, paths, samples_by_split, n_resamples, seed)
+
     # Notes
     blocks.append(Heading("Notes", 2))
     notes = list(data.notes) + _evaluation_notes(res) + _input_notes(res)

@@ -124,10 +124,16 @@ _ROOT_EVALUATION = {
     "mrpe_mm": NUM, "x_mm": NUM, "y_mm": NUM, "z_mm": NUM, "num_samples": INT, "predictions": STR,
     "timing": Opt({"images_per_s": NUM, "seconds": NUM, "device": STR, "batch_size": INT}),
 }
+_CORRUPTION_EVALUATION = {
+    "model": STR, "protocol": Enum(*PROTOCOLS), "root": Enum(*ROOTS), "corruption": STR, "severity": INT,
+    "metric": Enum(*METRICS), "total_mm": NUM, "action_mean_mm": NUM, "per_action_mm": MapOf(NUM),
+    "per_joint_mm": MapOf(NUM), "num_samples": INT, "predictions": STR,
+}
 RESULTS_SPEC = {
     "schema_version": INT, "pose3dbench_version": STR, "created_utc": ISOTIME,
     "environment": _ENVIRONMENT, "settings": _SETTINGS, "models": MapOf(_MODEL),
     "evaluations": ListOf(_EVALUATION), "root_evaluations": ListOf(_ROOT_EVALUATION),
+    "corruption_evaluations": Opt(ListOf(_CORRUPTION_EVALUATION)),
 }
 
 
