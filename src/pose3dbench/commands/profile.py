@@ -5,6 +5,7 @@ import argparse
 import json
 from typing import Any
 
+from ..argtypes import int_range
 from ..errors import Pose3DBenchError
 from ..io import atomic_write_json
 
@@ -20,16 +21,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", "-m", action="append", required=True, metavar="SPEC",
                    help="NAME, NAME=CKPT, CKPT or module:function (repeat for several models)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
-    p.add_argument("--batch-size", type=int, default=8, metavar="N",
+    p.add_argument("--batch-size", type=int_range(1), default=8, metavar="N",
                    help="batch size for throughput (latency is always measured at batch 1; default 8)")
-    p.add_argument("--iters", type=int, default=10, metavar="N", help="timed forward calls (default 10)")
-    p.add_argument("--warmup", type=int, default=3, metavar="N", help="untimed warm-up calls (default 3)")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
+    p.add_argument("--iters", type=int_range(1), default=10, metavar="N", help="timed forward calls (default 10)")
+    p.add_argument("--warmup", type=int_range(0), default=3, metavar="N", help="untimed warm-up calls (default 3)")
+    p.add_argument("--threads", type=int_range(1), default=None, metavar="N",
                    help="torch CPU threads for the run (default: torch's current setting)")
     p.add_argument("--dtype", action="append", choices=("float32", "float16", "bfloat16"), default=None,
                    help="precision(s) to time; float16/bfloat16 use torch.autocast (repeatable; "
                         "default float32)")
-    p.add_argument("--input-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+    p.add_argument("--input-size", type=int_range(32, 4096), nargs=2, default=None, metavar=("H", "W"),
                    help="input crop size in pixels (default: the model config's, else 256 256)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     p.add_argument("--json", action="store_true", help="print JSON (a list, one object per model)")

@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..argtypes import int_range
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -19,7 +21,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="do not read the dataset (no qualitative panel, no MRPE CI)")
     parser.add_argument("--resamples", type=int, default=None, metavar="N",
                         help="bootstrap resamples for the confidence intervals (default 2000)")
-    parser.add_argument("--seed", type=int, default=None, help="bootstrap seed (default fixed)")
+    parser.add_argument("--seed", type=int_range(0, 2**32 - 1), default=None, help="bootstrap seed (default fixed)")
     parser.set_defaults(func=run)
     return parser
 

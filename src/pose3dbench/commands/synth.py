@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+from ..argtypes import int_range
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -12,7 +14,7 @@ def add_parser(subparsers) -> None:
         "below --out. Deterministic for a seed.",
     )
     p.add_argument("--out", required=True, help="output folder (created if needed)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0, help="random seed (default 0)")
     p.add_argument("--size", choices=("tiny", "small", "full"), default="tiny",
                    help="tiny: a few dozen test images per protocol; small: a few hundred; full: 8695 (as the real set)")
     p.set_defaults(func=run)

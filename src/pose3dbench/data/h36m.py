@@ -330,7 +330,8 @@ def load_split(
     width, height = cat("width"), cat("height")
     R, t, f, c = cat("R"), cat("t"), cat("f"), cat("c")
     joints_cam = add_thorax(world_to_camera(cat("joints_world"), R, t))
-    source = {"data_dir": str(layout.root), "annotations": ann_dir}
+    source = {"data_dir": str(layout.root), "annotations": ann_dir,
+              "files": json.dumps({f"S{r.subject} {k}": str(v) for r in recs for k, v in r.files.items()})}
     if layout.synthetic is not None:
         source["synthetic"] = json.dumps(layout.synthetic, sort_keys=True)
     skipped: dict[str, int] = {}

@@ -1,0 +1,179 @@
+"""Folders and files that pose3dbench writes: written only where it wrote before, one writer at a time.
+
+A command that writes into a folder (``run --out``, ``synth --out``) first *claims* it: the folder must
+be new or empty, or hold the command's own marker file (``pose3dbench_output.json`` for run outputs,
+``pose3dbench_synthetic.json`` for synthetic data sets). Anything else -- a real dataset, however deeply
+nested, a home folder, another tool's output -- is refused before a single byte is written.
+
+A command that replaces a single file (``evaluate --out``, ``profile --output``) replaces only a file
+it wrote itself (recognised from its content), never e.g. an annotation file given by mistake.
+
+While a command writes into a claimed folder it holds an exclusive lock on ``<folder>/.pose3dbench.lock``
+(``fcntl.flock``; the kernel releases it when the process ends, however it ends). A second command on the
+same folder is refused with the process id of the holder.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+from . import __version__
+from .errors import Pose3DBenchError
+from .io import atomic_write_json
+
+#: marker of a folder written by ``pose3dbench run``
+RUN_MARKER = "pose3dbench_output.json"
+LOCK_NAME = ".pose3dbench.lock"
+_EXAMPLES = 4
+
+
+class OutputError(Pose3DBenchError):
+    """An output folder or file that pose3dbench must not write to, or that another process is writing."""
+
+
+def _examples(folder: Path) -> tuple[list[str], int]:
+    try:
+        names = sorted(e.name for e in os.scandir(folder))
+    except OSError:
+        return [], 0
+    return names[:_EXAMPLES], len(names)
+
+
+def _foreign_entries(folder: Path) -> list[str]:
+    """Entries of ``folder`` other than the transient files of pose3dbench itself (locks, write probes)."""
+    try:
+        names = [e.name for e in os.scandir(folder)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(n for n in names if n != LOCK_NAME and not n.startswith(".write-test-"))
+
+
+def _read_json_object(path: Path) -> dict | None:
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def is_run_results(path: Path) -> bool:
+    """True when ``path`` is a results.json written by ``pose3dbench run`` (any version)."""
+    obj = _read_json_object(path)
+    return obj is not None and "schema_version" in obj and "pose3dbench_version" in obj and "evaluations" in obj
+
+
+def _is_run_marker(obj: dict) -> bool:
+    return obj.get("written_by") == "pose3dbench run"
+
+
+def refuse_foreign_folder(folder: Path, command: str, marker: str, what: str,
+                          recognise: Callable[[dict], bool] = lambda obj: True,
+                          error: type[Pose3DBenchError] = OutputError) -> None:
+    """OutputError unless ``folder`` is absent, empty, or holds ``marker`` at its top level: a JSON object
+    that ``recognise`` accepts."""
+    folder = Path(folder)
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise error(f"{folder} is a file, not a folder; pass {command} --out a new or empty folder")
+    if not _foreign_entries(folder):
+        return
+    obj = _read_json_object(folder / marker)
+    if obj is not None and recognise(obj):
+        return
+    shown, total = _examples(folder)
+    more = f" and {total - len(shown)} more" if total > len(shown) else ""
+    raise error(
+        f"{folder} already holds files that pose3dbench did not generate ({', '.join(repr(n) for n in shown)}{more}) "
+        f"and no {marker} of its own: it is not {what}. `pose3dbench {command}` never writes into such a folder "
+        f"(it could be a dataset); pass --out a new or empty folder")
+
+
+def claim_run_folder(out: Path, log: Callable[[str], None] = print) -> None:
+    """Make ``out`` a run output folder (see the module docstring); writes the marker.
+
+    Accepted: a new or empty folder, a folder with ``pose3dbench_output.json``, or one written by an older
+    pose3dbench (a results.json of ours, no marker yet: the marker is added).
+    """
+    out = Path(out)
+    marker = _read_json_object(out / RUN_MARKER)
+    ours = marker is not None and _is_run_marker(marker)
+    if out.is_dir() and not ours and _foreign_entries(out):
+        if is_run_results(out / "results.json"):
+            log(f"{out} holds the output of an earlier pose3dbench without {RUN_MARKER}; adding it")
+        else:
+            refuse_foreign_folder(out, "run", RUN_MARKER, "the output folder of a pose3dbench run", _is_run_marker)
+    if not ours:
+        try:
+            atomic_write_json(out / RUN_MARKER, {"written_by": "pose3dbench run", "pose3dbench_version": __version__,
+                                                 "note": "this folder is written by pose3dbench run; "
+                                                         "it may be overwritten by the next run with this --out"})
+        except OSError as exc:
+            raise OutputError(f"output folder {out} is not writable ({exc.strerror or exc}); pass --out to a folder "
+                              "you can write to") from None
+
+
+def refuse_foreign_file(path: Path, option: str, recognise: Callable[[object], bool], what: str) -> None:
+    """OutputError when ``path`` exists and is not a JSON file that ``recognise`` accepts as our own output."""
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_dir():
+        raise OutputError(f"{option} {path} is a folder; pass a file name")
+    try:
+        obj = json.loads(path.read_text())
+        ours = bool(recognise(obj))
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError):
+        ours = False
+    if not ours:
+        raise OutputError(f"{option} {path} exists and is not {what}; pose3dbench replaces only files it wrote "
+                          f"itself: pass {option} a new file name (or delete that file if you really mean it)")
+
+
+def _holder(lock_path: Path) -> str:
+    try:
+        text = lock_path.read_text().strip()
+    except OSError:
+        text = ""
+    return text or "a process that has not written its id yet"
+
+
+@contextlib.contextmanager
+def exclusive(folder: Path, command: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` for the block; OutputError naming the holder when taken."""
+    folder = Path(folder)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        yield
+        return
+    path = folder / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise OutputError(f"cannot create the lock file {path} ({exc.strerror or exc}); pass --out to a folder "
+                          "you can write to") from None
+    with os.fdopen(fd, "r+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(f"{folder} is in use by another pose3dbench command ({_holder(path)}); wait for it to "
+                              f"finish, or pass another --out. The lock ({path}) goes away when that process ends")\
+                from None
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {socket.gethostname()}, pose3dbench {command}, since {started}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                handle.seek(0)
+                handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
