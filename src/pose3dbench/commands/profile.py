@@ -45,6 +45,10 @@ def _info_name(spec: str, info: Any) -> str:
     return spec
 
 
+def _is_profile_output(obj) -> bool:
+    return isinstance(obj, list) and all(isinstance(r, dict) and "params" in r and "environment" in r for r in obj)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..models.spec import resolve_model_spec
     from ..perf.profile import format_table, profile_model, resolve_device
@@ -53,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
         raise Pose3DBenchError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.iters < 1 or args.warmup < 0:
         raise Pose3DBenchError(f"need --iters >= 1 and --warmup >= 0, got {args.iters} and {args.warmup}")
+    if args.output:  # before any work: never replace a file this command did not write
+        from ..outdir import refuse_foreign_file
+
+        refuse_foreign_file(args.output, "--output", _is_profile_output, "a profile written by pose3dbench profile")
     device = resolve_device(args.device)  # fail before building any model
     results = []
     for spec in args.model:
@@ -70,7 +78,11 @@ def run(args: argparse.Namespace) -> int:
         results.append(res)
         del model
     if args.output:
-        atomic_write_json(args.output, results)
+        try:
+            atomic_write_json(args.output, results)
+        except OSError as exc:
+            raise Pose3DBenchError(f"cannot write --output {args.output} ({exc.strerror or exc}); pass a writable "
+                                   "path (a previous file there is unchanged)") from None
     if args.json:
         print(json.dumps(results, indent=2, allow_nan=False))
     else:

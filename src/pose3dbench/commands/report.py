@@ -60,13 +60,21 @@ def run(args: argparse.Namespace) -> int:
     n = DEFAULT_RESAMPLES if args.resamples is None else args.resamples
     if n < 100:
         raise ResultsError(f"--resamples {n} is too few for a 95% interval; use 1000 or more")
-    samples = None
-    if args.dataset:
-        samples, why = load_samples_for(load_results(args.out))
-        if why:
-            print(f"pose3dbench report: {why}; building without the qualitative panel", file=sys.stderr)
-    paths = build_report(args.out, samples_by_split=samples, n_resamples=n,
-                         seed=DEFAULT_SEED if args.seed is None else args.seed)
+    from ..outdir import exclusive
+
+    results = load_results(args.out)  # a folder without a results.json of pose3dbench's is refused here
+    with exclusive(args.out, "report"):  # not while a run writes the same folder
+        samples = None
+        if args.dataset:
+            samples, why = load_samples_for(results)
+            if why:
+                print(f"pose3dbench report: {why}; building without the qualitative panel", file=sys.stderr)
+        try:
+            paths = build_report(args.out, samples_by_split=samples, n_resamples=n,
+                                 seed=DEFAULT_SEED if args.seed is None else args.seed)
+        except OSError as exc:
+            raise ResultsError(f"cannot write the report into {args.out} ({exc.strerror or exc}); free disk space "
+                               "and re-run (each report file is replaced only once its new version is complete)") from None
     for key in ("report_html", "report_md", "results_csv"):
         print(f"{key.replace('_', '.')}: {paths[key]}")
     print(f"{len(paths) - 3} figure(s) in {args.out}")

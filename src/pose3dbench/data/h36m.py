@@ -202,6 +202,8 @@ def _read_subject_cached(subject: int, stride: int, key: tuple) -> SubjectRecord
         keep_img = np.flatnonzero(frames % stride == 0)
         kept = [images[i] for i in keep_img]
         row_of = {int(im["id"]): r for r, im in enumerate(kept)}
+        if len(row_of) < len(kept):
+            _refuse_duplicates(data_p, [int(im["id"]) for im in kept], "images", "image entry", "id")
         ann_rows = []
         ann_boxes = []
         for a in anns:
@@ -210,6 +212,9 @@ def _read_subject_cached(subject: int, stride: int, key: tuple) -> SubjectRecord
                 ann_rows.append(r)
                 ann_boxes.append(a["bbox"])
         ann_rows = np.asarray(ann_rows, dtype=np.int64)
+        if np.unique(ann_rows).size < ann_rows.size:
+            _refuse_duplicates(data_p, [int(kept[r]["id"]) for r in ann_rows.tolist()], "annotations",
+                               "annotation", "image_id")
         sel = [kept[r] for r in ann_rows]
         cols = {k: [im[k] for im in sel] for k in _IMAGE_FIELDS}
     except KeyError as exc:
@@ -250,14 +255,33 @@ def _read_subject_cached(subject: int, stride: int, key: tuple) -> SubjectRecord
         raise DatasetError(f"{joint_p}: expected {{action: {{subaction: {{frame: 17x3}}}}}}") from None
     try:
         joints_world = np.asarray(jw, dtype=np.float64).reshape(n, 17, 3)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise DatasetError(f"{joint_p}: every frame must hold 17 joints x 3 coordinates (world mm)") from None
+    bad = np.flatnonzero(~np.isfinite(joints_world).all(axis=(1, 2)))
+    if bad.size:
+        i = int(bad[0])
+        joint = int(np.flatnonzero(~np.isfinite(joints_world[i]).all(axis=1))[0])
+        raise DatasetError(
+            f"{joint_p}: action {int(act[i])}, subaction {int(sub[i])}, frame {int(frame[i])} (image id "
+            f"{int(image_id[i])} in {data_p}) has NaN/inf coordinates (joint {joint}: {joints_world[i, joint].tolist()})"
+            f"{f'; {bad.size} test frames in all' if bad.size > 1 else ''}; the joint file is damaged: re-download "
+            "it (3D joints must be finite world mm)")
     return SubjectRecords(
         subject=subject, files={"data": data_p, "camera": cam_p, "joint_3d": joint_p},
         image_id=image_id, file_name=cols["file_name"], width=width, height=height, subject_field=subj,
         action_idx=act, subaction_idx=sub, cam_idx=cam, frame_idx=frame, bbox=bbox, joints_world=joints_world,
         R=Rs[ci], t=ts[ci], f=fs[ci], c=cs[ci],
     )
+
+
+def _refuse_duplicates(path, ids: list[int], table: str, what: str, field: str) -> None:
+    """DatasetError naming the ids that occur more than once in ``table`` of a data file (test frames)."""
+    uniq, counts = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)
+    dup = uniq[counts > 1]
+    raise DatasetError(
+        f"{path}: {dup.size} {field}(s) occur more than once in '{table}' (e.g. {field} {int(dup[0])}, "
+        f"{int(counts[counts > 1][0])} times; all: {dup[:10].tolist()}{' ...' if dup.size > 10 else ''}): each image "
+        f"has exactly one {what} in a 3DMPPE data file; remove the duplicates or re-download the file")
 
 
 def world_to_camera(joints_world: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:

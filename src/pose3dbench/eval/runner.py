@@ -284,6 +284,8 @@ def check_images(samples, checked: set[str] | None = None) -> None:
     problems = []
     fixes = {
         "missing": ("missing", "extract the Human3.6M images so that these files are present"),
+        "broken_link": ("broken symbolic links", "point the links at the extracted images (or replace them with "
+                                                 "the files)"),
         "unreadable": ("unreadable or truncated", "re-extract them from the dataset archive"),
         "size_mismatch": ("of another size than their annotation says",
                           "these files are not the annotated frames: replace them with the real Human3.6M frames"),
@@ -867,8 +869,12 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
             torch.manual_seed(zlib.crc32(str(spec).encode("utf-8")))
             model, info = resolve_model_spec(spec, trust_checkpoint=opts.trust_checkpoint)
         _check_named_family(spec, model, info)  # refuses before the loader's "using the file's ..." warning shows
+        notes = (info.get("checkpoint_info") or {}).get("dtype_notes") or []
+        for note in notes:
+            log(f"[{info['name']}] {note}")
         for w in caught:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            if str(w.message) not in notes:  # dtype conversions are said in the log instead
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         name = info["name"]
         while name in names:
             name += "'"
