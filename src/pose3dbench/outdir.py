@@ -94,11 +94,13 @@ def refuse_foreign_folder(folder: Path, command: str, marker: str, what: str,
         f"(it could be a dataset); pass --out a new or empty folder")
 
 
-def claim_run_folder(out: Path, log: Callable[[str], None] = print) -> None:
+def claim_run_folder(out: Path, log: Callable[[str], None] = print,
+                     prepare: Callable[[Path], None] | None = None) -> None:
     """Make ``out`` a run output folder (see the module docstring); writes the marker.
 
     Accepted: a new or empty folder, a folder with ``pose3dbench_output.json``, or one written by an older
-    pose3dbench (a results.json of ours, no marker yet: the marker is added).
+    pose3dbench (a results.json of ours, no marker yet: the marker is added). Nothing is written before the
+    folder is accepted; then ``prepare(out)`` (e.g. create it and check it is writable) and the marker.
     """
     out = Path(out)
     marker = _read_json_object(out / RUN_MARKER)
@@ -108,6 +110,8 @@ def claim_run_folder(out: Path, log: Callable[[str], None] = print) -> None:
             log(f"{out} holds the output of an earlier pose3dbench without {RUN_MARKER}; adding it")
         else:
             refuse_foreign_folder(out, "run", RUN_MARKER, "the output folder of a pose3dbench run", _is_run_marker)
+    if prepare is not None:
+        prepare(out)
     if not ours:
         try:
             atomic_write_json(out / RUN_MARKER, {"written_by": "pose3dbench run", "pose3dbench_version": __version__,

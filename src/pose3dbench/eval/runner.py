@@ -671,8 +671,7 @@ def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
     try:
         with contextlib.ExitStack() as owned:
             if dist.is_main:  # one run per --out folder, and only in a folder of pose3dbench's own
-                check_writable(Path(opts.out))
-                claim_run_folder(Path(opts.out), log)
+                claim_run_folder(Path(opts.out), log, prepare=check_writable)
                 owned.enter_context(exclusive(Path(opts.out), "run"))
             return _run_benchmark(opts, log if dist.is_main else (lambda msg: None), dist)
     finally:
@@ -966,7 +965,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                     else:
                         log(f"{what}: re-using the evaluation in {final_out / RESULTS_FILE} (same model, settings and "
                             f"data: {summary(fp)}); --force recomputes it")
-                        decision = ev
+                        decision = {**ev, "data": fp}  # where and when the same content is now
                     break
         return dist.broadcast(decision)
 
@@ -1018,6 +1017,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                                                              cache=root_cache)
                     if not dist.is_main:
                         continue
+                    _refuse_non_finite(name, root_cam, samples, opts)
                     errs = root_errors(root_cam, samples.joints_cam[:, 0])
                     with writing(out / fname, final_out, kept=final_out / RESULTS_FILE if opts.force else None):
                         save_predictions(out / fname, image_id=samples.image_id, root_cam=root_cam, root_hm=root_hm,
@@ -1058,6 +1058,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                 log(f"[{name}] P{protocol} root={root}: {len(samples)} images{_skipped_note(samples)}"
                     + (f" on {dist.world_size} ranks" if dist.enabled else ""))
                 coords, coords_noflip = engine.run(samples, partial)
+                _refuse_non_finite(name, coords, samples, opts)
                 pred_cam = heatmap_to_camera(coords, samples.bbox, root_cam, samples.focal, samples.princpt,
                                              heatmap_size=tuple(cfg.heatmap_size), depth_bins=cfg.depth_bins)
                 metrics = evaluate_pose(pred_cam, samples, protocol, joint_set=cfg.joint_set)
@@ -1097,6 +1098,16 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
             build_report(out, samples_by_split={(p, r): split(p, "gt" if r == "gt" else "rootnet")
                                                 for p in opts.protocols for r in opts.roots})
     return results
+
+
+def _refuse_non_finite(name: str, output: np.ndarray, samples, opts: RunOptions) -> None:
+    """RunError when a model's output holds NaN/inf (numbers from it would be meaningless), naming images."""
+    bad = ~np.isfinite(np.asarray(output, dtype=np.float64).reshape(len(samples), -1)).all(axis=1)
+    if bad.any():
+        ids = samples.image_id[bad][:5].tolist()
+        raise RunError(f"model {name} produced NaN/inf output for {int(bad.sum())} of {len(samples)} images "
+                       f"(image ids {ids}); its weights, its config (input size, mean/std) or --channels-last/"
+                       f"--backend {opts.backend} do not work together: check the model (`pose3dbench inspect`)")
 
 
 def _skipped_note(samples) -> str:
