@@ -171,6 +171,7 @@ def test_camera_file(doc):
 @example(_with(DATA, ("images", 0, "file_name"), None))  # found by the fuzz: AttributeError (rpartition)
 @example(_with(DATA, ("images", 1, "frame_idx"), HUGE))  # OverflowError
 @example(_with(DATA, ("images", 0, "width"), 10**30))  # OverflowError
+@example(_with(DATA, ("images", 1, "frame_idx"), 1e300))  # found by the fuzz: an int64 cast of garbage
 def test_data_file(doc):
     with tempfile.TemporaryDirectory() as tmp:
         load_both_splits(dataset(Path(tmp), data=doc))

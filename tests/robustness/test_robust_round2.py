@@ -175,6 +175,19 @@ def test_resume_chunks_are_not_reused_after_an_image_changed(dataset, tmp_path, 
         np.testing.assert_array_equal(a["coords_hm"], b["coords_hm"])
 
 
+def test_report_does_not_pair_old_numbers_with_changed_data(dataset, tmp_path, run_cli):
+    """`pose3dbench report` re-reads the dataset for the qualitative panel; before, a changed dataset was paired
+    with the run's numbers without a word."""
+    out = tmp_path / "out"
+    assert run_cli(base_argv(dataset, out))[0] == 0
+    rewrite_json(dataset / "annotations" / "Human36M_subject9_joint_3d.json",
+                 lambda obj: obj["2"]["1"]["0"][0].__setitem__(2, obj["2"]["1"]["0"][0][2] + 50.0))
+    rc, _, err = run_cli(["report", "--out", out, "--resamples", "100"])
+    assert rc == 0, err
+    assert "changed since the run" in err and "Human36M_subject9_joint_3d.json changed" in err
+    assert "building without the qualitative panel" in err
+
+
 # ---------------------------------------------------------------------------------------------------------
 # 3. --force keeps the previous results until the new ones are complete
 

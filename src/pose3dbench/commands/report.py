@@ -42,13 +42,24 @@ def load_samples_for(results: dict) -> tuple[dict | None, str | None]:
             for root in st["roots"]:
                 box = "gt" if root == "gt" else "rootnet"
                 if (protocol, box) not in cache:
-                    s = load_split(path, protocol, box)
+                    s = load_split(path, protocol, box,
+                                   bbox_root_file=st.get("bbox_root") if box == "rootnet" else None)
                     if st.get("limit"):
                         s = s.subset(slice(0, int(st["limit"])))
                     cache[(protocol, box)] = s
                 out[(protocol, root)] = cache[(protocol, box)]
     except Pose3DBenchError as exc:
         return None, f"cannot read the dataset {path}: {exc}"
+    from ..data.fingerprint import describe_change, split_fingerprint
+
+    for ev in results.get("evaluations", []) + results.get("root_evaluations", []):
+        key = (ev.get("protocol"), "gt" if ev.get("root") == "gt" else "rootnet")
+        if "data" in ev and key in cache:  # runs of older versions record no fingerprint
+            changed = describe_change(ev["data"], split_fingerprint(cache[key]))
+            if changed:
+                return None, (f"the dataset {path} changed since the run ({changed}), so its ground truth no longer "
+                              "belongs to the numbers; re-run `pose3dbench run` with this --out to score the current "
+                              "data")
     return out, None
 
 

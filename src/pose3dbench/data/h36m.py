@@ -207,7 +207,8 @@ def _read_subject_cached(subject: int, stride: int, key: tuple) -> SubjectRecord
         raise DatasetError(f"{data_p}: expected a COCO-style object with 'images' and 'annotations' lists ({exc!r})") from None
     try:
         frames_f = np.fromiter((im["frame_idx"] for im in images), dtype=np.float64, count=len(images))
-        bad_frame = np.flatnonzero(~(np.isfinite(frames_f) & (frames_f == np.floor(frames_f))))
+        bad_frame = np.flatnonzero(~(np.isfinite(frames_f) & (frames_f == np.floor(frames_f))
+                                     & (np.abs(frames_f) < 2.0**53)))  # integers a float64 holds exactly
         if bad_frame.size:
             i = int(bad_frame[0])
             raise DatasetError(f"{data_p}: images[{i}] has frame_idx {images[i]['frame_idx']!r}, not an integer; "
