@@ -12,13 +12,13 @@ from __future__ import annotations
 import copy
 import io
 import json
-import math
 import os
 import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -26,6 +26,8 @@ from hypothesis.extra import numpy as hnp
 from pose3dbench.errors import Pose3DBenchError
 
 EXAMPLES = int(os.environ.get("POSE3DBENCH_FUZZ_EXAMPLES", "200"))
+# a RuntimeWarning (overflow, invalid cast) inside a loader is a number gone wrong: it fails the test too
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow],
                 database=None)
 
