@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
@@ -61,10 +62,42 @@ def _read_json_object(path: Path) -> dict | None:
     return obj if isinstance(obj, dict) else None
 
 
-def is_run_results(path: Path) -> bool:
-    """True when ``path`` is a results.json written by ``pose3dbench run`` (any version)."""
-    obj = _read_json_object(path)
-    return obj is not None and "schema_version" in obj and "pose3dbench_version" in obj and "evaluations" in obj
+#: what ``pose3dbench run`` writes at the top of --out, and inside its partial/ and predictions/ folders
+_RUN_TOP = re.compile(r"^(results\.json|results\.csv|report\.md|report\.html|fig_[\w.-]+\.png|predictions|partial|"
+                      r"\.force-staging|\.predictions\.old-\d+|\.[\w.-]+\.tmp)$")
+_RUN_PARTIAL = re.compile(r"^[\w.-]+__p[12]__(gt|rootnet)__flip[01]$")
+_RUN_CHUNK = re.compile(r"^(chunk_\d+_\d+\.npz|fingerprint\.json|\.[\w.-]+\.tmp)$")
+_RUN_PREDICTIONS = re.compile(r"^([\w.-]+__p[12]__[\w-]+\.npz|\.[\w.-]+\.tmp)$")
+
+
+def _names(folder: Path) -> list[str] | None:
+    try:
+        return [e.name for e in os.scandir(folder)]
+    except OSError:
+        return None
+
+
+def looks_like_run_output(out: Path) -> bool:
+    """True when everything in ``out`` is what ``pose3dbench run`` writes (an output of a version without the
+    marker, e.g. one killed before its first results.json): results, report files, predictions/*.npz and
+    partial/<model>__p<P>__<boxes>__flip<F>/ chunk folders, nothing else."""
+    for name in _foreign_entries(out):
+        if not _RUN_TOP.match(name):
+            return False
+        path = out / name
+        if name in ("partial", "predictions"):
+            entries = _names(path)
+            if entries is None:
+                return False
+            for entry in entries:
+                if name == "predictions":
+                    if not _RUN_PREDICTIONS.match(entry) or not (path / entry).is_file():
+                        return False
+                elif not _RUN_PARTIAL.match(entry) or not all(_RUN_CHUNK.match(c) for c in _names(path / entry) or ["?"]):
+                    return False
+        elif name not in (".force-staging",) and not name.startswith(".predictions.old-") and not path.is_file():
+            return False
+    return True
 
 
 def _is_run_marker(obj: dict) -> bool:
@@ -99,15 +132,15 @@ def claim_run_folder(out: Path, log: Callable[[str], None] = print,
     """Make ``out`` a run output folder (see the module docstring); writes the marker.
 
     Accepted: a new or empty folder, a folder with ``pose3dbench_output.json``, or one written by an older
-    pose3dbench (a results.json of ours, no marker yet: the marker is added). Nothing is written before the
+    pose3dbench (only files and folders ``run`` writes, no marker yet: the marker is added). Nothing is written before the
     folder is accepted; then ``prepare(out)`` (e.g. create it and check it is writable) and the marker.
     """
     out = Path(out)
     marker = _read_json_object(out / RUN_MARKER)
     ours = marker is not None and _is_run_marker(marker)
     if out.is_dir() and not ours and _foreign_entries(out):
-        if is_run_results(out / "results.json"):
-            log(f"{out} holds the output of an earlier pose3dbench without {RUN_MARKER}; adding it")
+        if looks_like_run_output(out):
+            log(f"{out} holds the output of an earlier pose3dbench run without {RUN_MARKER}; adding it")
         else:
             refuse_foreign_folder(out, "run", RUN_MARKER, "the output folder of a pose3dbench run", _is_run_marker)
     if prepare is not None:

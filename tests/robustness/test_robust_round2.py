@@ -86,6 +86,13 @@ def test_run_refuses_an_out_folder_that_holds_a_dataset(dataset, tmp_path, run_c
     rc, _, err = run_cli(base_argv(dataset, real))
     assert_clean_failure(rc, err, real, str(real), "did not generate", "pose3dbench_output.json", "new or empty folder")
     assert tree(real) == before
+    # the output of an older pose3dbench (no marker yet: only what `run` writes) is still its own
+    out = tmp_path / "out"
+    assert run_cli([a for a in base_argv(dataset, out) if a != "--no-report"])[0] == 0
+    (out / "pose3dbench_output.json").unlink()
+    rc, stdout, err = run_cli(base_argv(dataset, out, protocols=("1",)))
+    assert rc == 0, err
+    assert "output of an earlier pose3dbench run" in stdout and (out / "pose3dbench_output.json").is_file()
 
 
 @pytest.mark.parametrize("command", ["evaluate", "profile"])

@@ -35,8 +35,10 @@ def add_parser(sub) -> None:
                         "competes with torch's threads for the cores: measured up to 2x slower on 2 cores), "
                         "cores - 2 (at most 16) on CUDA (see benchmarks/RESULTS.md)")
     p.add_argument("--threads", type=int_range(1), default=None, help="torch intra-op threads (default: torch's choice)")
-    p.add_argument("--out", type=Path, default=Path("pose3dbench-out"), help="output folder (default: ./pose3dbench-out)")
-    p.add_argument("--force", action="store_true", help="recompute everything instead of resuming")
+    p.add_argument("--out", type=Path, default=Path("pose3dbench-out"),
+                   help="output folder: new, empty or an earlier run's (default: ./pose3dbench-out); one run at a time")
+    p.add_argument("--force", action="store_true",
+                   help="recompute everything instead of resuming; the previous results are replaced only when it finished")
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="allow full unpickling of checkpoints that weights_only loading refuses (trusted files only)")
     p.add_argument("--no-profile", dest="profile", action="store_false", help="skip the cost profile")
