@@ -19,6 +19,7 @@ import json
 import os
 import re
 import socket
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
@@ -173,10 +174,16 @@ def refuse_foreign_file(path: Path, option: str, recognise: Callable[[object], b
 
 
 def _holder(lock_path: Path) -> str:
-    try:
-        text = lock_path.read_text().strip()
-    except OSError:
-        text = ""
+    """Who holds the lock, as the holder wrote it (it writes right after locking: wait a moment for it)."""
+    text = ""
+    for _ in range(20):
+        try:
+            text = lock_path.read_text().strip()
+        except OSError:
+            text = ""
+        if text:
+            break
+        time.sleep(0.05)
     return text or "a process that has not written its id yet"
 
 
@@ -213,4 +220,20 @@ def exclusive(folder: Path, command: str) -> Iterator[None]:
             with contextlib.suppress(OSError):
                 handle.seek(0)
                 handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def waiting_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` that waits for its holder (for caches several runs fill at once)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
             fcntl.flock(handle, fcntl.LOCK_UN)

@@ -204,16 +204,20 @@ def ensure_synthetic(size: str, log: Callable[[str], None], seed: int = 0) -> Pa
     from ..data.synthetic import generate
     from ..paths import cache_dir
 
+    from ..outdir import waiting_lock
+
     target = cache_dir() / "synthetic" / f"{size}-seed{seed}"
     if target.is_dir():  # complete: it is renamed into place only after generation finished
         return target
-    log(f"generating the synthetic Human3.6M set ({size}, seed {seed}) into {target} (once)")
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    generate(tmp, seed=seed, size=size)
-    shutil.rmtree(target, ignore_errors=True)
     target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, target)
+    with waiting_lock(target.parent / f".{target.name}.lock"):  # two runs at once: one generates, one waits
+        if target.is_dir():
+            return target
+        log(f"generating the synthetic Human3.6M set ({size}, seed {seed}) into {target} (once)")
+        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        generate(tmp, seed=seed, size=size)
+        os.replace(tmp, target)
     return target
 
 
