@@ -18,7 +18,9 @@ root-only predictions. The format is detected from the content, not the file nam
 from __future__ import annotations
 
 import json
+import lzma
 import os
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field, replace
@@ -188,7 +190,8 @@ def _load_npz(path: Path) -> Predictions:
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, KeyError, NotImplementedError, zipfile.BadZipFile, zlib.error) as exc:
+    except (OSError, ValueError, EOFError, KeyError, NotImplementedError, RuntimeError, struct.error, zipfile.BadZipFile,
+            zlib.error, lzma.LZMAError) as exc:  # every way a damaged zip member fails (RuntimeError: "encrypted")
         raise PredictionsError(f"{path}: cannot read as a pose3dbench .npz ({exc}); re-run the benchmark "
                                "to regenerate it") from None
     if "meta" not in data:
