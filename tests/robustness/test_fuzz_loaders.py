@@ -158,6 +158,7 @@ def test_the_valid_documents_load():
 @given(documents(CAMERA))
 @example(_with(CAMERA, ("1", "t"), [HUGE, 0, 0]))  # OverflowError from numpy
 @example({**CAMERA, "10000000000000": CAMERA["1"]})  # a 80 TB camera lookup table: MemoryError
+@example(_with(CAMERA, ("1", "R", 0), [1e200, 0.0, 0.0]))  # found by the fuzz: overflow in R @ R.T (a warning)
 def test_camera_file(doc):
     from pose3dbench.data.h36m import read_cameras
 

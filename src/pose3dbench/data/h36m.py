@@ -140,8 +140,9 @@ def read_cameras(path: str | os.PathLike) -> dict[int, dict[str, np.ndarray]]:
         if not (f > 0).all():
             raise DatasetError(f"{path}: camera {key} has focal length f = {f.tolist()} pixels; it must be positive "
                                "(re-download the camera file)")
-        err = np.abs(R @ R.T - np.eye(3)).max()
-        det = np.linalg.det(R)
+        with np.errstate(over="ignore", invalid="ignore"):  # huge entries: err is inf, and R is refused below
+            err = np.abs(R @ R.T - np.eye(3)).max()
+            det = np.linalg.det(R)
         if err > _ROT_TOL or det <= 0:
             raise DatasetError(
                 f"{path}: camera {key} R is not a rotation (max |R R^T - I| = {err:.2g}, det = {det:.4g}); "
