@@ -3,12 +3,15 @@
 Each sub-command lives in ``pose3dbench/commands/<name>.py`` and exposes
 ``add_parser(subparsers)``, which registers its parser and sets ``func`` (args -> exit code).
 Errors caused by user input (``Pose3DBenchError``) are printed without a traceback unless
-``--debug`` is given.
+``--debug`` is given; so are bad flags (checked where they are parsed, see ``argtypes``). Output
+cut short by its reader (``pose3dbench evaluate ... | head``) ends quietly with exit code 141, as
+a program killed by SIGPIPE.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -16,8 +19,20 @@ from . import __version__, commands
 from .errors import Pose3DBenchError
 
 
+#: exit code of a command whose standard output was closed by its reader (128 + SIGPIPE, as shells report it)
+BROKEN_PIPE_EXIT = 141
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the tool's one-line error format (``pose3dbench: error: ...``) and a pointer to --help."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        self.print_usage(sys.stderr)
+        self.exit(2, f"pose3dbench: error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pose3dbench",
         description="Benchmark monocular 3D human pose networks on Human3.6M.",
     )
@@ -32,9 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_gone() -> int:
+    """The reader of stdout went away: point fd 1 at /dev/null so that the final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real stdout (captured in tests, notebooks)
+        pass
+    return BROKEN_PIPE_EXIT
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a bad flag (message printed) or --help/--version: return its code
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -42,7 +71,11 @@ def main(argv: list[str] | None = None) -> int:
 
     tune_allocator()  # before any tensor exists: large tensors re-use heap memory (see its docstring)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's flush at exit
+        return code
+    except BrokenPipeError:
+        return _stdout_gone()
     except Pose3DBenchError as exc:
         if args.debug:
             raise

@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb") -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb", *,
+                 fsync: bool = True) -> Path:
     """Call ``write(fileobj)`` on a temp file beside ``path``, fsync, then rename over ``path``.
 
     If anything fails the previous file at ``path`` is left intact and the temp file removed.
+    ``fsync=False`` skips the fsync (many small files that can be regenerated, e.g. synthetic images):
+    the rename still never shows a partly written file to a reader.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -22,7 +25,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: st
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -2,7 +2,10 @@
 
 ``build_slow``: a pose model that sleeps in every forward, so a run can be interrupted mid-inference.
 ``build_rootnet``: a RootNet-interface model (forward(img, k_value [B,1]) -> [B,3] = x_hm, y_hm, depth mm).
+``build_very_slow``: 0.5 s per forward (two runs meeting on one --out folder).
+``build_interrupting``: Ctrl-C in forward number $ROBUST_INTERRUPT_AT (resume chunks are left behind).
 """
+import os
 import sys
 import time
 from pathlib import Path
@@ -56,3 +59,39 @@ class TinyRoot(nn.Module):
 def build_rootnet():
     torch.manual_seed(1)
     return TinyRoot()
+
+
+class VerySlowTinyPose(TinyPose):
+    """0.5 s per forward: a run that holds its --out folder long enough for a second one to meet it."""
+
+    def forward(self, img):
+        time.sleep(0.5)
+        return super().forward(img)
+
+
+def build_very_slow():
+    torch.manual_seed(0)
+    model = VerySlowTinyPose()
+    model.config.variant = "tiny-very-slow"
+    return model
+
+
+class InterruptingTinyPose(TinyPose):
+    """Raises KeyboardInterrupt (as Ctrl-C would) in forward number $ROBUST_INTERRUPT_AT when that is set."""
+
+    calls = 0
+
+    def forward(self, img):
+        InterruptingTinyPose.calls += 1
+        at = os.environ.get("ROBUST_INTERRUPT_AT")
+        if at and InterruptingTinyPose.calls == int(at):
+            raise KeyboardInterrupt
+        return super().forward(img)
+
+
+def build_interrupting():
+    torch.manual_seed(0)
+    InterruptingTinyPose.calls = 0
+    model = InterruptingTinyPose()
+    model.config.variant = "tiny-interrupting"
+    return model

@@ -31,22 +31,26 @@ def add_parser(subparsers) -> None:
 
 
 def _check_images(paths: list[str], sizes: np.ndarray) -> dict:
-    """Missing, unreadable/truncated and wrongly sized images (header reads only)."""
-    from ..data.transforms import jpeg_is_truncated, read_image_size
+    """Missing, broken-link, unreadable/truncated and wrongly sized images (header reads only)."""
+    from ..data.transforms import broken_link, jpeg_is_truncated, read_image_size
 
-    listing: dict[str, set] = {}
-    missing, bad, wrong = [], [], []
+    listing: dict[str, dict[str, bool]] = {}
+    missing, links, bad, wrong = [], [], [], []
     for p, (w, h) in zip(paths, sizes.tolist()):
         folder, name = os.path.split(p)
         names = listing.get(folder)
         if names is None:
             try:
-                names = {e.name for e in os.scandir(folder)}
+                names = {e.name: e.is_symlink() for e in os.scandir(folder)}  # name -> is a link
             except OSError:
-                names = set()
+                names = {}
             listing[folder] = names
-        if name not in names:
-            missing.append(p)
+        if name not in names or (names[name] and not os.path.exists(p)):
+            link = broken_link(p)
+            if link:
+                links.append(f"{p} ({link})")
+            else:
+                missing.append(p)
             continue
         wh = read_image_size(p)
         if wh is None:
@@ -55,7 +59,7 @@ def _check_images(paths: list[str], sizes: np.ndarray) -> dict:
             bad.append(f"{p} (truncated: no JPEG end marker)")
         elif wh != (w, h):
             wrong.append(f"{p} is {wh[0]}x{wh[1]}, annotation says {w}x{h}")
-    return {"missing": missing, "unreadable": bad, "size_mismatch": wrong}
+    return {"missing": missing, "broken_link": links, "unreadable": bad, "size_mismatch": wrong}
 
 
 def diagnose(data: str | os.PathLike) -> dict:
@@ -105,7 +109,8 @@ def diagnose(data: str | os.PathLike) -> dict:
             "test_images": int(m.sum()),
             "by_action": {f"{a} {H36M_ACTIONS.get(a, '?')}": int(act[a]) for a in sorted(act)},
             "by_camera": {str(c): int(cam[c]) for c in sorted(cam)},
-            "images_missing": len(img["missing"]), "images_unreadable": len(img["unreadable"]),
+            "images_missing": len(img["missing"]), "images_broken_link": len(img["broken_link"]),
+            "images_unreadable": len(img["unreadable"]),
             "images_size_mismatch": len(img["size_mismatch"]),
             "examples": {k: v[:_EXAMPLES] for k, v in img.items() if v},
         }
@@ -117,6 +122,9 @@ def diagnose(data: str | os.PathLike) -> dict:
         if img["missing"]:
             probs.append(f"{len(img['missing'])} of {int(m.sum())} S{s} test images missing on disk, e.g. {img['missing'][0]} "
                          "(extract the image archives of this subject below the dataset folder)")
+        if img["broken_link"]:
+            probs.append(f"{len(img['broken_link'])} S{s} test images are broken symbolic links, e.g. "
+                         f"{img['broken_link'][0]} (point the links at the extracted images)")
         if img["unreadable"]:
             probs.append(f"{len(img['unreadable'])} S{s} test images unreadable, e.g. {img['unreadable'][0]} (re-extract them)")
         if img["size_mismatch"]:
@@ -166,7 +174,8 @@ def _print(rep: dict) -> None:
     have = [s for s, f in rep["annotation_files"].items() if all(f.values())]
     print(f"  subjects with all annotation files: {', '.join(have) or 'none'}")
     for s, d in rep["subjects"].items():
-        print(f"  S{s}: {d['test_images']} test images; missing {d['images_missing']}, unreadable {d['images_unreadable']}, "
+        print(f"  S{s}: {d['test_images']} test images; missing {d['images_missing']}, broken links "
+              f"{d['images_broken_link']}, unreadable {d['images_unreadable']}, "
               f"size mismatch {d['images_size_mismatch']}")
         print("    by action: " + ", ".join(f"{k}: {v}" for k, v in d["by_action"].items()))
         print("    by camera: " + ", ".join(f"{k}: {v}" for k, v in d["by_camera"].items()))

@@ -106,16 +106,27 @@ def format_table(res: dict, source: str = "") -> str:
     return "\n".join(lines)
 
 
+def _is_evaluate_output(obj) -> bool:
+    return isinstance(obj, dict) and {"protocol", "metric", "num_samples"} <= set(obj)
+
+
 def main(args) -> int:
     from ..io import atomic_write_json
+    from ..outdir import refuse_foreign_file
 
+    if args.out is not None:  # before any work: never replace e.g. an annotation file given by mistake
+        refuse_foreign_file(args.out, "--out", _is_evaluate_output, "a result written by pose3dbench evaluate")
     res = evaluate_file(args)
     public = {k: v for k, v in res.items() if k != "per_sample_mm"}
     for k, v in public.items():
         if isinstance(v, float) and not np.isfinite(v):
             raise PredictionsError(f"{args.predictions}: {k} is not finite; check the predictions")
     if args.out is not None:
-        atomic_write_json(args.out, public)
+        try:
+            atomic_write_json(args.out, public)
+        except OSError as exc:
+            raise PredictionsError(f"cannot write --out {args.out} ({exc.strerror or exc}); pass a writable path "
+                                   "(a previous file there is unchanged)") from None
     if args.json:
         sys.stdout.write(json.dumps(public, allow_nan=False) + "\n")
     else:

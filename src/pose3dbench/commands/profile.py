@@ -5,6 +5,7 @@ import argparse
 import json
 from typing import Any
 
+from ..argtypes import int_range
 from ..errors import Pose3DBenchError
 from ..io import atomic_write_json
 
@@ -20,16 +21,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", "-m", action="append", required=True, metavar="SPEC",
                    help="NAME, NAME=CKPT, CKPT or module:function (repeat for several models)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
-    p.add_argument("--batch-size", type=int, default=8, metavar="N",
+    p.add_argument("--batch-size", type=int_range(1), default=8, metavar="N",
                    help="batch size for throughput (latency is always measured at batch 1; default 8)")
-    p.add_argument("--iters", type=int, default=10, metavar="N", help="timed forward calls (default 10)")
-    p.add_argument("--warmup", type=int, default=3, metavar="N", help="untimed warm-up calls (default 3)")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
+    p.add_argument("--iters", type=int_range(1), default=10, metavar="N", help="timed forward calls (default 10)")
+    p.add_argument("--warmup", type=int_range(0), default=3, metavar="N", help="untimed warm-up calls (default 3)")
+    p.add_argument("--threads", type=int_range(1), default=None, metavar="N",
                    help="torch CPU threads for the run (default: torch's current setting)")
     p.add_argument("--dtype", action="append", choices=("float32", "float16", "bfloat16"), default=None,
                    help="precision(s) to time; float16/bfloat16 use torch.autocast (repeatable; "
                         "default float32)")
-    p.add_argument("--input-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+    p.add_argument("--input-size", type=int_range(32, 4096), nargs=2, default=None, metavar=("H", "W"),
                    help="input crop size in pixels (default: the model config's, else 256 256)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     p.add_argument("--json", action="store_true", help="print JSON (a list, one object per model)")
@@ -44,6 +45,10 @@ def _info_name(spec: str, info: Any) -> str:
     return spec
 
 
+def _is_profile_output(obj) -> bool:
+    return isinstance(obj, list) and all(isinstance(r, dict) and "params" in r and "environment" in r for r in obj)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..models.spec import resolve_model_spec
     from ..perf.profile import format_table, profile_model, resolve_device
@@ -52,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
         raise Pose3DBenchError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.iters < 1 or args.warmup < 0:
         raise Pose3DBenchError(f"need --iters >= 1 and --warmup >= 0, got {args.iters} and {args.warmup}")
+    if args.output:  # before any work: never replace a file this command did not write
+        from ..outdir import refuse_foreign_file
+
+        refuse_foreign_file(args.output, "--output", _is_profile_output, "a profile written by pose3dbench profile")
     device = resolve_device(args.device)  # fail before building any model
     results = []
     for spec in args.model:
@@ -69,7 +78,11 @@ def run(args: argparse.Namespace) -> int:
         results.append(res)
         del model
     if args.output:
-        atomic_write_json(args.output, results)
+        try:
+            atomic_write_json(args.output, results)
+        except OSError as exc:
+            raise Pose3DBenchError(f"cannot write --output {args.output} ({exc.strerror or exc}); pass a writable "
+                                   "path (a previous file there is unchanged)") from None
     if args.json:
         print(json.dumps(results, indent=2, allow_nan=False))
     else:

@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..argtypes import int_range
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -19,7 +21,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="do not read the dataset (no qualitative panel, no MRPE CI)")
     parser.add_argument("--resamples", type=int, default=None, metavar="N",
                         help="bootstrap resamples for the confidence intervals (default 2000)")
-    parser.add_argument("--seed", type=int, default=None, help="bootstrap seed (default fixed)")
+    parser.add_argument("--seed", type=int_range(0, 2**32 - 1), default=None, help="bootstrap seed (default fixed)")
     parser.set_defaults(func=run)
     return parser
 
@@ -44,6 +46,15 @@ def load_samples_for(results: dict) -> tuple[dict | None, str | None]:
                for protocol in st["protocols"] for root in st["roots"]}
     except Pose3DBenchError as exc:
         return None, f"cannot read the dataset {path}: {exc}"
+    from ..data.fingerprint import describe_change, split_fingerprint
+
+    for ev in results.get("evaluations", []) + results.get("root_evaluations", []):
+        if "data" in ev and ev.get("protocol") in st["protocols"]:  # runs of older versions record no fingerprint
+            changed = describe_change(ev["data"], split_fingerprint(provider.for_root(ev["protocol"], ev["root"])))
+            if changed:
+                return None, (f"the dataset {path} changed since the run ({changed}), so its ground truth no longer "
+                              "belongs to the numbers; re-run `pose3dbench run` with this --out to score the current "
+                              "data")
     return out, None
 
 
@@ -55,13 +66,21 @@ def run(args: argparse.Namespace) -> int:
     n = DEFAULT_RESAMPLES if args.resamples is None else args.resamples
     if n < 100:
         raise ResultsError(f"--resamples {n} is too few for a 95% interval; use 1000 or more")
-    samples = None
-    if args.dataset:
-        samples, why = load_samples_for(load_results(args.out))
-        if why:
-            print(f"pose3dbench report: {why}; building without the qualitative panel", file=sys.stderr)
-    paths = build_report(args.out, samples_by_split=samples, n_resamples=n,
-                         seed=DEFAULT_SEED if args.seed is None else args.seed)
+    from ..outdir import exclusive
+
+    results = load_results(args.out)  # a folder without a results.json of pose3dbench's is refused here
+    with exclusive(args.out, "report"):  # not while a run writes the same folder
+        samples = None
+        if args.dataset:
+            samples, why = load_samples_for(results)
+            if why:
+                print(f"pose3dbench report: {why}; building without the qualitative panel", file=sys.stderr)
+        try:
+            paths = build_report(args.out, samples_by_split=samples, n_resamples=n,
+                                 seed=DEFAULT_SEED if args.seed is None else args.seed)
+        except OSError as exc:
+            raise ResultsError(f"cannot write the report into {args.out} ({exc.strerror or exc}); free disk space "
+                               "and re-run (each report file is replaced only once its new version is complete)") from None
     for key in ("report_html", "report_md", "results_csv"):
         print(f"{key.replace('_', '.')}: {paths[key]}")
     print(f"{len(paths) - 3} figure(s) in {args.out}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..argtypes import int_range
+
 HELP_MODEL = (
     "model to benchmark (repeatable): NAME (registry variant, untrained weights), NAME=CKPT, CKPT "
     "(family inferred from the file), NAME:pretrained (the authors' released weights, fetched and cached), "
@@ -27,27 +29,29 @@ def add_parser(sub) -> None:
                         "in this run predicts the roots on the bbox_root boxes) (default: gt rootnet)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test (default: on)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--batch-size", type=int_range(1), default=16, help="images per forward (default 16)")
+    p.add_argument("--workers", type=int_range(0, note="0 = in-process"), default=None,
                    help="data-loading processes (decode + crop); 0 = in-process. Default: 0 on CPU (a worker "
                         "competes with torch's threads for the cores: measured up to 2x slower on 2 cores), "
                         "cores - 2 (at most 16) on CUDA (see benchmarks/RESULTS.md)")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
-    p.add_argument("--out", type=Path, default=Path("pose3dbench-out"), help="output folder (default: ./pose3dbench-out)")
-    p.add_argument("--force", action="store_true", help="recompute everything instead of resuming")
+    p.add_argument("--threads", type=int_range(1), default=None, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--out", type=Path, default=Path("pose3dbench-out"),
+                   help="output folder: new, empty or an earlier run's (default: ./pose3dbench-out); one run at a time")
+    p.add_argument("--force", action="store_true",
+                   help="recompute everything instead of resuming; the previous results are replaced only when it finished")
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="allow full unpickling of checkpoints that weights_only loading refuses (trusted files only)")
     p.add_argument("--no-profile", dest="profile", action="store_false", help="skip the cost profile")
-    p.add_argument("--profile-iters", type=int, default=None,
+    p.add_argument("--profile-iters", type=int_range(1), default=None,
                    help="timed iterations for latency/throughput (default 5; 2 in the demo run)")
-    p.add_argument("--profile-batch", type=int, default=None,
+    p.add_argument("--profile-batch", type=int_range(1), default=None,
                    help="batch size of the throughput measurement (default: --batch-size; 4 in the demo run)")
     p.add_argument("--synthetic-size", default="tiny", choices=["tiny", "small", "full"],
                    help="size of the built-in synthetic set when --data is not given")
     p.add_argument("--bbox-root", type=Path, default=None,
                    help="RootNet output (bbox_root json) for --root rootnet / rootnet-model, instead of the one found "
                         "below --data (use the file of the protocol you run)")
-    p.add_argument("--limit", type=int, default=None,
+    p.add_argument("--limit", type=int_range(0, note="0 = all samples"), default=None,
                    help="only the first N samples of each split (quick checks); 0 = all. Default: all, except "
                         "in the demo run (no --data, no --model), which takes the first 4")
     p.add_argument("--no-report", dest="report", action="store_false", help="skip report.md/report.html")

@@ -6,6 +6,7 @@ import json
 import sys
 from typing import Any
 
+from ..argtypes import positive_float
 from ..weights import (NO_OFFICIAL_WEIGHTS, cached_path, entries, fetch, get_entry, lock_path, status,
                        verify, weights_dir)
 from ..weights.download import DEFAULT_TIMEOUT
@@ -24,7 +25,7 @@ def add_parser(subparsers) -> None:
     p_get = sub.add_parser("get", help="download (or find) an entry and print its path")
     p_get.add_argument("name", help="entry name (see `weights list`) or VARIANT:pretrained")
     p_get.add_argument("--force", action="store_true", help="download again even if cached")
-    p_get.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="network timeout, seconds")
+    p_get.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT, help="network timeout, seconds")
     p_get.add_argument("--no-progress", action="store_true", help="no progress bar")
     p_get.set_defaults(func=_cmd_get)
     p_ver = sub.add_parser("verify", help="check size/sha256/lock and that the file loads as its variant")

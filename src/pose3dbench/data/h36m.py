@@ -13,6 +13,7 @@ list order, subjects ascending. Thorax (joint 17) = mean of the shoulders; root 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -96,10 +97,10 @@ def load_bbox_root(path: str | os.PathLike) -> BBoxRoot:
     if not isinstance(data, list):
         raise DatasetError(f"{path} must hold a JSON list of {{image_id, bbox, root_cam}} entries (RootNet output), got {type(data).__name__}")
     try:
-        ids = np.fromiter((e["image_id"] for e in data), dtype=np.int64, count=len(data))
+        ids = np.asarray([_entry_int(e, "image_id", path, "bbox_root") for e in data], dtype=np.int64).reshape(-1)
         bbox = np.asarray([e["bbox"] for e in data], dtype=np.float64).reshape(len(data), -1)
         root = np.asarray([e["root_cam"] for e in data], dtype=np.float64).reshape(len(data), -1)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
         raise DatasetError(f"{path}: every entry needs image_id, bbox [x,y,w,h] and root_cam [X,Y,Z] ({exc!r}); is this a RootNet bbox_root file?") from None
     if len(data) and (bbox.shape[1] != 4 or root.shape[1] != 3):
         raise DatasetError(f"{path}: bbox must have 4 numbers and root_cam 3 (got {bbox.shape[1]} and {root.shape[1]})")
@@ -126,14 +127,22 @@ def read_cameras(path: str | os.PathLike) -> dict[int, dict[str, np.ndarray]]:
             f = np.asarray(cam["f"], dtype=np.float64).reshape(-1)
             c = np.asarray(cam["c"], dtype=np.float64).reshape(-1)
             idx = int(key)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise DatasetError(f"{path}: camera {key!r} needs R (3x3), t (3), f (2), c (2) ({exc!r})") from None
+        if not 0 <= idx < 2**31:
+            raise DatasetError(f"{path}: camera key {key!r} is not a camera index (0 .. 2^31-1; Human3.6M has 1-4)")
+        if idx in cams:
+            raise DatasetError(f"{path}: cameras {key!r} and another key both name camera {idx}; keep one")
         if R.shape != (3, 3) or t.shape != (3,) or f.shape != (2,) or c.shape != (2,):
             raise DatasetError(f"{path}: camera {key}: R must be 3x3, t 3, f 2, c 2 numbers (got {R.shape}, {t.shape}, {f.shape}, {c.shape})")
         if not (np.isfinite(R).all() and np.isfinite(t).all() and np.isfinite(f).all() and np.isfinite(c).all()):
             raise DatasetError(f"{path}: camera {key} has NaN/inf values; re-download the camera file")
-        err = np.abs(R @ R.T - np.eye(3)).max()
-        det = np.linalg.det(R)
+        if not (f > 0).all():
+            raise DatasetError(f"{path}: camera {key} has focal length f = {f.tolist()} pixels; it must be positive "
+                               "(re-download the camera file)")
+        with np.errstate(over="ignore", invalid="ignore"):  # huge entries: err is inf, and R is refused below
+            err = np.abs(R @ R.T - np.eye(3)).max()
+            det = np.linalg.det(R)
         if err > _ROT_TOL or det <= 0:
             raise DatasetError(
                 f"{path}: camera {key} R is not a rotation (max |R R^T - I| = {err:.2g}, det = {det:.4g}); "
@@ -198,66 +207,129 @@ def _read_subject_cached(subject: int, stride: int, key: tuple) -> SubjectRecord
     except (KeyError, TypeError) as exc:
         raise DatasetError(f"{data_p}: expected a COCO-style object with 'images' and 'annotations' lists ({exc!r})") from None
     try:
-        frames = np.fromiter((im["frame_idx"] for im in images), dtype=np.int64, count=len(images))
+        frames_f = np.fromiter((im["frame_idx"] for im in images), dtype=np.float64, count=len(images))
+        bad_frame = np.flatnonzero(~(np.isfinite(frames_f) & (frames_f == np.floor(frames_f))
+                                     & (np.abs(frames_f) < 2.0**53)))  # integers a float64 holds exactly
+        if bad_frame.size:
+            i = int(bad_frame[0])
+            raise DatasetError(f"{data_p}: images[{i}] has frame_idx {images[i]['frame_idx']!r}, not an integer; "
+                               "fix that entry or re-download the file")
+        frames = frames_f.astype(np.int64)
         keep_img = np.flatnonzero(frames % stride == 0)
         kept = [images[i] for i in keep_img]
-        row_of = {int(im["id"]): r for r, im in enumerate(kept)}
+        row_of = {_entry_int(im, "id", data_p, "image"): r for r, im in enumerate(kept)}
+        if len(row_of) < len(kept):
+            _refuse_duplicates(data_p, [int(im["id"]) for im in kept], "images", "image entry", "id")
         ann_rows = []
         ann_boxes = []
         for a in anns:
-            r = row_of.get(a["image_id"])
+            key = a["image_id"]
+            r = row_of.get(key) if isinstance(key, int) and not isinstance(key, bool) else None
+            if r is None and isinstance(key, float) and key.is_integer():
+                r = row_of.get(int(key))
             if r is not None:
                 ann_rows.append(r)
                 ann_boxes.append(a["bbox"])
         ann_rows = np.asarray(ann_rows, dtype=np.int64)
+        if np.unique(ann_rows).size < ann_rows.size:
+            _refuse_duplicates(data_p, [int(kept[r]["id"]) for r in ann_rows.tolist()], "annotations",
+                               "annotation", "image_id")
+        if ann_rows.size < len(kept):
+            lonely = sorted(set(range(len(kept))) - set(ann_rows.tolist()))
+            raise DatasetError(f"{data_p}: {len(lonely)} of the {len(kept)} images with frame_idx % {stride} == 0 have "
+                               f"no entry in 'annotations' (e.g. image id {int(kept[lonely[0]]['id'])}); each image "
+                               "needs one annotation (its bbox): the file is incomplete, re-download it")
         sel = [kept[r] for r in ann_rows]
         cols = {k: [im[k] for im in sel] for k in _IMAGE_FIELDS}
     except KeyError as exc:
         raise DatasetError(f"{data_p}: an image or annotation entry lacks the field {exc}; every image needs {', '.join(_IMAGE_FIELDS)} and every annotation image_id and bbox") from None
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise DatasetError(f"{data_p}: malformed image/annotation entry ({exc!r})") from None
     n = len(sel)
-    as_int = lambda k: np.asarray(cols[k], dtype=np.int64).reshape(n)  # noqa: E731
+    as_int = lambda k: np.asarray([_entry_int(im, k, data_p, "image") for im in sel], dtype=np.int64).reshape(n)  # noqa: E731
+    image_id, width, height = as_int("id"), as_int("width"), as_int("height")
+    subj, act, sub, cam, frame = (as_int(k) for k in ("subject", "action_idx", "subaction_idx", "cam_idx", "frame_idx"))
+    for i, im in enumerate(sel):
+        if not isinstance(im["file_name"], str) or not im["file_name"]:
+            raise DatasetError(f"{data_p}: image id {int(image_id[i])} has file_name {im['file_name']!r}, not a path "
+                               "such as 's_11_act_02_subact_01_ca_01/s_11_act_02_subact_01_ca_01_000001.jpg'")
+    small = np.flatnonzero((width <= 0) | (height <= 0))
+    if small.size:
+        i = int(small[0])
+        raise DatasetError(f"{data_p}: image id {int(image_id[i])} declares a {int(width[i])}x{int(height[i])} image; "
+                           "width and height must be positive pixels")
     try:
         bbox = np.asarray(ann_boxes, dtype=np.float64).reshape(n, 4)
-        image_id, width, height = as_int("id"), as_int("width"), as_int("height")
-        subj, act, sub, cam, frame = (as_int(k) for k in ("subject", "action_idx", "subaction_idx", "cam_idx", "frame_idx"))
-    except (TypeError, ValueError) as exc:
-        raise DatasetError(f"{data_p}: non-numeric image fields or bboxes that are not [x, y, w, h] ({exc})") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise DatasetError(f"{data_p}: annotation bboxes must be [x, y, w, h] numbers ({exc})") from None
 
     cams = read_cameras(cam_p)
     missing_cams = sorted(set(np.unique(cam).tolist()) - set(cams))
     if missing_cams:
         raise DatasetError(f"{cam_p}: no parameters for camera(s) {missing_cams} used in {data_p}")
-    cam_ids = np.array(sorted(cams))
-    lut = np.full(int(cam_ids.max()) + 1, -1, dtype=np.int64)
-    lut[cam_ids] = np.arange(len(cam_ids))
+    cam_ids = np.array(sorted(cams), dtype=np.int64)
     Rs = np.stack([cams[i]["R"] for i in cam_ids])
     ts = np.stack([cams[i]["t"] for i in cam_ids])
     fs = np.stack([cams[i]["f"] for i in cam_ids])
     cs = np.stack([cams[i]["c"] for i in cam_ids])
-    ci = lut[cam] if n else np.zeros(0, dtype=np.int64)
+    ci = np.searchsorted(cam_ids, cam) if n else np.zeros(0, dtype=np.int64)  # every cam is in cam_ids (above)
 
     joints = read_json(joint_p, "joint_3d") if n else {}
-    try:
-        jw = [joints[str(a)][str(s)][str(f)] for a, s, f in zip(act.tolist(), sub.tolist(), frame.tolist())]
-    except KeyError:
-        for a, s, f in zip(act.tolist(), sub.tolist(), frame.tolist()):
-            if str(f) not in joints.get(str(a), {}).get(str(s), {}):
-                raise DatasetError(f"{joint_p}: no 3D joints for action {a}, subaction {s}, frame {f} (used by {data_p}); the joint file does not match the data file") from None
-        raise DatasetError(f"{joint_p}: missing 3D joints for some images of {data_p}") from None
-    except (TypeError, AttributeError):
-        raise DatasetError(f"{joint_p}: expected {{action: {{subaction: {{frame: 17x3}}}}}}") from None
+    if not isinstance(joints, dict):
+        raise DatasetError(f"{joint_p}: expected {{action: {{subaction: {{frame: 17x3}}}}}}, got a JSON "
+                           f"{type(joints).__name__}")
+    jw = []
+    for a, s_, f in zip(act.tolist(), sub.tolist(), frame.tolist()):
+        node = joints.get(str(a))
+        node = node.get(str(s_)) if isinstance(node, dict) else None
+        node = node.get(str(f)) if isinstance(node, dict) else None
+        if node is None:
+            raise DatasetError(f"{joint_p}: no 3D joints for action {a}, subaction {s_}, frame {f} (used by {data_p}); the joint file does not match the data file")
+        jw.append(node)
     try:
         joints_world = np.asarray(jw, dtype=np.float64).reshape(n, 17, 3)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise DatasetError(f"{joint_p}: every frame must hold 17 joints x 3 coordinates (world mm)") from None
+    bad = np.flatnonzero(~np.isfinite(joints_world).all(axis=(1, 2)))
+    if bad.size:
+        i = int(bad[0])
+        joint = int(np.flatnonzero(~np.isfinite(joints_world[i]).all(axis=1))[0])
+        raise DatasetError(
+            f"{joint_p}: action {int(act[i])}, subaction {int(sub[i])}, frame {int(frame[i])} (image id "
+            f"{int(image_id[i])} in {data_p}) has NaN/inf coordinates (joint {joint}: {joints_world[i, joint].tolist()})"
+            f"{f'; {bad.size} test frames in all' if bad.size > 1 else ''}; the joint file is damaged: re-download "
+            "it (3D joints must be finite world mm)")
     return SubjectRecords(
         subject=subject, files={"data": data_p, "camera": cam_p, "joint_3d": joint_p},
         image_id=image_id, file_name=cols["file_name"], width=width, height=height, subject_field=subj,
         action_idx=act, subaction_idx=sub, cam_idx=cam, frame_idx=frame, bbox=bbox, joints_world=joints_world,
         R=Rs[ci], t=ts[ci], f=fs[ci], c=cs[ci],
     )
+
+
+def _entry_int(entry: dict, field: str, path, what: str) -> int:
+    """``entry[field]`` as an int: JSON integers (or integral floats such as 64.0), nothing else.
+
+    Refused, with the entry named: booleans, strings, fractions, NaN and numbers beyond int64.
+    """
+    v = entry[field]
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int) or not -2**63 <= v < 2**63:
+        ident = entry.get("id") if isinstance(entry, dict) and field != "id" else None
+        raise DatasetError(f"{path}: {what} entry{f' id {ident!r}' if ident is not None else ''} has {field} {v!r}, "
+                           "not an integer; fix that entry or re-download the file")
+    return v
+
+
+def _refuse_duplicates(path, ids: list[int], table: str, what: str, field: str) -> None:
+    """DatasetError naming the ids that occur more than once in ``table`` of a data file (test frames)."""
+    uniq, counts = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)
+    dup = uniq[counts > 1]
+    raise DatasetError(
+        f"{path}: {dup.size} {field}(s) occur more than once in '{table}' (e.g. {field} {int(dup[0])}, "
+        f"{int(counts[counts > 1][0])} times; all: {dup[:10].tolist()}{' ...' if dup.size > 10 else ''}): each image "
+        f"has exactly one {what} in a 3DMPPE data file; remove the duplicates or re-download the file")
 
 
 def world_to_camera(joints_world: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -330,7 +402,8 @@ def load_split(
     width, height = cat("width"), cat("height")
     R, t, f, c = cat("R"), cat("t"), cat("f"), cat("c")
     joints_cam = add_thorax(world_to_camera(cat("joints_world"), R, t))
-    source = {"data_dir": str(layout.root), "annotations": ann_dir}
+    source = {"data_dir": str(layout.root), "annotations": ann_dir,
+              "files": json.dumps({f"S{r.subject} {k}": str(v) for r in recs for k, v in r.files.items()})}
     if layout.synthetic is not None:
         source["synthetic"] = json.dumps(layout.synthetic, sort_keys=True)
     skipped: dict[str, int] = {}

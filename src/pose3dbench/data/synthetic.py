@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 
 from ..errors import Pose3DBenchError
-from ..io import atomic_write_text
+from ..io import atomic_write, atomic_write_text
+from ..outdir import OutputError, exclusive, refuse_foreign_folder
 from ..joints import H36M_ACTIONS, H36M_SKELETON
 from .bbox import bbox_from_points, process_bboxes
 from .layout import BBOX_ROOT_NAME, SYNTHETIC_MARKER, annotation_name, sequence_name
@@ -202,15 +203,27 @@ def generate(out_dir: str | os.PathLike, seed: int = 0, size: str = "tiny", *, w
     if size not in SIZES:
         raise SynthError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
     out = Path(out_dir).expanduser()
+    # Only a new or empty folder, or one this generator wrote (its marker at the top): never a real dataset,
+    # whatever its nesting (Kaggle's ``annotations (1)/annotations/``), nor any folder with other files.
+    refuse_foreign_folder(out, "synth", SYNTHETIC_MARKER, "a synthetic set written by pose3dbench synth",
+                          lambda obj: obj.get("synthetic") is True, error=SynthError)
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "annotations").mkdir(exist_ok=True)
     except OSError as exc:
         raise SynthError(f"cannot create {out} ({exc}); choose a writable --out folder") from None
+    try:
+        with exclusive(out, "synth"):
+            return _generate(out, seed, size, workers)
+    except OutputError as exc:
+        raise SynthError(str(exc)) from None
+    except OSError as exc:
+        raise SynthError(f"cannot write below {out} ({exc.strerror or exc}); free disk space or choose another --out "
+                         "(files written so far are complete; the set is marked incomplete until a run finishes)") from None
+
+
+def _generate(out: Path, seed: int, size: str, workers: int | None) -> Path:
     marker = out / SYNTHETIC_MARKER
-    if not marker.exists() and any((out / "annotations").glob("Human36M_subject*_*.json")):
-        raise SynthError(f"{out} already holds Human3.6M annotations that pose3dbench did not generate; "
-                         "choose an empty --out folder (real data are never overwritten)")
     # Written first as incomplete and completed last, so an interrupted run is visible (and can be redone).
     atomic_write_text(marker, json.dumps({"synthetic": True, "complete": False, "seed": int(seed), "size": size}) + "\n")
     scale = 0.32 if size == "tiny" else 1.0
@@ -292,7 +305,8 @@ def generate(out_dir: str | os.PathLike, seed: int = 0, size: str = "tiny", *, w
         ok, buf = cv2.imencode(".jpg", _render(backgrounds[(subject, cam_idx)], uv, z, f), [cv2.IMWRITE_JPEG_QUALITY, 80])
         if not ok:
             raise SynthError(f"JPEG encoding failed for {path}")
-        buf.tofile(str(path))
+        # atomic (a failed write leaves the previous image), without an fsync per image: they can be regenerated
+        atomic_write(path, lambda fobj: fobj.write(buf.tobytes()), fsync=False)
 
     n_workers = workers or min(4, os.cpu_count() or 1)
     try:

@@ -37,6 +37,10 @@ def load_image(path: str | os.PathLike, expected_wh=None) -> np.ndarray:
     try:
         buf = np.fromfile(path, dtype=np.uint8)
     except FileNotFoundError:
+        link = broken_link(path)
+        if link:
+            raise DatasetError(f"image {path} is a broken symbolic link: {link}; point the link at the extracted "
+                               "image (or replace it with the file)") from None
         raise DatasetError(f"image {path} does not exist; extract the Human3.6M images so that this file is present") from None
     except OSError as exc:
         raise DatasetError(f"cannot read image {path} ({exc}); check the file and its permissions") from None
@@ -55,6 +59,31 @@ def load_image(path: str | os.PathLike, expected_wh=None) -> np.ndarray:
                 "the file is not the annotated frame (replace it with the real Human3.6M frame)"
             )
     return img
+
+
+def broken_link(path: str | os.PathLike) -> str | None:
+    """Why ``path`` does not resolve when it (or a folder above it) is a dangling symbolic link, else None.
+
+    ``'it points to /mnt/h36m/S9/x.jpg, which does not exist'`` (the link named is the first dangling one).
+    """
+    p = os.path.abspath(os.fspath(path))
+    parts = []
+    head = p
+    while True:
+        parts.append(head)
+        parent = os.path.dirname(head)
+        if parent == head:
+            break
+        head = parent
+    for q in reversed(parts):  # from the root down: the first link whose target is missing
+        if os.path.islink(q) and not os.path.exists(q):
+            try:
+                target = os.readlink(q)
+            except OSError:
+                target = "?"
+            where = "" if q == p else f" (the folder link {q})"
+            return f"it{where} points to {target}, which does not exist"
+    return None
 
 
 def read_image_size(path: str | os.PathLike) -> tuple[int, int] | None:

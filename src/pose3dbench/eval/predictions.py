@@ -22,8 +22,11 @@ root-only predictions. The format is detected from the content, not the file nam
 from __future__ import annotations
 
 import json
+import lzma
 import os
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -144,11 +147,55 @@ def save_predictions(path: str | os.PathLike, *, meta: dict, **arrays) -> Path:
     return atomic_write(path, lambda f: np.savez_compressed(f, **out))
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+#: meta key -> (check, what it must be)
+_META_CHECKS = {
+    "kind": (lambda v: v in KINDS if isinstance(v, str) else False, "'pose' or 'root'"),
+    "protocol": (lambda v: _is_int(v) and v in (1, 2), "1 or 2"),
+    "root": (lambda v: isinstance(v, str) and v in ("gt", "rootnet", "rootnet-model"), "'gt', 'rootnet' or 'rootnet-model'"),
+    "model": (lambda v: isinstance(v, str), "a string"),
+    "joint_set": (lambda v: isinstance(v, str), "a joint set name"),
+    "heatmap_size": (lambda v: isinstance(v, list) and len(v) == 2 and all(_is_int(x) and x > 0 for x in v),
+                     "[H, W] positive integers"),
+    "depth_bins": (lambda v: _is_int(v) and v > 0, "a positive integer"),
+}
+
+
+def _check_meta(meta: dict, path: Path) -> None:
+    for key, (ok, what) in _META_CHECKS.items():
+        if key in meta and not ok(meta[key]):
+            raise PredictionsError(f"{path}: meta.{key} is {meta[key]!r}, it must be {what}; the file was not written "
+                                   "by `pose3dbench run` or was edited: regenerate it")
+
+
+def _check_values(arrays: dict, path: Path) -> None:
+    """Integer image ids within int64; real (not complex, not bool) finite numbers elsewhere, named by image id."""
+    ids = arrays["image_id"]
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise PredictionsError(f"{path}: image_id has dtype {ids.dtype}; image ids are integers")
+    if ids.dtype == np.uint64 and ids.size and int(ids.max()) >= 2**63:
+        raise PredictionsError(f"{path}: image_id holds values beyond int64 (e.g. {int(ids.max())})")
+    for name, a in arrays.items():
+        if a is None or name == "image_id":
+            continue
+        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+            raise PredictionsError(f"{path}: array {name} has dtype {a.dtype}; predictions are real numbers")
+        if a.size and not np.isfinite(a).all():
+            rows = np.flatnonzero(~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)) if a.ndim else np.array([0])
+            where = f"image id {int(ids[rows[0]])}" if a.ndim and rows.size and ids.size == a.shape[0] else "some rows"
+            raise PredictionsError(f"{path}: {name} has NaN/inf values ({where}{f' and {rows.size - 1} more' if rows.size > 1 else ''}); "
+                                   "the model produced non-finite output or the file was damaged: regenerate it")
+
+
 def _load_npz(path: Path) -> Predictions:
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, KeyError, NotImplementedError, RuntimeError, struct.error, zipfile.BadZipFile,
+            zlib.error, lzma.LZMAError) as exc:  # every way a damaged zip member fails (RuntimeError: "encrypted")
         raise PredictionsError(f"{path}: cannot read as a pose3dbench .npz ({exc}); re-run the benchmark "
                                "to regenerate it") from None
     if "meta" not in data:
@@ -163,8 +210,9 @@ def _load_npz(path: Path) -> Predictions:
     except (ValueError, IndexError) as exc:
         raise PredictionsError(f"{path}: the 'meta' array is not a JSON object ({exc})") from None
     kind = meta.get("kind", "pose") if isinstance(meta, dict) else None
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise PredictionsError(f"{path}: meta must be a JSON object with kind 'pose' (default) or 'root'")
+    _check_meta(meta, path)
     required, optional, required_meta = KINDS[kind]
     missing = [k for k in required if k not in data] + [f"meta.{k}" for k in required_meta if k not in meta]
     if missing:
@@ -175,6 +223,7 @@ def _load_npz(path: Path) -> Predictions:
         if a is not None and not np.issubdtype(a.dtype, np.number):
             raise PredictionsError(f"{path}: array {k} has non-numeric dtype {a.dtype}")
     _check_shapes(arrays, str(path))
+    _check_values(arrays, path)
     arrays["image_id"] = arrays["image_id"].astype(np.int64)
     return Predictions(path=path, format="npz", meta=meta, kind=kind, **arrays)
 
@@ -226,16 +275,16 @@ def _load_json(path: Path) -> Predictions:
             return None
         try:
             a = np.asarray([e[key] for e in obj], dtype=np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise PredictionsError(f"{path}: '{key}' values are not numeric arrays of one shape") from None
         if width is not None and a.shape[1:] != (width,):
             raise PredictionsError(f"{path}: '{key}' entries must have {width} numbers, got shape {a.shape[1:]}")
         return a
 
-    try:
-        ids = np.asarray([e["image_id"] for e in obj], dtype=np.int64)
-    except (TypeError, ValueError):
-        raise PredictionsError(f"{path}: image_id values must be integers") from None
+    bad = [e["image_id"] for e in obj if not (_is_int(e["image_id"]) and -2**63 <= e["image_id"] < 2**63)]
+    if bad:
+        raise PredictionsError(f"{path}: image_id values must be integers, got {bad[0]!r}")
+    ids = np.asarray([e["image_id"] for e in obj], dtype=np.int64)
     arrays = {"image_id": ids, "bbox": column("bbox", 4), "root_cam": column("root_cam", 3)}
     if is_pose:
         pose = column("joint_cam")
@@ -243,6 +292,7 @@ def _load_json(path: Path) -> Predictions:
             raise PredictionsError(f"{path}: joint_cam entries must be J x 3 lists, got shape {pose.shape[1:]}")
         arrays["pred_cam"] = pose
     _check_shapes(arrays, str(path))
+    _check_values(arrays, path)
     fmt = "authors_json" if is_pose else "rootnet_json"
     return Predictions(path=path, format=fmt, meta={"root_relative": is_pose}, kind="pose" if is_pose else "root",
                        **arrays)

@@ -46,6 +46,8 @@ DEMO_LIMIT = 4
 DEMO_PROFILE_ITERS = 2
 DEMO_PROFILE_BATCH = 4
 RESULTS_FILE = "results.json"
+#: where ``--force`` computes (inside --out) before it replaces the previous results
+FORCE_STAGING = ".force-staging"
 
 
 class RunError(Pose3DBenchError):
@@ -94,6 +96,23 @@ class RunOptions:
     severities: tuple[int, ...] = (1, 2, 3, 4, 5)
     #: the model whose errors normalise the mean corruption error (mCE); None: the first pose model
     mce_reference: str | None = None
+
+
+def validate_options(opts: RunOptions) -> None:
+    """RunError for option values out of range (the CLI checks them when parsing; this guards the Python API)."""
+    def need(name: str, value, lo: int, note: str = "", optional: bool = False):
+        if value is None and optional:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+            raise RunError(f"{name} must be an integer >= {lo}{f' ({note})' if note else ''}, got {value!r}")
+
+    need("--batch-size (batch_size)", opts.batch_size, 1)
+    need("--workers (workers)", opts.workers, 0, "0 = in-process")
+    need("--threads (threads)", opts.threads, 1, optional=True)
+    need("--limit (limit)", opts.limit, 0, "0 = all samples", optional=True)
+    need("--profile-iters (profile_iters)", opts.profile_iters, 1, optional=True)
+    need("--profile-batch (profile_batch)", opts.profile_batch, 1, optional=True)
+    need("chunk_size", opts.chunk_size, 1)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -199,16 +218,20 @@ def ensure_synthetic(size: str, log: Callable[[str], None], seed: int = 0) -> Pa
     from ..data.synthetic import generate
     from ..paths import cache_dir
 
+    from ..outdir import waiting_lock
+
     target = cache_dir() / "synthetic" / f"{size}-seed{seed}"
     if target.is_dir():  # complete: it is renamed into place only after generation finished
         return target
-    log(f"generating the synthetic Human3.6M set ({size}, seed {seed}) into {target} (once)")
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    generate(tmp, seed=seed, size=size)
-    shutil.rmtree(target, ignore_errors=True)
     target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, target)
+    with waiting_lock(target.parent / f".{target.name}.lock"):  # two runs at once: one generates, one waits
+        if target.is_dir():
+            return target
+        log(f"generating the synthetic Human3.6M set ({size}, seed {seed}) into {target} (once)")
+        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        generate(tmp, seed=seed, size=size)
+        os.replace(tmp, target)
     return target
 
 
@@ -239,6 +262,8 @@ def check_images(samples, checked: set[str] | None = None) -> None:
     problems = []
     fixes = {
         "missing": ("missing", "extract the Human3.6M images so that these files are present"),
+        "broken_link": ("broken symbolic links", "point the links at the extracted images (or replace them with "
+                                                 "the files)"),
         "unreadable": ("unreadable or truncated", "re-extract them from the dataset archive"),
         "size_mismatch": ("of another size than their annotation says",
                           "these files are not the annotated frames: replace them with the real Human3.6M frames"),
@@ -257,15 +282,20 @@ def check_images(samples, checked: set[str] | None = None) -> None:
 
 
 @contextlib.contextmanager
-def writing(path: str | Path, out: Path):
-    """Turn an OSError while writing ``path`` (full disk, quota, read-only mount) into a RunError."""
+def writing(path: str | Path, out: Path, kept: Path | None = None):
+    """Turn an OSError while writing ``path`` (full disk, quota, read-only mount) into a RunError.
+
+    ``kept``: the file of the previous run that stays as it was (``--force`` computes into a staging folder).
+    """
     try:
         yield
     except OSError as exc:
         reason = exc.strerror or str(exc)
+        what = (f"the previous {kept} and everything else of the previous run are unchanged (--force computes into "
+                f"{Path(path).parent} and replaces them only when it finished)" if kept is not None else
+                f"finished work in {out} is kept and the previous file at that path is unchanged")
         raise RunError(f"cannot write {path} ({reason}); free disk space or pass --out to a writable folder with "
-                       f"room, then re-run: finished work in {out} is kept and the previous file at that path is "
-                       "unchanged") from None
+                       f"room, then re-run: {what}") from None
 
 
 _AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -300,7 +330,7 @@ class PoseInference:
     """
 
     def __init__(self, model: torch.nn.Module, opts: RunOptions, device: torch.device, progress_label: str,
-                 dist=None, identity: dict | None = None, store=None):
+                 dist=None, identity: dict | None = None, store=None, log: Callable[[str], None] | None = None):
         from ..distributed import DistContext
 
         self.dist = dist if dist is not None else DistContext()
@@ -310,6 +340,7 @@ class PoseInference:
         self.device = device
         self.label = progress_label
         self.identity = identity  # the model's identity in results.json: chunks of another model are not re-used
+        self.log = log  # where resuming from (or discarding) saved chunks is said
         cfg = model.config
         self.heatmap_w = int(cfg.heatmap_size[1])
         self.input_hw = tuple(int(v) for v in cfg.input_size)
@@ -323,9 +354,12 @@ class PoseInference:
     def _fingerprint(self, samples) -> dict:
         """What the saved chunks of a split depend on (JSON): model identity, samples, inference settings."""
         o = self.opts
+        from ..data.fingerprint import comparable, split_fingerprint
+
         return json.loads(json.dumps({
             "model": self.identity,
             "samples": _array_digest(samples.image_id, np.round(np.asarray(samples.bbox, dtype=np.float64), 3)),
+            "data": comparable(split_fingerprint(samples)),  # file contents and images: a fix is never resumed over
             "flip": bool(o.flip), "channels_last": bool(o.channels_last), "device": self.device.type,
             "backend": getattr(self.model, "backend", "eager"), "compile": bool(getattr(o, "compile", False)),
             "amp": o.amp, "corruption": list(getattr(self, "_corruption", None) or []),
@@ -373,7 +407,7 @@ class PoseInference:
         for i, k in enumerate(keys):
             if k in self.cache:
                 coords[i], noflip[i] = self.cache[k]
-        fresh = _prepare_partial(partial_dir, self._fingerprint(samples)) if self.dist.is_main else True
+        fresh = _prepare_partial(partial_dir, self._fingerprint(samples), self.log) if self.dist.is_main else True
         for rows, c, cn in (() if fresh else _load_chunks(partial_dir, n)):
             for r, a, b in zip(rows, c, cn):
                 coords[r], noflip[r] = a, b
@@ -492,20 +526,33 @@ def _array_digest(*arrays) -> str:
     return h.hexdigest()
 
 
-def _prepare_partial(partial_dir: Path, fingerprint: dict) -> bool:
+_FINGERPRINT_PARTS = {"model": "the model", "samples": "the samples or boxes", "data": "the data files or images"}
+
+
+def _prepare_partial(partial_dir: Path, fingerprint: dict, log: Callable[[str], None] | None = None) -> bool:
     """Make ``partial_dir`` hold only chunks computed for ``fingerprint``; True when it starts empty.
 
     Chunks left by a run of another model, checkpoint, dataset, split or inference setting are
     deleted (their rows would be silently wrong), then the fingerprint is recorded beside the chunks.
+    What is resumed or discarded, and why, goes to ``log``.
     """
     meta = partial_dir / "fingerprint.json"
     if partial_dir.is_dir():
         try:
-            same = json.loads(meta.read_text()) == fingerprint
+            recorded = json.loads(meta.read_text())
         except (OSError, ValueError):
-            same = False
-        if same:
+            recorded = None
+        chunks = len(list(partial_dir.glob("chunk_*.npz")))
+        if recorded == fingerprint:
+            if log is not None and chunks:
+                log(f"resuming from {chunks} saved chunk(s) in {partial_dir} (same model, samples, data and "
+                    "inference settings)")
             return False
+        if log is not None and chunks:
+            differs = [_FINGERPRINT_PARTS.get(k, k) for k in fingerprint
+                       if not isinstance(recorded, dict) or recorded.get(k) != fingerprint[k]]
+            log(f"discarding {chunks} saved chunk(s) in {partial_dir}: computed for other "
+                f"{', '.join(differs) or 'inputs'} (changed since); recomputing")
         shutil.rmtree(partial_dir, ignore_errors=True)
     from ..io import atomic_write_json
 
@@ -677,11 +724,17 @@ def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
     ``pose3dbench.distributed``); only rank 0 logs and writes results, predictions and the report.
     """
     from .. import distributed
+    from ..outdir import claim_run_folder, exclusive
 
+    validate_options(opts)
     dist = distributed.setup(opts.device)
     previous_handlers = _install_stop_handlers()
     try:
-        return _run_benchmark(opts, log if dist.is_main else (lambda msg: None), dist)
+        with contextlib.ExitStack() as owned:
+            if dist.is_main:  # one run per --out folder, and only in a folder of pose3dbench's own
+                claim_run_folder(Path(opts.out), log, prepare=check_writable)
+                owned.enter_context(exclusive(Path(opts.out), "run"))
+            return _run_benchmark(opts, log if dist.is_main else (lambda msg: None), dist)
     finally:
         for sig, handler in previous_handlers.items():
             signal.signal(sig, handler)
@@ -761,6 +814,26 @@ def _check_named_family(spec: str, model, info: dict) -> None:
                        f"(--model {info.get('checkpoint')}) to infer the model from its keys")
 
 
+def _swap_in(stage: Path, out: Path, log: Callable[[str], None]) -> None:
+    """Replace the previous run in ``out`` by the complete one computed in ``stage`` (``--force``).
+
+    ``predictions/`` is swapped by two renames and ``results.json`` by an atomic replace, after which the old
+    predictions and the previous run's resume chunks are deleted; nothing old is removed before the new state
+    is complete and in place.
+    """
+    old = out / f".predictions.old-{os.getpid()}"
+    with writing(out / RESULTS_FILE, out, kept=out / RESULTS_FILE):
+        if (stage / "predictions").is_dir():
+            if (out / "predictions").exists():
+                os.replace(out / "predictions", old)
+            os.replace(stage / "predictions", out / "predictions")
+        os.replace(stage / RESULTS_FILE, out / RESULTS_FILE)
+    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(out / "partial", ignore_errors=True)
+    shutil.rmtree(stage, ignore_errors=True)
+    log(f"--force: the recomputed results replace the previous ones in {out}")
+
+
 def _prune_missing_predictions(previous: dict | None, out: Path) -> dict | None:
     """Drop previous evaluations whose predictions file is gone (they cannot be re-used)."""
     if previous is None:
@@ -815,19 +888,26 @@ def _warn_other_protocol_bbox_root(samples, log: Callable[[str], None]) -> None:
 def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     from ..models import available
     from ..report.schema import RESULTS_SCHEMA_VERSION, validate_results
+    from ..data.fingerprint import describe_change, split_fingerprint, summary
     from .geometry import heatmap_to_camera
     from .metrics import evaluate_pose, root_errors
     from .predictions import save_predictions
 
-    out = Path(opts.out)
-    check_writable(out)
+    final_out = Path(opts.out)
+    # --force computes into a staging folder and swaps it in at the end: the previous results stay whole until then
+    out = final_out / FORCE_STAGING if opts.force else final_out
+    if dist.is_main:
+        shutil.rmtree(final_out / FORCE_STAGING, ignore_errors=True)  # an unfinished --force (the lock is ours)
+        check_writable(out)
+    else:
+        check_writable(final_out)
     for r in opts.roots:
         if r not in ROOT_SOURCES:
             raise RunError(f"unknown --root {r!r}; choose from {', '.join(ROOT_SOURCES)}")
     for p in opts.protocols:
         if p not in (1, 2):
             raise RunError(f"unknown --protocol {p!r}; Human3.6M protocols are 1 (S11, PA-MPJPE) and 2 (S9+S11, MPJPE)")
-    if opts.threads:
+    if opts.threads is not None:
         torch.set_num_threads(int(opts.threads))
     device = dist.device if dist.enabled else pick_device(opts.device)
     if not dist.is_main:
@@ -844,7 +924,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     plan: list[ModelPlan] = []
     names: set[str] = set()
     for spec in specs:
-        probe = _probe_model(spec, opts)
+        probe = _probe_model(spec, opts, log)
         name = probe.name
         while name in names:
             name += "'"
@@ -857,8 +937,6 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     if "rootnet-model" in opts.roots and len(rootnets) > 1:
         raise RunError("--root rootnet-model is ambiguous with several RootNet models in one run; keep one")
 
-    if opts.force and dist.is_main:  # recompute everything: resume chunks too
-        shutil.rmtree(out / "partial", ignore_errors=True)
     previous = dist.broadcast(_prune_missing_predictions(_load_previous(out, opts.force), out) if dist.is_main else None)
     settings = {
         "batch_size": opts.batch_size, "flip": opts.flip, "dtype": "float32", "workers": opts.workers,
@@ -904,19 +982,39 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     def write_results():
         validate_results(results)
         if dist.is_main:
-            with writing(out / RESULTS_FILE, out):
+            with writing(out / RESULTS_FILE, final_out, kept=final_out / RESULTS_FILE if opts.force else None):
                 atomic_write_json(out / RESULTS_FILE, results)
 
-    def reuse(kind: str, name: str, protocol: int, root: str) -> dict | None:
-        if not reusable:
-            return None
-        prev_models = previous.get("models", {})
-        if name not in prev_models or prev_models[name].get("_identity") != results["models"][name]["_identity"]:
-            return None
-        for ev in previous.get(kind, []):
-            if ev["model"] == name and ev["protocol"] == protocol and ev["root"] == root:
-                return ev  # previous evaluations without their predictions file were pruned
-        return None
+    fingerprints: dict[tuple[int, str], dict] = {}
+
+    def data_fingerprint(protocol: int, box_source: str) -> dict:
+        """What the numbers of a split depend on in the dataset (files read, image list): see data.fingerprint."""
+        key = (protocol, box_source)
+        if key not in fingerprints:
+            fingerprints[key] = split_fingerprint(split(protocol, box_source))
+        return fingerprints[key]
+
+    def reuse(kind: str, name: str, protocol: int, root: str, box_source: str) -> dict | None:
+        """The previous evaluation to re-use, when model, settings and data are the same (rank 0 decides)."""
+        decision = None
+        if reusable and dist.is_main:
+            prev_models = previous.get("models", {})
+            same_model = name in prev_models and prev_models[name].get("_identity") == results["models"][name]["_identity"]
+            for ev in (previous.get(kind, []) if same_model else []):
+                if ev["model"] == name and ev["protocol"] == protocol and ev.get("root") == root:
+                    # previous evaluations without their predictions file were pruned
+                    fp = data_fingerprint(protocol, box_source)
+                    changed = describe_change(ev.get("data"), fp)
+                    what = f"[{name}] P{protocol} {'boxes' if kind == 'root_evaluations' else 'root'}={root}"
+                    if changed:
+                        log(f"{what}: recomputing, the data changed since the evaluation in {final_out / RESULTS_FILE}: "
+                            f"{changed}")
+                    else:
+                        log(f"{what}: re-using the evaluation in {final_out / RESULTS_FILE} (same model, settings and "
+                            f"data: {summary(fp)}); --force recomputes it")
+                        decision = {**ev, "data": fp}  # where and when the same content is now
+                    break
+        return dist.broadcast(decision)
 
     root_predictions: dict[tuple[int, str], np.ndarray] = {}
 
@@ -964,7 +1062,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                 if "rootnet-model" in opts.roots and "rootnet" not in box_sources:
                     box_sources.append("rootnet")
                 for box_source in box_sources:
-                    prev = reuse("root_evaluations", name, protocol, box_source)
+                    prev = reuse("root_evaluations", name, protocol, box_source, box_source)
                     fname = f"predictions/{_safe_name(name)}__p{protocol}__{box_source}.npz"
                     samples = split(protocol, box_source)
                     if prev is not None:
@@ -979,8 +1077,9 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                                                              cache=root_cache, store=store)
                     if not dist.is_main:
                         continue
+                    _refuse_non_finite(name, root_cam, samples, opts)
                     errs = root_errors(root_cam, samples.joints_cam[:, 0])
-                    with writing(out / fname, out):
+                    with writing(out / fname, final_out, kept=final_out / RESULTS_FILE if opts.force else None):
                         save_predictions(out / fname, image_id=samples.image_id, root_cam=root_cam, root_hm=root_hm,
                                          bbox=samples.bbox,
                                          meta={"model": name, "protocol": protocol, "root": box_source,
@@ -988,6 +1087,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                     root_predictions[(protocol, box_source)] = root_cam
                     results["root_evaluations"].append({
                         "model": name, "protocol": protocol, "root": box_source, **errs, "predictions": fname,
+                        "data": data_fingerprint(protocol, box_source),
                         "timing": {"images_per_s": len(samples) / seconds if seconds else 0.0,
                                    "seconds": seconds, "device": device.type, "batch_size": opts.batch_size},
                     })
@@ -995,16 +1095,16 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
             _free_model(model)
             continue
 
-        engine = PoseInference(model, opts, device, name, dist=dist, identity=ident, store=store)
+        engine = PoseInference(model, opts, device, name, dist=dist, identity=ident, store=store, log=log)
         for protocol in opts.protocols:
             for root in opts.roots:
                 fname = f"predictions/{_safe_name(name)}__p{protocol}__{root}.npz"
-                prev = reuse("evaluations", name, protocol, root)
+                box_source = "gt" if root == "gt" else "rootnet"
+                samples = split(protocol, box_source)
+                prev = reuse("evaluations", name, protocol, root, box_source)
                 if prev is not None:
                     results["evaluations"].append(prev)
                     continue
-                box_source = "gt" if root == "gt" else "rootnet"
-                samples = split(protocol, box_source)
                 partial = out / "partial" / f"{_safe_name(name)}__p{protocol}__{box_source}__flip{int(opts.flip)}"
                 if not dist.is_main:  # compute this rank's shard; rank 0 scores and writes
                     engine.run(samples, partial)
@@ -1019,6 +1119,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                 log(f"[{name}] P{protocol} root={root}: {len(samples)} images{_skipped_note(samples)}"
                     + (f" on {dist.world_size} ranks" if dist.enabled else ""))
                 coords, coords_noflip = engine.run(samples, partial)
+                _refuse_non_finite(name, coords, samples, opts)
                 pred_cam = heatmap_to_camera(coords, samples.bbox, root_cam, samples.focal, samples.princpt,
                                              heatmap_size=tuple(cfg.heatmap_size), depth_bins=cfg.depth_bins)
                 metrics = evaluate_pose(pred_cam, samples, protocol, joint_set=cfg.joint_set)
@@ -1029,7 +1130,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                         f"{metrics['amp']['check_samples']} samples: joints move {metrics['amp']['mean_joint_shift_mm']:.3f} mm "
                         f"on average, error {metrics['amp']['error_change_mm']:+.3f} mm")
                 per_sample = np.asarray(metrics.pop("per_sample_mm"))
-                with writing(out / fname, out):
+                with writing(out / fname, final_out, kept=final_out / RESULTS_FILE if opts.force else None):
                     save_predictions(out / fname, image_id=samples.image_id, coords_hm=coords,
                                      coords_hm_noflip=coords_noflip, bbox=samples.bbox, root_cam=root_cam,
                                      pred_cam=pred_cam, per_sample_mm=per_sample,
@@ -1038,6 +1139,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                                            "joint_set": cfg.joint_set, "flip": opts.flip})
                 results["evaluations"].append({
                     "model": name, **_jsonable(metrics), "predictions": fname,
+                    "data": data_fingerprint(protocol, box_source),
                     "timing": {"images_per_s": float(engine.images_per_s or 0.0), "seconds": engine.seconds,
                                "device": device.type, "batch_size": opts.batch_size,
                                "computed_images": engine.computed,
@@ -1059,6 +1161,9 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     results["crop_cache"] = store.stats()
     results["complete"] = True
     write_results()
+    if opts.force and dist.is_main:
+        _swap_in(out, final_out, log)
+    out = final_out
     if opts.report and dist.is_main:
         from ..report import build_report
 
@@ -1078,9 +1183,10 @@ class ModelPlan:
     input_size: tuple[int, int]
 
 
-def _resolve_seeded(spec: str, opts: RunOptions, *, replay_warnings: bool):
+def _resolve_seeded(spec: str, opts: RunOptions, *, replay_warnings: bool, log: Callable[[str], None] | None = None):
     """``resolve_model_spec`` with untrained weights drawn from a seed fixed by the spec (identical across
-    runs, resumes, ranks and the two resolutions of a run); the loader's warnings are re-emitted once."""
+    runs, resumes, ranks and the two resolutions of a run); the loader's warnings are re-emitted once
+    (``replay_warnings``), its dtype conversions said in the log instead."""
     from ..models.spec import resolve_model_spec
 
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings(record=True) as caught:
@@ -1089,19 +1195,24 @@ def _resolve_seeded(spec: str, opts: RunOptions, *, replay_warnings: bool):
         model, info = resolve_model_spec(spec, trust_checkpoint=opts.trust_checkpoint)
     _check_named_family(spec, model, info)  # refuses before the loader's "using the file's ..." warning shows
     if replay_warnings:
+        notes = (info.get("checkpoint_info") or {}).get("dtype_notes") or []
+        for note in notes:
+            if log is not None:
+                log(f"[{info['name']}] {note}")
         for w in caught:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            if str(w.message) not in notes:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return model, info
 
 
-def _probe_model(spec: str, opts: RunOptions) -> ModelPlan:
+def _probe_model(spec: str, opts: RunOptions, log: Callable[[str], None] | None = None) -> ModelPlan:
     """Name, family and input size of a spec; a registry name is read from its config without building."""
     from ..models import registry
 
     if spec in registry.available():
         cfg = registry.get_config(spec)
         return ModelPlan(spec, spec, cfg.family, tuple(int(v) for v in cfg.input_size))
-    model, info = _resolve_seeded(spec, opts, replay_warnings=True)
+    model, info = _resolve_seeded(spec, opts, replay_warnings=True, log=log)
     plan = ModelPlan(spec, info["name"], model.config.family, tuple(int(v) for v in model.config.input_size))
     del model, info
     release_free_memory()
@@ -1344,6 +1455,16 @@ def _amp_check(engine: PoseInference, samples, root_cam, pred_cam, protocol: int
             "error_float32_mm": float(e_ref), "error_amp_mm": float(e_amp), "error_change_mm": float(e_amp - e_ref)}
 
 
+def _refuse_non_finite(name: str, output: np.ndarray, samples, opts: RunOptions) -> None:
+    """RunError when a model's output holds NaN/inf (numbers from it would be meaningless), naming images."""
+    bad = ~np.isfinite(np.asarray(output, dtype=np.float64).reshape(len(samples), -1)).all(axis=1)
+    if bad.any():
+        ids = samples.image_id[bad][:5].tolist()
+        raise RunError(f"model {name} produced NaN/inf output for {int(bad.sum())} of {len(samples)} images "
+                       f"(image ids {ids}); its weights, its config (input size, mean/std) or --channels-last/"
+                       f"--backend {opts.backend} do not work together: check the model (`pose3dbench inspect`)")
+
+
 def _skipped_note(samples) -> str:
     """`` (N skipped: reason)`` for samples the protocol leaves out (degenerate GT boxes), else ``""``."""
     skipped = {k: int(v) for k, v in (getattr(samples, "skipped", None) or {}).items() if v}
@@ -1363,8 +1484,11 @@ def _apply_backend(model, opts: RunOptions):
 
 
 def _same_settings(a: dict, b: dict) -> bool:
-    keys = ("flip", "dataset", "limit", "backend", "bbox_root", "amp")  # corruptions: per evaluation
-    return all(a.get(k) == b.get(k) for k in keys)
+    """Settings under which previous evaluations may be re-used. The dataset counts by its kind, not its path:
+    each evaluation is re-used only for the same data content (its ``data`` fingerprint)."""
+    keys = ("flip", "limit", "backend", "amp")  # corruptions: matched per evaluation
+    kind = lambda st: {k: v for k, v in (st.get("dataset") or {}).items() if k != "path"}  # noqa: E731
+    return all(a.get(k) == b.get(k) for k in keys) and kind(a) == kind(b)
 
 
 def _jsonable(d: dict) -> dict:

@@ -15,8 +15,11 @@ import functools
 import io
 import pickletools
 import re
+import shlex
+import tarfile
 import warnings
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Mapping
 from os import PathLike
@@ -73,6 +76,41 @@ def _foreign_kind(head: bytes) -> str | None:
     return None
 
 
+_CHECKPOINT_SUFFIXES = (".pth", ".pth.tar", ".pt", ".ckpt", ".bin", ".tar")
+_OLD_TORCH_TAR = {"pickle", "storages", "tensors"}
+
+
+def _tar_members(path: Path, gz: bool, limit: int = 8) -> list[tarfile.TarInfo] | None:
+    """The first members of a (gzip-compressed) tar archive, reading headers only; None when it is no tar."""
+    members = []
+    try:
+        with tarfile.open(path, "r|gz" if gz else "r|") as tf:
+            for m in tf:
+                members.append(m)
+                if len(members) >= limit or (m.isfile() and m.name.lower().endswith(_CHECKPOINT_SUFFIXES)):
+                    break
+    except (tarfile.TarError, OSError, EOFError, zlib.error):
+        return members or None
+    return members or None
+
+
+def _refuse_tar(path: Path, members: list[tarfile.TarInfo], gz: bool) -> None:
+    """CheckpointError explaining that ``path`` is an archive and how to get the checkpoint out of it."""
+    names = {m.name for m in members}
+    if not gz and _OLD_TORCH_TAR <= names:
+        raise CheckpointError(f"{path} is a checkpoint in PyTorch's pre-0.4 tar format, which safe loading cannot "
+                              "read; load it with an old torch and save the state dict again with torch.save.")
+    files = [m for m in members if m.isfile()]
+    ckpts = [m.name for m in files if m.name.lower().endswith(_CHECKPOINT_SUFFIXES)]
+    listing = ", ".join(f"{m.name} ({m.size} bytes)" for m in files[:5]) or "no files"
+    inner = ckpts[0] if ckpts else "the .pth file inside"
+    cmd = f"tar -x{'z' if gz else ''}f {shlex.quote(str(path))} -C DIR"
+    raise CheckpointError(
+        f"{path} is a {'gzip-compressed ' if gz else ''}tar archive, not a checkpoint itself; it holds {listing}. "
+        f"Extract it first ({cmd}, or Python's tarfile module) and pass the checkpoint inside: "
+        f"--model NAME=DIR/{inner}.")
+
+
 def _sniff_format(path: Path) -> str:
     """``zip`` or ``legacy`` from the file's bytes; CheckpointError for anything else."""
     size = path.stat().st_size
@@ -80,6 +118,14 @@ def _sniff_format(path: Path) -> str:
         raise CheckpointError(f"{path} is empty (0 bytes): the download or copy failed; fetch the file again.")
     with open(path, "rb") as f:
         head = f.read(512)
+    # a tar archive first: one holding a zip-format .pth ends with that zip's directory, so it passes is_zipfile
+    if len(head) >= 262 and head[257:262] == b"ustar" or (not head.startswith((b"PK", b"\x80", b"\x1f\x8b"))
+                                                          and tarfile.is_tarfile(path)):
+        _refuse_tar(path, _tar_members(path, gz=False) or [], gz=False)
+    if head.startswith(b"\x1f\x8b"):
+        members = _tar_members(path, gz=True)
+        if members:
+            _refuse_tar(path, members, gz=True)
     if head.startswith(b"PK\x03\x04") or zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as zf:
@@ -443,7 +489,8 @@ def infer_config(shapes: Mapping[str, Any], model: str | None = None, *, source:
         elif model in registry.families() or model in FAMILIES:
             named_family = model
         else:
-            raise CheckpointError(f"unknown model {model!r}: give a family ({', '.join(FAMILIES)}) or a variant "
+            raise CheckpointError(f"unknown model {model!r}:{registry.did_you_mean(model)} give a family "
+                                  f"({', '.join(FAMILIES)}) or a variant "
                                   f"({', '.join(registry.available())}), or leave it out to infer it from {source}.")
     upsample = overrides.pop("upsample_layers", None)
     facts = infer_architecture(shapes, named_family, joint_num=overrides.pop("joint_num", None),
@@ -604,7 +651,38 @@ def _prepare(checkpoint, model, trust_checkpoint, overrides):
     return state, info, config, warns, source
 
 
-def _strict_load(net: nn.Module, state: Mapping[str, torch.Tensor], source: str, config: ModelConfig) -> None:
+#: float dtypes a checkpoint may store that load into a float32 model without changing the network
+_LOWER_PRECISION = (torch.float16, torch.bfloat16, torch.float64)
+
+
+def check_dtypes(expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tensor], source: str) -> list[str]:
+    """CheckpointError when a file tensor's dtype cannot stand for the model's (integer/bool data for float
+    weights, floats for integer buffers): load_state_dict would convert it silently into another network.
+    Returns notes for the conversions that are allowed (float16/bfloat16/float64 -> float32)."""
+    bad, converted = [], Counter()
+    for key, ref in expected.items():
+        t = found.get(key)
+        if not isinstance(t, torch.Tensor) or t.dtype == ref.dtype:
+            continue
+        if ref.is_floating_point() and t.is_floating_point():
+            converted[str(t.dtype).replace("torch.", "")] += 1
+        elif key.endswith("num_batches_tracked") and not t.is_floating_point() and not t.is_complex():
+            continue  # a BatchNorm counter: any integer type, unused in eval mode
+        else:
+            bad.append(f"{key} ({str(t.dtype).replace('torch.', '')} in the file, "
+                       f"{str(ref.dtype).replace('torch.', '')} in the model)")
+    if bad:
+        raise CheckpointError(
+            f"{source} has {len(bad)} tensor(s) of a dtype the model cannot take without changing the network: "
+            f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}. Weights stored as integers or booleans are not "
+            "this network's weights (a conversion would load different numbers); use the original float "
+            "checkpoint, or convert the tensors yourself if you know what they hold.")
+    return [f"{source}: {n} tensor(s) stored as {dt} are converted to float32 (the model runs in float32)"
+            for dt, n in sorted(converted.items())]
+
+
+def _strict_load(net: nn.Module, state: Mapping[str, torch.Tensor], source: str, config: ModelConfig) -> list[str]:
+    """Load ``state`` strictly into ``net``; CheckpointError listing every difference. Returns dtype notes."""
     diff = state_dict_diff(net.state_dict(), state)
     if any(diff.values()):
         best, score = closest_variant(state)
@@ -613,10 +691,12 @@ def _strict_load(net: nn.Module, state: Mapping[str, torch.Tensor], source: str,
         raise CheckpointError(
             f"{source} does not load strictly into {config.variant} ({config.family}, arch {config.arch}, "
             f"joint_num {config.joint_num}, depth_bins {config.depth_bins}):\n{format_diff(diff)}{closest}")
+    notes = check_dtypes(net.state_dict(), state, source)
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise CheckpointError(f"{source} does not load strictly into {config.variant}: {exc}") from None
+    return notes
 
 
 def load_model(checkpoint: str | PathLike | Mapping, model: str | None = None, *, trust_checkpoint: bool = False,
@@ -633,13 +713,16 @@ def load_model(checkpoint: str | PathLike | Mapping, model: str | None = None, *
     from . import registry
 
     state, info, config, warns, source = _prepare(checkpoint, model, trust_checkpoint, overrides)
-    for w in warns:
-        warnings.warn(w, CheckpointWarning, stacklevel=3)
     net = registry.build_from_config(config)
-    _strict_load(net, state, source, config)
+    notes: list[str] = []
+    try:
+        notes = _strict_load(net, state, source, config)
+    finally:
+        for w in warns + notes:
+            warnings.warn(w, CheckpointWarning, stacklevel=3)
     net.eval()
     info.update(config=net.config.to_dict(), variant=net.config.variant, family=net.config.family,
-                requested=model, warnings=list(warns))
+                requested=model, warnings=list(warns) + notes, dtype_notes=notes)
     net.checkpoint_info = info
     return net
 
@@ -661,7 +744,7 @@ def inspect_checkpoint(checkpoint: str | PathLike | Mapping, model: str | None =
     out["params"] = int(sum(p.numel() for p in net.parameters() if p.requires_grad))
     out["params_m"] = round(out["params"] / 1e6, 3)
     try:
-        _strict_load(net, state, source, config)
+        out["warnings"] += _strict_load(net, state, source, config)
         out.update(strict_load=True, load_error=None)
     except CheckpointError as exc:
         out.update(strict_load=False, load_error=str(exc))

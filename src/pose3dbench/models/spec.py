@@ -108,8 +108,13 @@ def _import_target(spec: str, target: str) -> tuple[Any, str | None]:
     try:
         return importlib.import_module(target), None
     except ImportError as exc:
+        from . import registry
+
+        close = registry.close_names(target, registry.available())
+        tag = spec.rsplit(":", 1)[-1]
+        hint = f" If you meant a registered model: --model {close[0]}:{tag}." if close else ""
         raise ModelSpecError(f"{spec!r}: cannot import module {target!r} ({exc}); make it importable (PYTHONPATH) "
-                             "or give the path of its .py file (path/to/file.py:function).") from exc
+                             f"or give the path of its .py file (path/to/file.py:function).{hint}") from exc
     except Exception as exc:
         raise ModelSpecError(f"{spec!r}: importing {target!r} failed: {type(exc).__name__}: {exc}") from exc
 
@@ -298,8 +303,8 @@ def _resolve_plain(spec: str, *, trust_checkpoint: bool = False) -> tuple[nn.Mod
             return _resolve_onnx(spec, path)
         known = set(registry.available()) | set(registry.families())
         if name not in known:
-            raise ModelSpecError(f"{spec!r}: unknown model {name!r}; use a family ({', '.join(registry.families())}) "
-                                 f"or a variant ({', '.join(registry.available())}).")
+            raise ModelSpecError(f"{spec!r}: unknown model {name!r}.{registry.did_you_mean(name)} Use a family "
+                                 f"({', '.join(registry.families())}) or a variant ({', '.join(registry.available())}).")
         return _load_checkpoint(spec, name, path, trust_checkpoint)
     if spec in registry.available():
         model = registry.create(spec).eval()
@@ -314,8 +319,9 @@ def _resolve_plain(spec: str, *, trust_checkpoint: bool = False) -> tuple[nn.Mod
     looks_like_path = "/" in spec or spec.endswith((".pth", ".tar", ".pt", ".ckpt", ".bin"))
     if looks_like_path:
         raise ModelSpecError(f"{spec!r}: no such checkpoint file; check the path.")
-    raise ModelSpecError(f"{spec!r} is not a registered model ({', '.join(registry.available())}), an existing "
-                         "checkpoint file, NAME=CKPT, or module:function.")
+    raise ModelSpecError(f"{spec!r} is not a registered model, an existing checkpoint file, NAME=CKPT, or "
+                         f"module:function.{registry.did_you_mean(spec, registry.available())} "
+                         f"Registered models: {', '.join(registry.available())}.")
 
 
 __all__ = ["ModelSpecError", "resolve_model_spec", "validate_custom_model"]

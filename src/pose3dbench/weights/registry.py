@@ -153,8 +153,13 @@ def get_entry(name: str | Entry) -> Entry:
         for prefix, why in NO_OFFICIAL_WEIGHTS.items():
             if variant.startswith(prefix):
                 raise WeightsError(f"no released weights for {variant!r}: {why}")
+    from ..models.registry import close_names
+
+    close = close_names(variant, sorted({e.variant for e in _ENTRIES.values() if e.default}) + list(_ENTRIES))
+    hint = (" Did you mean " + " or ".join(repr(c if c in _ENTRIES else f"{c}:{tag or 'pretrained'}")
+                                          for c in close) + "?") if close else ""
     raise WeightsError(
-        f"unknown weights entry {name!r}; known: {', '.join(_ENTRIES)} "
+        f"unknown weights entry {name!r}.{hint} Known: {', '.join(_ENTRIES)} "
         f"(or <variant>:pretrained for {', '.join(sorted({e.variant for e in _ENTRIES.values() if e.default}))}); "
         f"see `pose3dbench weights list`"
     )
