@@ -360,6 +360,8 @@ def _joint_heatmap(path: Path, res: dict, key: T.SplitKey, evs: dict, names: lis
     if not joints:
         return None
     values = np.array([[evs[n]["per_joint_mm"].get(j, np.nan) for j in joints] for n in names], dtype=float)
+    keep = [k for k in range(len(joints)) if not np.all(np.nan_to_num(values[:, k]) == 0.0)]  # the root under MPJPE
+    joints, values = [joints[k] for k in keep], values[:, keep]
     return heatmap(path, names, joints, values, f"{key[2]} (mm)", f"{T.split_label(key)}: per-joint error (mm)",
                    footer=_footer(res, names, key[0], key[1]))
 
@@ -512,7 +514,8 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
         if path is not None:
             paths[path.stem] = path
             blocks.append(Figure(path, f"{T.split_label(key)}: per-joint error",
-                                 f"{key[2]} in mm per Human3.6M joint (mean over images), one row per model. " + cap))
+                                 f"{key[2]} in mm per Human3.6M joint (mean over images), one row per model; a joint whose "
+                                 "error is 0 for every model (the aligned Pelvis) is left out. " + cap))
 
     # Statistics
     blocks.append(Heading("Statistical significance", 2))
