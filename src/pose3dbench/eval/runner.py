@@ -38,9 +38,10 @@ from ..models.input import describe_input_convention, input_convention, normaliz
 
 ROOT_SOURCES = ("gt", "rootnet", "rootnet-model")
 # The demo run (`pose3dbench run` with no --data and no --model: every variant, untrained, on the
-# synthetic set) evaluates the first DEMO_LIMIT samples of each split and profiles lightly, so that
-# all 15 variants finish in minutes on 2 CPU cores. Any explicit --limit / --profile-iters wins.
-DEMO_LIMIT = 4
+# synthetic set) evaluates the first DEMO_PER_ACTION samples of every (subject, action) of each split
+# (all 15 actions of each test subject) and profiles lightly, so that all 15 variants finish in minutes
+# on 2 CPU cores. Any explicit --limit / --limit-per-action / --profile-iters wins.
+DEMO_PER_ACTION = 1
 DEMO_PROFILE_ITERS = 2
 DEMO_PROFILE_BATCH = 4
 RESULTS_FILE = "results.json"
@@ -70,7 +71,9 @@ class RunOptions:
     profile_iters: int | None = None  # None: 5, or DEMO_PROFILE_ITERS in the demo run
     profile_batch: int | None = None  # throughput batch of the cost profile; None: batch_size (demo: 4)
     synthetic_size: str = "tiny"
-    limit: int | None = None  # first N samples of each split; None: all (demo run: DEMO_LIMIT); 0: all
+    limit: int | None = None  # first N samples of each split; None: all; 0: all
+    #: first N samples of every (subject, action) of each split; None: all (demo run: DEMO_PER_ACTION); 0: all
+    limit_per_action: int | None = None
     bbox_root: Path | None = None  # RootNet output file to use instead of the one found below ``data``
     report: bool = True
     #: rows per resumable chunk under <out>/partial (env POSE3DBENCH_CHUNK_SIZE overrides the default)
@@ -500,7 +503,10 @@ def _progress(total: int, label: str, enabled: bool):
         return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=label, unit="img", dynamic_ncols=True, leave=False, file=sys.stderr)
+    # disable=None: no bar when stderr is not a terminal (a log file, CI); notebooks draw their widget
+    notebook = "notebook" in tqdm.__module__
+    return tqdm(total=total, desc=label, unit="img", dynamic_ncols=True, leave=False, file=sys.stderr,
+                disable=False if notebook else None)
 
 
 def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch.device, label: str, dist=None,
@@ -727,19 +733,23 @@ def _apply_demo_defaults(opts: RunOptions, demo: bool, log: Callable[[str], None
     """Resolve ``limit`` / profile settings left unset; the demo run gets light defaults."""
     import dataclasses
 
-    limit = opts.limit
-    if limit is None and demo:
-        limit = DEMO_LIMIT
+    limit, per_action = opts.limit, opts.limit_per_action
+    if limit is None and per_action is None and demo:
+        per_action = DEMO_PER_ACTION
     if limit == 0:
         limit = None
+    if per_action == 0:
+        per_action = None
     iters = opts.profile_iters or (DEMO_PROFILE_ITERS if demo else 5)
     batch = opts.profile_batch or (DEMO_PROFILE_BATCH if demo else None)
     if demo:
-        log(f"demo run: every registered variant with untrained weights on the synthetic set; "
-            f"{'all samples' if limit is None else f'the first {limit} samples'} of each split "
-            "(--limit N to change, --limit 0 for all), cost profile at batch 1 and "
-            f"{batch or opts.batch_size} over {iters} timed runs")
-    return dataclasses.replace(opts, limit=limit, profile_iters=iters, profile_batch=batch)
+        subset = (f"the first {per_action} sample(s) of every (subject, action)" if per_action else
+                  f"the first {limit} samples" if limit else "all samples")
+        log(f"demo run: every registered variant with untrained weights on the synthetic set; {subset} of each "
+            "split (--limit-per-action N or --limit N to change, --limit-per-action 0 for all), cost profile at "
+            f"batch 1 and {batch or opts.batch_size} over {iters} timed runs")
+    return dataclasses.replace(opts, limit=limit, limit_per_action=per_action, profile_iters=iters,
+                               profile_batch=batch)
 
 
 def _warn_other_protocol_bbox_root(samples, log: Callable[[str], None]) -> None:
@@ -763,6 +773,7 @@ def _warn_other_protocol_bbox_root(samples, log: Callable[[str], None]) -> None:
 
 
 def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
+    from ..data.splits import SplitProvider, bbox_root_setting
     from ..models import available
     from ..models.spec import resolve_model_spec
     from ..report.schema import RESULTS_SCHEMA_VERSION, validate_results
@@ -791,6 +802,7 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     specs = list(opts.models) or available()
     resolved = []
     names = set()
+    run_warnings: list[dict] = []  # every warning of the run, into results.json and the report's Notes
     for spec in specs:
         # untrained weights are drawn from a seed fixed by the spec: identical across runs (resume) and ranks
         with torch.random.fork_rng(devices=[]), warnings.catch_warnings(record=True) as caught:
@@ -798,13 +810,14 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
             torch.manual_seed(zlib.crc32(str(spec).encode("utf-8")))
             model, info = resolve_model_spec(spec, trust_checkpoint=opts.trust_checkpoint)
         _check_named_family(spec, model, info)  # refuses before the loader's "using the file's ..." warning shows
-        for w in caught:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         name = info["name"]
         while name in names:
             name += "'"
         names.add(name)
         info["name"] = name
+        for w in caught:  # one readable line each (not the raw "file.py:290: CheckpointWarning"), and recorded
+            run_warnings.append({"source": name, "category": w.category.__name__, "message": str(w.message)})
+            log(f"warning: [{name}] {w.message}")
         model.eval().to(device)
         if opts.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -824,8 +837,8 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
         "batch_size": opts.batch_size, "flip": opts.flip, "dtype": "float32", "workers": opts.workers,
         "backend": opts.backend, "compile": bool(opts.compile),
         "protocols": list(opts.protocols), "roots": list(opts.roots),
-        "limit": opts.limit,
-        "bbox_root": str(Path(opts.bbox_root).resolve()) if opts.bbox_root else None,
+        "limit": opts.limit, "limit_per_action": opts.limit_per_action,
+        "bbox_root": bbox_root_setting(opts.bbox_root),
         "dataset": {"path": str(Path(data_dir).resolve()), "synthetic": synthetic_meta is not None,
                     "synthetic_meta": synthetic_meta},
     }
@@ -838,15 +851,15 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
         "models": {},
         "evaluations": [],
         "root_evaluations": [],
+        "warnings": run_warnings,
         "complete": False,  # True only in the final write: a killed or failed run leaves False
     }
     reusable = previous is not None and _same_settings(previous.get("settings", {}), settings)
     if previous is not None and not reusable:
         log(f"settings differ from the previous run in {out}: recomputing everything")
 
-    from ..data.splits import SplitProvider
-
-    provider = SplitProvider(data_dir, bbox_root=opts.bbox_root, limit=opts.limit)
+    provider = SplitProvider(data_dir, bbox_root=opts.bbox_root, limit=opts.limit,
+                             limit_per_action=opts.limit_per_action)
     checked: set[tuple[int, str]] = set()
     checked_images: set[str] = set()
 
@@ -855,7 +868,11 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
         if (protocol, box_source) not in checked:
             checked.add((protocol, box_source))
             if box_source == "rootnet":
-                _warn_other_protocol_bbox_root(s, log)
+                def warn(msg: str) -> None:
+                    log(msg)
+                    run_warnings.append({"source": f"P{protocol} bbox_root", "message": msg.removeprefix("warning: ")})
+
+                _warn_other_protocol_bbox_root(s, warn)
             check_images(s, checked_images)  # fail before inference, not hours into it
         return s
 
@@ -878,8 +895,11 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
 
     root_predictions: dict[tuple[int, str], np.ndarray] = {}
 
-    for model, info in rootnets + poses:
+    queue = rootnets + poses
+    t_models = time.perf_counter()
+    for k, (model, info) in enumerate(queue, 1):
         name = info["name"]
+        log(model_progress(k, len(queue), name, time.perf_counter() - t_models))
         cfg = model.config
         ident = _model_identity(info, model)
         prev_entry = (previous or {}).get("models", {}).get(name) if reusable else None
@@ -887,13 +907,16 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
         if prev_entry and prev_entry.get("_identity") == ident and prev_entry.get("cost") and \
                 prev_entry["cost"].get("device") == device.type:
             cost = prev_entry["cost"]
+            log(f"[{name}] cost profile reused from the previous run in {out} (--force recomputes)")
         elif opts.profile and dist.is_main:
             log(f"[{name}] profiling cost on {device.type}")
             cost = _cost_entry(model, opts, device)
         results["models"][name] = {
             "spec": info["spec"], "family": cfg.family, "variant": cfg.variant,
             "config": cfg.to_dict(),
-            "weights": {"kind": info["weights"], "path": info.get("checkpoint"), "sha256": info.get("sha256")},
+            "weights": {"kind": info["weights"], "path": info.get("checkpoint"), "sha256": info.get("sha256"),
+                        "epoch": (info.get("checkpoint_info") or {}).get("epoch")},
+            **({"label": info["label"]} if info.get("label") else {}),
             "published": dict(getattr(cfg, "published", {}) or {}),
             "cost": cost,
             "input": _input_entry(cfg, info),
@@ -914,6 +937,8 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                     fname = f"predictions/{_safe_name(name)}__p{protocol}__{box_source}.npz"
                     samples = split(protocol, box_source)
                     if prev is not None:
+                        log(f"[{name}] P{protocol} boxes={box_source}: reused from the previous run in {out} "
+                            "(--force recomputes)")
                         results["root_evaluations"].append(prev)
                         if dist.is_main:
                             with np.load(out / prev["predictions"]) as z:
@@ -946,6 +971,8 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                 fname = f"predictions/{_safe_name(name)}__p{protocol}__{root}.npz"
                 prev = reuse("evaluations", name, protocol, root)
                 if prev is not None:
+                    log(f"[{name}] P{protocol} root={root}: reused from the previous run in {out} "
+                        "(--force recomputes)")
                     results["evaluations"].append(prev)
                     continue
                 box_source = "gt" if root == "gt" else "rootnet"
@@ -1001,6 +1028,21 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     return results
 
 
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def model_progress(k: int, n: int, name: str, elapsed: float) -> str:
+    """``[k/N] name``, with the elapsed time and an ETA (mean time of the finished models) from the second on."""
+    if k <= 1:
+        return f"[{k}/{n}] {name}"
+    eta = elapsed / (k - 1) * (n - k + 1)
+    return f"[{k}/{n}] {name} (elapsed {_duration(elapsed)}, ETA {_duration(eta)})"
+
+
 def _skipped_note(samples) -> str:
     """`` (N skipped: reason)`` for samples the protocol leaves out (degenerate GT boxes), else ``""``."""
     skipped = {k: int(v) for k, v in (getattr(samples, "skipped", None) or {}).items() if v}
@@ -1020,7 +1062,7 @@ def _apply_backend(model, opts: RunOptions):
 
 
 def _same_settings(a: dict, b: dict) -> bool:
-    keys = ("flip", "dataset", "limit", "backend", "bbox_root")
+    keys = ("flip", "dataset", "limit", "limit_per_action", "backend", "bbox_root")
     return all(a.get(k) == b.get(k) for k in keys)
 
 
@@ -1043,16 +1085,19 @@ def summary_table(results: dict) -> str:
     header = f"{'model':28s} {'P':>2s} {'root':>13s} {'metric':>9s} {'mm':>9s} {'published':>9s} {'img/s':>8s}"
     lines.append(header)
     lines.append("-" * len(header))
+    from ..report.tables import published_comparable, published_mrpe, published_value
+
     for ev in results["evaluations"]:
-        pub = results["models"][ev["model"]].get("published", {})
-        key = "p1_pa_mpjpe_mm" if ev["protocol"] == 1 else ("p2_mpjpe_mm" if ev["root"] == "gt" else "p2_mpjpe_rootnet_mm")
-        published = pub.get(key)
+        m = results["models"][ev["model"]]
+        published = published_value(m, (ev["protocol"], ev["root"], ev["metric"]))  # the report's own rule
+        if published is not None and not published_comparable(m):
+            published = f"({published:g})"  # another layout's paper number: a reference, not this network's
         ips = ev.get("timing", {}).get("images_per_s")
         lines.append(f"{ev['model']:28s} {ev['protocol']:>2d} {ev['root']:>13s} {ev['metric']:>9s} "
                      f"{ev['total_mm']:9.2f} {published if published is not None else '-':>9} "
                      f"{(f'{ips:.1f}' if ips else 'cached'):>8s}")
     for ev in results["root_evaluations"]:
-        pub = results["models"][ev["model"]].get("published", {}).get("mrpe_mm")
+        pub = published_mrpe(results["models"][ev["model"]], ev["protocol"])  # RootNet's paper: Protocol 2 only
         lines.append(f"{ev['model']:28s} {ev['protocol']:>2d} {ev['root']:>13s} {'MRPE':>9s} "
                      f"{ev['mrpe_mm']:9.2f} {pub if pub is not None else '-':>9} {'':>8s}")
     return "\n".join(lines)
