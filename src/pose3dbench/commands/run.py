@@ -21,7 +21,8 @@ def add_parser(sub) -> None:
                         "dataset if present, else the built-in synthetic set")
     p.add_argument("--model", dest="models", action="append", default=[], metavar="SPEC", help=HELP_MODEL)
     p.add_argument("--protocol", dest="protocols", type=int, nargs="+", default=[1, 2], choices=[1, 2],
-                   help="1: S11, PA-MPJPE; 2: S9+S11, MPJPE (default: both)")
+                   help="1: S11, PA-MPJPE (rigid alignment: rotation + translation, no scale); 2: S9+S11, MPJPE "
+                        "(default: both)")
     p.add_argument("--root", dest="roots", nargs="+", default=["gt", "rootnet"],
                    choices=["gt", "rootnet", "rootnet-model"],
                    help="root and box source: gt, rootnet (the bbox_root file), rootnet-model (a RootNet model "

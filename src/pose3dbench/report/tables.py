@@ -348,7 +348,7 @@ def evaluations_table(results: dict, cis: dict[int, CI], caption: str,
                       scaled_cis: dict[int, CI] | None = None) -> Table:
     """Every evaluation with its bootstrap 95% CI (``cis`` is keyed by evaluation index).
 
-    ``PA-MPJPE with scale``: the Procrustes fit also scales the prediction (P1 only, when reported), with its
+    ``PA-MPJPE with scale``: the similarity fit (rotation + translation + scale), both protocols, with its
     own CI when the report could recompute per-image errors (``scaled_cis``).
     """
     scaled_cis = scaled_cis or {}
