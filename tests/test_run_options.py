@@ -112,3 +112,26 @@ def test_protocol1_with_the_protocol2_bbox_root_file_warns(tmp_path):
     logs.clear()
     _warn_other_protocol_bbox_root(load_split(data, 2, "rootnet"), logs.append)
     assert not logs
+
+
+def test_progress_bars_only_on_a_terminal(monkeypatch):
+    import io
+    import sys
+
+    from pose3dbench.eval.runner import _progress
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # a log file, CI, a pipe
+    bar = _progress(10, "model", True)
+    bar.update(5)
+    bar.close()
+    assert sys.stderr.getvalue() == ""
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Tty())
+    bar = _progress(10, "model", True)
+    bar.update(5)
+    bar.close()
+    assert "model" in sys.stderr.getvalue()

@@ -58,9 +58,11 @@ def load_samples_for(results: dict) -> tuple[dict | None, str | None]:
     path = Path(st["dataset"]["path"])
     if not path.exists():
         return None, f"dataset folder {path} no longer exists"
-    bbox_root = st.get("bbox_root")
-    if bbox_root and not Path(bbox_root).exists():
-        return None, f"the run's --bbox-root file {bbox_root} no longer exists"
+    from ..data.splits import bbox_root_files
+
+    for bbox_root in bbox_root_files(st.get("bbox_root")):
+        if not Path(bbox_root).exists():
+            return None, f"the run's --bbox-root file {bbox_root} no longer exists"
     provider = SplitProvider.from_settings(st)
     try:
         out = {(protocol, root): provider.for_root(protocol, root)

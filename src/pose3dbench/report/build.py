@@ -248,6 +248,13 @@ def _bbox_root_words(settings: dict) -> str | None:
 
 
 def _run_summary(res: dict) -> Bullets:
+    runs = res.get("runs") or []
+    if len(runs) > 1:
+        return Bullets([f"Merged on {res['created_utc']} by pose3dbench {res['pose3dbench_version']} from {len(runs)} "
+                        f"runs: {', '.join(r['label'] for r in runs)} (how each was made: Merged runs table; every "
+                        "leaderboard row names its run).",
+                        f"Models: {len(res['models'])}; evaluations: {len(res['evaluations'])}; root evaluations: "
+                        f"{len(res['root_evaluations'])}."])
     env, st = res["environment"], res["settings"]
     ds = st["dataset"]
     meta = ds.get("synthetic_meta")
