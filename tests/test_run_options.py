@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pose3dbench.eval.runner import (DEMO_PER_ACTION, DEMO_PROFILE_BATCH, DEMO_PROFILE_ITERS, RunOptions,
-                                     _apply_demo_defaults, model_progress)
+from pose3dbench.eval.runner import (DEFAULT_BATCH, DEMO_BATCH, DEMO_PER_ACTION, DEMO_PROFILE_BATCH,
+                                     DEMO_PROFILE_ITERS, RunOptions, _apply_demo_defaults, model_progress)
 
 
 def test_demo_defaults():
@@ -16,6 +16,10 @@ def test_demo_defaults():
         None, DEMO_PER_ACTION, DEMO_PROFILE_ITERS, DEMO_PROFILE_BATCH)
     assert DEMO_PER_ACTION == 1  # one image of every (subject, action): all 15 actions of each test subject
     assert logs and "every (subject, action)" in logs[0] and "--limit-per-action 0" in logs[0]
+    # `run` leaves --batch-size unset: the demo's 15 variants (LPRES ~0.6 GB per crop) run at batch 4
+    assert _apply_demo_defaults(RunOptions(batch_size=None), True, logs.append).batch_size == DEMO_BATCH == 4
+    assert _apply_demo_defaults(RunOptions(batch_size=None), False, logs.append).batch_size == DEFAULT_BATCH == 16
+    assert _apply_demo_defaults(RunOptions(batch_size=32), True, logs.append).batch_size == 32
 
 
 def test_explicit_options_win_and_limit_zero_means_all():

@@ -29,7 +29,9 @@ def add_parser(sub) -> None:
                         "in this run predicts the roots on the bbox_root boxes) (default: gt rootnet)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test (default: on)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per forward pass (the flip test doubles it). Default 16; 4 in the demo run, whose "
+                        "heaviest variant needs ~0.6 GB per image")
     p.add_argument("--workers", type=int, default=None,
                    help="data-loading processes (decode + crop); 0 = in-process. Default: 0 on CPU (a worker "
                         "competes with torch's threads for the cores: measured up to 2x slower on 2 cores), "

@@ -42,6 +42,10 @@ ROOT_SOURCES = ("gt", "rootnet", "rootnet-model")
 # (all 15 actions of each test subject) and profiles lightly, so that all 15 variants finish in minutes
 # on 2 CPU cores. Any explicit --limit / --limit-per-action / --profile-iters wins.
 DEMO_PER_ACTION = 1
+# ... at batch 4 (8 crops with the flip test): the heaviest variant (MobileHumanPose-LPRES, full-resolution
+# dense concatenation) holds ~0.6 GB of activations per crop, ~18 GB at the default batch 16 + flip.
+DEMO_BATCH = 4
+DEFAULT_BATCH = 16
 DEMO_PROFILE_ITERS = 2
 DEMO_PROFILE_BATCH = 4
 RESULTS_FILE = "results.json"
@@ -61,7 +65,7 @@ class RunOptions:
     roots: tuple[str, ...] = ("gt", "rootnet")
     flip: bool = True
     device: str = "auto"
-    batch_size: int = 16
+    batch_size: int | None = DEFAULT_BATCH  # None: DEFAULT_BATCH, or DEMO_BATCH in the demo run
     workers: int = 1
     threads: int | None = None
     out: Path = Path("pose3dbench-out")
@@ -742,14 +746,15 @@ def _apply_demo_defaults(opts: RunOptions, demo: bool, log: Callable[[str], None
         per_action = None
     iters = opts.profile_iters or (DEMO_PROFILE_ITERS if demo else 5)
     batch = opts.profile_batch or (DEMO_PROFILE_BATCH if demo else None)
+    batch_size = opts.batch_size or (DEMO_BATCH if demo else DEFAULT_BATCH)
     if demo:
         subset = (f"the first {per_action} sample(s) of every (subject, action)" if per_action else
                   f"the first {limit} samples" if limit else "all samples")
         log(f"demo run: every registered variant with untrained weights on the synthetic set; {subset} of each "
-            "split (--limit-per-action N or --limit N to change, --limit-per-action 0 for all), cost profile at "
-            f"batch 1 and {batch or opts.batch_size} over {iters} timed runs")
+            f"split (--limit-per-action N or --limit N to change, --limit-per-action 0 for all) at batch "
+            f"{batch_size}, cost profile at batch 1 and {batch or batch_size} over {iters} timed runs")
     return dataclasses.replace(opts, limit=limit, limit_per_action=per_action, profile_iters=iters,
-                               profile_batch=batch)
+                               profile_batch=batch, batch_size=batch_size)
 
 
 def _warn_other_protocol_bbox_root(samples, log: Callable[[str], None]) -> None:
