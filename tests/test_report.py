@@ -625,6 +625,11 @@ def test_per_action_table_has_models_as_rows(built):
     ev = next(e for e in results["evaluations"] if (e["model"], e["protocol"], e["root"]) == ("convnextpose-s", 2, "gt"))
     assert rows[2][-1] == f"**{ev['total_mm']:.1f}**" and rows[2][3] == f"**{ev['per_action_mm']['Eating']:.1f}**"
     assert rows[3][-1] == "*42.3*" and set(rows[3][1:-1]) == {"—"}
+    posenet = next(r for r in rows if r[0] == "posenet-r50")  # untrained: never bold, even where lowest
+    assert not any(c.startswith("**") for c in posenet[1:])
+    md = paths["report_md"].read_text()
+    assert "posenet-r50 has untrained (randomly initialised) weights" in md
+    assert "left out of the accuracy-vs-cost plots and their Pareto fronts" in md
 
 
 def test_report_latex_writes_booktabs_tables(tmp_path, capsys):
@@ -672,11 +677,16 @@ def test_untrained_models_get_no_differences_and_no_pareto_front(tmp_path):
     md = paths["report_md"].read_text()
     assert "paired differences**" not in md and not any(k.startswith("fig_cost") for k in paths)
     assert "Pareto-optimal" not in md
-    assert "have untrained (randomly initialised) weights" in md
-    assert "left out of the accuracy-vs-cost plot and its Pareto front" in md
-    assert "left out of the paired differences" in md
+    assert "Every model of this run has untrained (randomly initialised) weights" in md
+    assert "no accuracy-vs-cost plot and no Pareto front" in md
+    assert "left out of the paired differences and the significance tests" in md
     rows = _md_table(md, "Accuracy (mm) and cost per model")
     assert all(r[5] == "—" and r[8] == "—" for r in rows[1:])  # no Δ to the papers either
+    assert not any(c.startswith("**") for r in rows[1:] for c in r[3:9])  # no "best" random initialisation
+    actions = _md_table(md, "P2 MPJPE, GT root: error per action")
+    assert not any(c.startswith("**") for r in actions[1:] for c in r[1:])
+    root = _md_table(md, "Root localisation (RootNet)")
+    assert root[1][5] == "120.0" and root[1][6] == "—"
     assert "fig_ci" in paths  # each model's own CI still describes its errors on these images
 
 

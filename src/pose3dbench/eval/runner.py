@@ -507,8 +507,10 @@ def _progress(total: int, label: str, enabled: bool):
         return _NoBar()
     from tqdm.auto import tqdm
 
+    from tqdm.autonotebook import tqdm as chosen  # tqdm.notebook's class inside a Jupyter kernel
+
     # disable=None: no bar when stderr is not a terminal (a log file, CI); notebooks draw their widget
-    notebook = "notebook" in tqdm.__module__
+    notebook = chosen.__module__ == "tqdm.notebook"
     return tqdm(total=total, desc=label, unit="img", dynamic_ncols=True, leave=False, file=sys.stderr,
                 disable=False if notebook else None)
 

@@ -456,15 +456,18 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
     scatter_splits = [k for k in scatter_splits if k[2] == ("PA-MPJPE" if k[0] == 1 else "MPJPE")] or scatter_splits
     if scatter_splits:
         blocks.append(Heading("Accuracy vs cost", 2))
+        shown = {n for k in scatter_splits for n in by_split[k]}
+        untrained = [n for n in order if n in shown and T.is_untrained(res, n)]
+        if untrained:
+            blocks.append(Paragraph(("Every model of this run has untrained (randomly initialised) weights: their "
+                                     "errors measure the random initialisation, not the network, so there is no "
+                                     "accuracy-vs-cost plot and no Pareto front" if len(untrained) == len(shown) else
+                                     _untrained_reason(untrained) + "they are left out of the accuracy-vs-cost "
+                                     "plots and their Pareto fronts")
+                                    + " (the cost figures are real: Cost table).", muted=True))
     for key in scatter_splits:
         evs = by_split[key]
-        all_names = [n for n in order if n in evs]
-        untrained = [n for n in all_names if T.is_untrained(res, n)]
-        names = [n for n in all_names if n not in untrained]
-        if untrained:
-            blocks.append(Paragraph(f"{T.split_label(key)}: " + _untrained_reason(untrained)
-                                    + "they are left out of the accuracy-vs-cost plot and its Pareto front "
-                                    "(their cost figures are real: Cost table).", muted=True))
+        names = [n for n in order if n in evs and not T.is_untrained(res, n)]
         if not names:
             continue
         costs_raw = {n: T.cost_fields(res["models"][n]) for n in names}
@@ -551,9 +554,11 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
                              + T.provenance(res, evaluated)))
     untrained_eval = [n for n in data.untrained if n in evaluated]
     if untrained_eval:
-        blocks.append(Paragraph(_untrained_reason(untrained_eval) + "a difference between two of them tests two "
-                                "random draws, not two networks: they are left out of the paired differences.",
-                                muted=True))
+        blocks.append(Paragraph((("Every model of this run has untrained (randomly initialised) weights: their errors "
+                                  "measure the random initialisation, not the network, so ")
+                                 if len(untrained_eval) == len(evaluated) else _untrained_reason(untrained_eval))
+                                + "a difference between two of them tests two random draws, not two networks: "
+                                "they are left out of the paired differences and the significance tests.", muted=True))
     for key in splits:
         diffs = data.diffs.get(key, [])
         if not diffs:

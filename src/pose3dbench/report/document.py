@@ -58,6 +58,8 @@ class Table:
     minor_rows: set[int] = field(default_factory=set)
     #: LaTeX label (``\label{...}``) when the table is also written as LaTeX
     key: str = ""
+    #: sized to the page (wrapping headers and text cells) instead of scrolling sideways
+    fit: bool = False
 
     def __post_init__(self) -> None:
         for r, row in enumerate(self.rows):
@@ -184,9 +186,11 @@ tbody tr:nth-child(even) td { background: #fafbfc; }
 td b { color: #0a3069; }
 tr.group td { background: #eef1f4 !important; font-weight: 600; text-align: left; }
 tr.minor td { color: var(--muted); font-style: italic; }
-.table-wrap.fit table { width: 100%; }
-.table-wrap.fit td.txt { white-space: normal; overflow-wrap: anywhere; }
-.table-wrap.fit th { white-space: normal; }
+.table-wrap.fit table { width: 100%; font-size: 12.5px; }
+.table-wrap.fit td.txt { white-space: normal; }
+.table-wrap.fit td.txt:first-child { white-space: nowrap; }
+.table-wrap.fit th { white-space: normal; padding: 4px 5px; }
+.table-wrap.fit td { padding: 3px 5px; }
 .provenance { background: var(--head); border: 1px solid var(--line); border-radius: 6px; padding: 8px 16px;
               font-size: 13px; }
 ul { margin: 6px 0 12px; }
@@ -219,7 +223,7 @@ def to_html(blocks: list[Block], title: str) -> str:
         elif isinstance(b, Banner):
             body.append(f'<div class="banner {e(b.kind)}" role="alert"><strong>{e(b.title)}</strong>{e(b.text)}</div>')
         elif isinstance(b, Table):
-            parts = [f'<div class="table-title">{e(b.title)}</div><div class="table-wrap fit"><table><thead>']
+            parts = [f'<div class="table-title">{e(b.title)}</div><div class="table-wrap{" fit" if b.fit else ""}"><table><thead>']
             if b.group_header:
                 parts.append("<tr>" + "".join(f'<th colspan="{span}">{e(label)}</th>' for label, span in b.group_header)
                              + "</tr>")

@@ -333,15 +333,17 @@ def leaderboard_table(results: dict, caption: str) -> Table:
             rows.append(row)
             row_root.append(root)
     bold: set[tuple[int, int]] = set()
-    for root in set(row_root):
-        idx = [i for i, r in enumerate(row_root) if r == root]
+    row_model = [r[0] for r in rows]
+    for root in set(row_root):  # the best error among trained models: a random initialisation is never "best"
+        idx = [i for i, r in enumerate(row_root) if r == root and not is_untrained(results, row_model[i])]
         for k in range(len(metrics)):
             bold |= {(idx[r], c) for r, c in _bold_extreme([rows[i] for i in idx], 3 + 3 * k)}
     base = 3 + 3 * len(metrics)
     for j in range(3):
         bold |= {(first_rows[r], c) for r, c in _bold_extreme([rows[i] for i in first_rows], base + j, True)}
     numeric = [False, False, False] + [True] * (3 * len(metrics) + 3) + ([False] if merged else [])
-    return Table("Accuracy (mm) and cost per model", cols, rows, caption, numeric, bold, group, key="leaderboard")
+    return Table("Accuracy (mm) and cost per model", cols, rows, caption, numeric, bold, group, key="leaderboard",
+                 fit=True)
 
 
 def evaluations_table(results: dict, cis: dict[int, CI], caption: str,
@@ -440,8 +442,9 @@ def root_table(results: dict, cis: dict[int, CI], caption: str) -> Table:
     rows = []
     for i, ev in enumerate(results["root_evaluations"]):
         pub = published_mrpe(results["models"][ev["model"]], ev["protocol"])
+        delta = None if pub is None or is_untrained(results, ev["model"]) else ev["mrpe_mm"] - pub
         rows.append([ev["model"], f"P{ev['protocol']}", BOX_LABELS.get(ev.get("root"), DASH), fmt(ev["mrpe_mm"]),
-                     fmt_ci(cis.get(i)), fmt(pub), fmt_signed(ev["mrpe_mm"] - pub) if pub is not None else DASH,
+                     fmt_ci(cis.get(i)), fmt(pub), fmt_signed(delta),
                      fmt(ev["x_mm"]), fmt(ev["y_mm"]), fmt(ev["z_mm"]),
                      published_mrpe_axes(results["models"][ev["model"]], ev["protocol"]), str(ev["num_samples"])])
     numeric = [False, False, False] + [True] * 9
@@ -490,17 +493,19 @@ def per_action_table(key: SplitKey, evs: dict[str, dict], names: list[str], capt
             if m is not None and published_value(m, key) is not None:
                 rel = published_relation(m)
                 minor.add(len(rows))
-                rows.append([f"↳ published{' (' + rel + ')' if rel else ''}"] + [DASH] * len(actions)
+                rows.append([f"↳ published{' †' if rel else ''}"] + [DASH] * len(actions)
                             + [DASH, fmt_published(m, key)])
     bold = set()
+    trained = [r for r, n in zip(measured, [n for members in groups.values() for n in members])
+               if not (results and is_untrained(results, n))]
     for c in range(1, len(cols)):
-        vals = [(float(rows[r][c]), r) for r in measured if rows[r][c] != DASH]
+        vals = [(float(rows[r][c]), r) for r in trained if rows[r][c] != DASH]
         if len(vals) > 1:
             best = min(vals)[0]
             bold |= {(r, c) for v, r in vals if v == best}
     return Table(f"{split_label(key)}: error per action", cols, rows, caption,
                  [False] + [True] * (len(cols) - 1), bold, row_groups=row_groups, minor_rows=minor,
-                 key=f"actions-p{key[0]}-{key[1]}-{key[2].lower()}")
+                 key=f"actions-p{key[0]}-{key[1]}-{key[2].lower()}".replace(" ", "-"), fit=True)
 
 
 def pairwise_table(key: SplitKey, diffs: list[PairwiseDiff], order: list[str], caption: str,
