@@ -547,9 +547,10 @@ console.error = (...a) => { window.__errors.push(a.join(' ')); origError(...a); 
 window.addEventListener('error', e => window.__errors.push('error: ' + (e.message || (e.target && e.target.tagName))), true);
 window.addEventListener('load', () => {
   const wrap = document.querySelector('.table-wrap');
+  const fits = [...document.querySelectorAll('.table-wrap.fit')].map(w => w.scrollWidth - w.clientWidth);
   const imgs = [...document.images];
   const out = {errors: window.__errors, window: innerWidth, page: document.documentElement.scrollWidth,
-               leaderboard: wrap ? [wrap.scrollWidth, wrap.clientWidth] : null,
+               leaderboard: wrap ? [wrap.scrollWidth, wrap.clientWidth] : null, fit_overflow: fits,
                images: imgs.length, broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).length};
   const pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(out);
   document.body.appendChild(pre);
@@ -574,6 +575,7 @@ def test_report_renders_without_errors_and_the_leaderboard_fits_1000px(built, tm
     assert probe["page"] <= probe["window"], "the page scrolls sideways at 1000 px"
     scroll, client = probe["leaderboard"]
     assert scroll <= client, f"the leaderboard needs {scroll} px but has {client} px at a 1000-px window"
+    assert len(probe["fit_overflow"]) == 1 + 3 + 1 and max(probe["fit_overflow"]) <= 0  # + per-action tables
 
 
 @needs_chromium

@@ -508,7 +508,7 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
                                         [n for n in names if n in scaled],
                                         "Similarity alignment (rotation + translation + scale, VideoPose3D/MMPose "
                                         "P-MPJPE) of the same predictions, mm per action; 95% CIs in All "
-                                        "evaluations. " + cap)
+                                        "evaluations. " + cap, res)
             blocks.append(stable)
             latex_tables.append(stable)
         actions = T.action_names(evs.values())

@@ -186,11 +186,10 @@ tbody tr:nth-child(even) td { background: #fafbfc; }
 td b { color: #0a3069; }
 tr.group td { background: #eef1f4 !important; font-weight: 600; text-align: left; }
 tr.minor td { color: var(--muted); font-style: italic; }
-.table-wrap.fit table { width: 100%; font-size: 12.5px; }
-.table-wrap.fit td.txt { white-space: normal; }
-.table-wrap.fit td.txt:first-child { white-space: nowrap; }
-.table-wrap.fit th { white-space: normal; padding: 4px 5px; }
-.table-wrap.fit td { padding: 3px 5px; }
+.table-wrap.fit table { width: 100%; font-size: 12px; }
+.table-wrap.fit td.txt { white-space: normal; min-width: 4.5em; }
+.table-wrap.fit th { white-space: normal; padding: 4px 4px; }
+.table-wrap.fit td { padding: 3px 4px; }
 .provenance { background: var(--head); border: 1px solid var(--line); border-radius: 6px; padding: 8px 16px;
               font-size: 13px; }
 ul { margin: 6px 0 12px; }
