@@ -102,3 +102,27 @@ def test_real_record_with_placeholder_image(tmp_path, capsys):
     assert rep["subjects"]["11"]["images_size_mismatch"] == 1
     assert "48x64, annotation says 1000x1002" in rep["protocols"]["1"]["gt"]["problems"][0]
     assert rep["bbox_root"][str((root / "bbox_root" / "bbox_root_human36m_output.json").resolve())]["coverage"]["1"] == "1/1"
+
+
+def test_protocol2_bbox_root_file_is_flagged_for_protocol1(tiny, tmp_path, capsys):
+    data = tmp_path / "h36m"
+    shutil.copytree(tiny, data)
+    capsys.readouterr()
+    assert _doctor(capsys, data)[1]["protocols"]["1"]["rootnet"]["warnings"] == []  # synthetic: one file by design
+    (data / "pose3dbench_synthetic.json").unlink()  # now it looks like a real dataset folder
+    rc, rep = _doctor(capsys, data)
+    (warning,) = rep["protocols"]["1"]["rootnet"]["warnings"]
+    assert "also holds S9 images: it is RootNet's Protocol-2 output" in warning
+    assert "weights get bbox-root:h36m-p1" in warning and "--bbox-root 1=FILE" in warning
+    assert rep["protocols"]["2"]["rootnet"]["warnings"] == [] and rc == 0  # a warning, not a failure
+    # a Protocol-1 file (S11 entries only) beside it is named as the one to use
+    src = next((data / "bbox_root").glob("*.json"))
+    s11 = set(load_split(data, 1, "gt").image_id.tolist())
+    p1 = data / "bbox_root_p1" / "bbox_root_human36m_output.json"
+    p1.parent.mkdir()
+    p1.write_text(json.dumps([r for r in json.loads(src.read_text()) if r["image_id"] in s11]))
+    rep = _doctor(capsys, data)[1]
+    (warning,) = rep["protocols"]["1"]["rootnet"]["warnings"]
+    assert f"use {p1} for Protocol 1 (--bbox-root 1={p1})" in warning
+    assert main(["doctor", "--data", str(data)]) == 0
+    assert "    - warning: the default bbox_root file" in capsys.readouterr().out

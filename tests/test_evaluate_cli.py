@@ -83,7 +83,11 @@ def test_ground_truth_scores_zero(data_dir, tmp_path, capsys, protocol):
     s = load_split(data_dir, protocol, "gt")
     f = write_preds(tmp_path / "p.npz", s, s.joints_cam + [0.0, 0.0, 80.0], protocol)
     res = run_json(capsys, "--data", data_dir, "--predictions", f)
-    assert set(res) == RESULT_KEYS | ({"pa_mpjpe_scaled_mm"} if protocol == 1 else set())
+    # both protocols carry the scaled (similarity-aligned) variant, with its own breakdown
+    assert set(res) == RESULT_KEYS | {"pa_mpjpe_scaled_mm", "pa_mpjpe_scaled"}
+    assert set(res["pa_mpjpe_scaled"]) == {"total_mm", "action_mean_mm", "per_action_mm", "per_joint_mm"}
+    assert res["pa_mpjpe_scaled"]["total_mm"] < 1e-6
+    assert list(res["pa_mpjpe_scaled"]["per_action_mm"]) == list(res["per_action_mm"])
     assert res["protocol"] == protocol and res["root"] == "gt"
     assert res["metric"] == ("PA-MPJPE" if protocol == 1 else "MPJPE")
     # 44 images per subject (cameras: 1 on even, 2 on odd frames); Protocol 1 = S11 only

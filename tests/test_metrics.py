@@ -126,11 +126,30 @@ def test_mpjpe_hand_computed_and_result_keys():
     np.testing.assert_allclose(res["per_sample_mm"], [5 / 17, 0.0], atol=1e-9)
     assert set(res) == {"protocol", "root", "metric", "total_mm", "action_mean_mm", "per_action_mm",
                         "per_joint_mm", "num_samples", "skipped", "joint_set", "approximate_joint_mapping",
-                        "per_sample_mm"}
+                        "per_sample_mm", "pa_mpjpe_scaled_mm", "pa_mpjpe_scaled"}
     assert (res["protocol"], res["root"], res["metric"], res["num_samples"]) == (2, "gt", "MPJPE", 2)
     assert res["skipped"] == {"degenerate_bbox": 1} and res["approximate_joint_mapping"] is False
     p1 = evaluate_pose(pred, s, 1)
     assert p1["metric"] == "PA-MPJPE" and "pa_mpjpe_scaled_mm" in p1
+
+
+def test_scaled_variant_per_action_joint_and_sample_on_both_protocols():
+    s = make_samples(6, actions=[2, 3, 2, 3, 2, 3], seed=3)
+    rng = np.random.default_rng(1)
+    rel = s.joints_cam - s.joints_cam[:, :1]
+    pred = 0.8 * rel + rng.normal(0, 5.0, rel.shape)  # 20% too small: the scaled fit undoes it, the rigid one not
+    for protocol in (1, 2):
+        res = evaluate_pose(pred, s, protocol, scaled_per_sample=True)
+        sc = res["pa_mpjpe_scaled"]
+        assert sc["total_mm"] == pytest.approx(res["pa_mpjpe_scaled_mm"]) and sc["total_mm"] < res["total_mm"]
+        assert set(sc["per_action_mm"]) == set(res["per_action_mm"]) == {"Directions", "Discussion"}
+        assert list(sc["per_joint_mm"]) == list(H36M_JOINT_NAMES[:17])
+        per_sample = res["per_sample_scaled_mm"]
+        assert per_sample.shape == (6,) and per_sample.mean() == pytest.approx(sc["total_mm"])
+        first = s.action_idx == s.action_idx[0]
+        assert sc["per_action_mm"]["Directions" if s.action_idx[0] == 2 else "Discussion"] == pytest.approx(
+            per_sample[first].mean())
+    assert "per_sample_scaled_mm" not in evaluate_pose(pred, s, 1)  # only on request: results.json stays small
 
 
 def test_rigid_motion_gives_zero_pa_but_not_mpjpe():

@@ -251,6 +251,32 @@ def test_cli_profile_table(capsys):
     assert name in text and "GMACs" in text and "lat.med(ms)" in text
 
 
+def test_cli_profile_onnxruntime_backend(capsys):
+    pytest.importorskip("onnxruntime", reason="needs the 'onnx' extra: pip install -e '.[onnx]'")
+    name = _small_registered_model()
+    argv = ["profile", "-m", name, "--device", "cpu", "--batch-size", "2", "--iters", "2", "--warmup", "1",
+            "--threads", "1", "--no-memory", "--json"]
+    assert cli_main(argv) == 0
+    eager = json.loads(capsys.readouterr().out)[0]
+    assert cli_main(argv + ["--backend", "onnxruntime"]) == 0
+    ort = json.loads(capsys.readouterr().out)[0]
+    assert eager["backend"] == "eager" and ort["backend"] == "onnxruntime"
+    # the exported graph is timed; parameters and MACs are those of the eager model it was exported from
+    assert ort["macs"] == eager["macs"] > 0 and ort["params"] == eager["params"]
+    assert ort["latency"]["median_ms"] > 0 and ort["throughput"]["batch_size"] == 2
+    assert cli_main(["profile", "-m", name, "--backend", "onnxruntime", "--dtype", "float16"]) == 2
+    assert "runs the float32 export" in capsys.readouterr().err
+
+
+def test_profile_warns_about_timing_noise():
+    from pose3dbench.commands.profile import timing_noise_warnings
+
+    steady = {"model": "a", "latency": {"median_ms": 49.0, "p90_ms": 52.0}}
+    loaded = {"model": "b", "latency": {"median_ms": 49.0, "p90_ms": 138.0}}
+    (line,) = timing_noise_warnings([steady, loaded])
+    assert line.startswith("warning: b: latency samples spread by +182%") and "re-measure" in line
+
+
 CUSTOM_ROOT = """
 import torch
 from torch import nn

@@ -107,3 +107,73 @@ def test_bring_your_own_model(tiny_data, tmp_path):
     (ev,) = results["evaluations"]
     assert ev["num_samples"] > 0 and np.isfinite(ev["total_mm"])
     assert results["models"][ev["model"]]["weights"]["kind"] == "custom"
+
+
+def test_json_quiet_labels_warnings_and_stratified_limit(tiny_data, tmp_path, capsys, monkeypatch):
+    import warnings
+
+    from pose3dbench.models import spec as spec_mod
+    from pose3dbench.models.checkpoint import CheckpointWarning
+
+    real = spec_mod.resolve_model_spec
+
+    def warning_resolver(spec, **kw):
+        warnings.warn(CheckpointWarning("ep7.pth is named convnextpose-s but holds convnextpose-xs"), stacklevel=2)
+        return real(spec, **kw)
+
+    monkeypatch.setattr(spec_mod, "resolve_model_spec", warning_resolver)
+    out = tmp_path / "labelled"
+    argv = ["run", "--data", str(tiny_data), "--out", str(out), "--model", "small s:=mobilehumanpose-lpski-s",
+            "--protocol", "2", "--root", "gt", "--limit-per-action", "1", "--workers", "0", "--batch-size", "8",
+            "--no-profile", "--no-report", "--json", "--quiet", "--debug"]  # --debug after the command
+    assert cli_main(argv) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)  # stdout is exactly one JSON document
+    assert captured.err == ""  # --quiet: no log lines, no bars
+    (ev,) = summary["evaluations"]
+    assert ev["model"] == "small s" and ev["num_samples"] == 30  # 15 actions x (S9, S11)
+    results = json.loads((out / "results.json").read_text())
+    validate_results(results)
+    assert results["settings"]["limit_per_action"] == 1
+    m = results["models"]["small s"]
+    assert m["label"] == "small s" and m["spec"] == "mobilehumanpose-lpski-s" and m["weights"]["epoch"] is None
+    assert (out / "predictions" / "small_s__p2__gt.npz").is_file()
+    (w,) = results["warnings"]
+    assert w == {"source": "small s", "category": "CheckpointWarning",
+                 "message": "ep7.pth is named convnextpose-s but holds convnextpose-xs"}
+    assert summary["warnings"] == results["warnings"]
+    # not quiet: progress per model, the warning as one readable line, and what a resumed run reused
+    assert cli_main([a for a in argv if a not in ("--json", "--quiet")]) == 0
+    text = capsys.readouterr().out
+    assert "[1/1] small s" in text and "warning: [small s] ep7.pth is named" in text
+    assert "[small s] P2 root=gt: reused from the previous run" in text
+    assert "CheckpointWarning" not in text  # no raw 'file.py:290: CheckpointWarning' line
+
+
+def test_duplicate_labels_are_refused(tiny_data, tmp_path, capsys):
+    argv = ["run", "--data", str(tiny_data), "--out", str(tmp_path / "o"), "--model", "a:=convnextpose-xs",
+            "--model", "a:=mobilehumanpose-lpski", "--no-profile"]
+    assert cli_main(argv) == 2
+    assert "the label 'a' is already used" in capsys.readouterr().err
+    assert cli_main(["run", "--model", ":=convnextpose-xs", "--out", str(tmp_path / "o")]) == 2
+    assert "row label" in capsys.readouterr().err
+
+
+def test_summary_attaches_published_numbers_only_where_they_belong():
+    from pose3dbench.models import registry
+
+    def model(variant):
+        cfg = registry.get_config(variant)
+        return {"published": dict(cfg.published), "weights": {"kind": "untrained"}}
+
+    ev = {"protocol": 2, "root": "gt", "metric": "MPJPE", "total_mm": 400.0, "timing": {}}
+    results = {"models": {"rootnet-r50": model("rootnet-r50"), "mobilehumanpose-lpski": model("mobilehumanpose-lpski"),
+                          "convnextpose-s": model("convnextpose-s")},
+               "evaluations": [{**ev, "model": "mobilehumanpose-lpski"}, {**ev, "model": "convnextpose-s"}],
+               "root_evaluations": [{"model": "rootnet-r50", "protocol": p, "root": "rootnet", "mrpe_mm": 300.0}
+                                    for p in (1, 2)]}
+    lines = {tuple(line.split()[:2]): line.split() for line in runner.summary_table(results).splitlines()[2:]}
+    assert lines[("rootnet-r50", "1")][5] == "-"       # RootNet's paper gives no Protocol-1 MRPE
+    assert lines[("rootnet-r50", "2")][5] == "120.0"
+    assert lines[("mobilehumanpose-lpski", "2")][5] == "(51.4)"  # the paper's L network, another layout
+    assert lines[("convnextpose-s", "2")][5] == "51.8"

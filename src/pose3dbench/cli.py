@@ -31,14 +31,47 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"pose3dbench: error: {message}; see `{self.prog} --help`\n")
 
 
+def _global_flags() -> argparse.ArgumentParser:
+    """The global flags, accepted before the command and after it (``pose3dbench run --debug``).
+
+    default=SUPPRESS: a command's parser sets ``debug`` only when the flag is given there, so it never
+    resets a ``--debug`` given before the command.
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show full tracebacks on errors")
+    common.add_argument("--version", action="version", version=f"pose3dbench {__version__}")
+    return common
+
+
+def _with_global_flags(subparsers, common: argparse.ArgumentParser):
+    """Make every parser added through ``subparsers`` (and their own sub-commands) accept the global flags."""
+    add = subparsers.add_parser
+
+    def add_parser(name, **kwargs):
+        kwargs["parents"] = [*kwargs.get("parents", []), common]
+        parser = add(name, **kwargs)
+        nested = parser.add_subparsers
+
+        def add_subparsers(**kw):
+            return _with_global_flags(nested(**kw), common)
+
+        parser.add_subparsers = add_subparsers
+        return parser
+
+    subparsers.add_parser = add_parser
+    return subparsers
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pose3dbench",
         description="Benchmark monocular 3D human pose networks on Human3.6M.",
     )
     parser.add_argument("--version", action="version", version=f"pose3dbench {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors (also accepted "
+                        "after the command)")
+    sub = _with_global_flags(parser.add_subparsers(dest="command", metavar="COMMAND"), _global_flags())
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue

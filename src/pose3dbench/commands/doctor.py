@@ -157,10 +157,23 @@ def diagnose(data: str | os.PathLike) -> dict:
                             f"use the RootNet output made for Protocol {proto}")
         elif full and preferred not in full and not gt_probs:
             rn_probs.append(f"the default bbox_root file {preferred} does not cover Protocol {proto}; point the run at {full[0]} instead")
+        rn_warnings = []
+        s9 = subject_ids.get(9)
+        if proto == 1 and s9 is not None and s9.size and not rep["synthetic"]:
+            # RootNet's Protocol-2 output (trained without S9) also holds S9; the Protocol-1 one holds S11 only
+            p2_like = {path for path, table in tables.items() if table.lookup(s9)[1].any()}
+            p1_like = [path for path in full if path not in p2_like]
+            if preferred in p2_like and preferred in full:
+                rn_warnings.append(
+                    f"the default bbox_root file {preferred} also holds S9 images: it is RootNet's Protocol-2 output "
+                    "(RootNet trained without S9), not the Protocol-1 one of the published numbers; "
+                    + (f"use {p1_like[0]} for Protocol 1 (--bbox-root 1={p1_like[0]})" if p1_like else
+                       "fetch the Protocol-1 file (`pose3dbench weights get bbox-root:h36m-p1`) and pass it with "
+                       "--bbox-root 1=FILE"))
         rep["protocols"][str(proto)] = {
             "subjects": list(subjects), "test_images": int(ids.size),
             "gt": {"ok": not gt_probs, "problems": gt_probs},
-            "rootnet": {"ok": not rn_probs, "problems": rn_probs, "files_covering": full},
+            "rootnet": {"ok": not rn_probs, "problems": rn_probs, "files_covering": full, "warnings": rn_warnings},
         }
     return rep
 
@@ -194,6 +207,8 @@ def _print(rep: dict) -> None:
                   f"with {src} boxes/roots: {'OK' if st['ok'] else 'CANNOT RUN'}")
             for msg in st["problems"]:
                 print(f"    - {msg}")
+            for msg in st.get("warnings", []):
+                print(f"    - warning: {msg}")
 
 
 def run(args) -> int:

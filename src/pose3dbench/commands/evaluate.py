@@ -19,13 +19,14 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "evaluate", help="re-score saved predictions (.npz or the authors' result json) without a model",
         description="Re-score saved predictions on a Human3.6M split: MPJPE (Protocol 2) or the authors' "
-                    "PA-MPJPE (Protocol 1), per action and per joint; MRPE for root-only (RootNet) files.")
+                    "PA-MPJPE (Protocol 1; rigid alignment: rotation + translation, no scale), per action and per joint; MRPE for root-only (RootNet) files.")
     p.add_argument("--data", type=Path, required=True, help="Human3.6M folder in the 3DMPPE format")
     p.add_argument("--predictions", type=Path, required=True,
                    help="predictions written by `pose3dbench run` (.npz), the authors' "
                         "bbox_root_pose_human36m_output.json, or a RootNet bbox_root json")
     p.add_argument("--protocol", type=int, choices=[1, 2], default=None,
-                   help="1: S11, PA-MPJPE; 2: S9+S11, MPJPE (default: the file's, else 2)")
+                   help="1: S11, PA-MPJPE (rigid alignment: rotation + translation, no scale); 2: S9+S11, MPJPE "
+                        "(default: the file's, else 2)")
     p.add_argument("--root", choices=["gt", "rootnet"], default=None,
                    help="which split to match: gt boxes (degenerate boxes skipped) or the bbox_root file "
                         "(default: the file's, else gt)")
@@ -92,7 +93,8 @@ def format_table(res: dict, source: str = "") -> str:
     lines = [f"{head}: {res['metric']} {res['total_mm']:.2f} mm (sample-weighted), "
              f"action mean {res['action_mean_mm']:.2f} mm, {res['num_samples']} samples{source}"]
     if "pa_mpjpe_scaled_mm" in res:
-        lines.append(f"  scaled Procrustes (VideoPose3D/MMPose) PA-MPJPE: {res['pa_mpjpe_scaled_mm']:.2f} mm")
+        lines.append(f"  PA-MPJPE with scale (similarity alignment: rotation + translation + scale, VideoPose3D/"
+                     f"MMPose): {res['pa_mpjpe_scaled_mm']:.2f} mm")
     if res.get("approximate_joint_mapping"):
         lines.append(f"  note: joint set {res['joint_set']} is mapped to Human3.6M approximately")
     if res.get("skipped"):

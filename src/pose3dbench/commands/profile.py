@@ -32,11 +32,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "default float32)")
     p.add_argument("--input-size", type=int_range(32, 4096), nargs=2, default=None, metavar=("H", "W"),
                    help="input crop size in pixels (default: the model config's, else 256 256)")
+    p.add_argument("--backend", default="eager", choices=("eager", "onnxruntime"),
+                   help="eager PyTorch, or onnxruntime on an ONNX export of the model (the deployment runtime; "
+                        "needs `pip install 'pose3dbench[onnx]'`, CPU, float32). Parameters and MACs are the "
+                        "eager model's either way")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     p.add_argument("--json", action="store_true", help="print JSON (a list, one object per model)")
     p.add_argument("--output", "-o", default=None, metavar="FILE",
                    help="also write the JSON list to FILE (atomically)")
     p.set_defaults(func=run)
+
+
+def timing_noise_warnings(results: list[dict]) -> list[str]:
+    """One warning per model whose batch-1 latency samples spread by more than 25% (p90 above the median)."""
+    from ..report.tables import TIMING_NOISE
+
+    out = []
+    for r in results:
+        lat = r.get("latency") or {}
+        med, p90 = lat.get("median_ms"), lat.get("p90_ms")
+        if med and p90 is not None and (p90 - med) / med > TIMING_NOISE:
+            out.append(f"warning: {r['model']}: latency samples spread by +{(p90 - med) / med:.0%} (p90 {p90:.1f} ms vs "
+                       f"median {med:.1f} ms): the machine is busy or the timed runs are too few; re-measure on an "
+                       "idle machine with more --iters before quoting it")
+    return out
 
 
 def _info_name(spec: str, info: Any) -> str:
@@ -62,15 +81,33 @@ def run(args: argparse.Namespace) -> int:
 
         refuse_foreign_file(args.output, "--output", _is_profile_output, "a profile written by pose3dbench profile")
     device = resolve_device(args.device)  # fail before building any model
+    dtypes = tuple(args.dtype or ("float32",))
+    if args.backend == "onnxruntime":
+        if device.type != "cpu":
+            raise Pose3DBenchError("profile --backend onnxruntime measures onnxruntime's CPU execution provider; "
+                                   "add --device cpu (or profile CUDA with --backend eager)")
+        if dtypes != ("float32",):
+            raise Pose3DBenchError("profile --backend onnxruntime runs the float32 export; drop --dtype "
+                                   f"{' '.join(d for d in dtypes if d != 'float32')} (autocast is a PyTorch feature)")
     results = []
     for spec in args.model:
         model, info = resolve_model_spec(spec)
         config = getattr(model, "config", None)
         size = tuple(args.input_size) if args.input_size else tuple(getattr(config, "input_size", (256, 256)))
-        res = profile_model(model, device=device, input_size=size, batch_sizes=(1, args.batch_size),
-                            dtypes=tuple(args.dtype or ("float32",)), warmup=args.warmup, iters=args.iters,
+        timed = model
+        if args.backend == "onnxruntime":
+            from ..backends import wrap_model
+
+            timed = wrap_model(model.eval(), "onnxruntime", threads=args.threads)
+        res = profile_model(timed, device=device, input_size=size, batch_sizes=(1, args.batch_size),
+                            dtypes=dtypes, warmup=args.warmup, iters=args.iters,
                             threads=args.threads, measure_memory=not args.no_memory,
                             name=_info_name(spec, info))
+        if timed is not model:  # the graph runtime has no torch parameters to count: the eager model's figures
+            eager = profile_model(model, device=device, input_size=size, batch_sizes=(1,), iters=1, warmup=0,
+                                  measure_memory=False)
+            res.update({k: eager[k] for k in ("params", "params_m", "macs", "flops", "gmacs", "gflops") if k in eager})
+        res["backend"] = "onnxruntime" if (timed is not model or "onnx" in (info or {})) else "eager"
         res["spec"] = spec
         if isinstance(info, dict):  # which weights were profiled (cost does not depend on them)
             res["weights"] = {k: None if info.get(k) is None else str(info[k])
@@ -88,8 +125,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         env = results[0]["environment"]
         print(f"device: {env['device_name']} ({env['device']}), torch {env['torch_version']}, "
-              f"threads {env['threads']}, warmup {env['warmup']}, iters {env['iters']}")
+              f"threads {env['threads']}, warmup {env['warmup']}, iters {env['iters']}, backend {args.backend}")
         print(format_table(results))
+        for line in timing_noise_warnings(results):
+            print(line)
         print("GMACs = multiply-accumulates per image (what the papers call GFLOPs); GFLOPs = 2*GMACs "
               "(conv/matmul only). Latency at batch 1; img/s at the throughput batch; "
               f"peak.inc = {'CUDA allocator peak' if env['device_type'] == 'cuda' else 'process RSS'} "

@@ -16,7 +16,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "confidence intervals need the ground truth: the dataset named in results.json is read "
                     "when it is still there (skip with --no-dataset).")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR",
-                        help="the output folder of `pose3dbench run` (holds results.json)")
+                        help="the output folder of `pose3dbench run` (holds results.json); with --merge, the "
+                             "folder the merged leaderboard is written to")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="RUN_DIR", default=None,
+                        help="merge several runs' folders (e.g. the Protocol-1, Protocol-2 and full-pipeline runs) "
+                             "into one report in --out: one leaderboard, each row naming the run it comes from")
+    parser.add_argument("--latex", action="store_true",
+                        help="also write DIR/tables.tex: booktabs tables (leaderboard, per-action, cost) for a paper")
+    parser.add_argument("--threshold", type=float, default=None, metavar="MM",
+                        help="practical threshold (mm) a paired difference must reach, besides a 95%% CI "
+                             "excluding 0, to be called significant (default 0.5)")
     parser.add_argument("--no-dataset", dest="dataset", action="store_false",
                         help="do not read the dataset (no qualitative panel, no MRPE CI)")
     parser.add_argument("--resamples", type=int, default=None, metavar="N",
@@ -33,13 +42,29 @@ def load_samples_for(results: dict) -> tuple[dict | None, str | None]:
     from ..data.splits import SplitProvider
     from ..errors import Pose3DBenchError
 
+    if len(results.get("runs") or []) > 1:  # a merged report: each run's own splits, first run first
+        merged: dict = {}
+        for run in results["runs"]:
+            try:
+                from ..report.build import load_results
+
+                sub, why = load_samples_for(load_results(Path(run["path"])))
+            except Pose3DBenchError as exc:
+                sub, why = None, str(exc)
+            if why:
+                return None, f"run {run['label']}: {why}"
+            for key, s in sub.items():
+                merged.setdefault(key, s)
+        return merged, None
     st = results["settings"]
     path = Path(st["dataset"]["path"])
     if not path.exists():
         return None, f"dataset folder {path} no longer exists"
-    bbox_root = st.get("bbox_root")
-    if bbox_root and not Path(bbox_root).exists():
-        return None, f"the run's --bbox-root file {bbox_root} no longer exists"
+    from ..data.splits import bbox_root_files
+
+    for bbox_root in bbox_root_files(st.get("bbox_root")):
+        if not Path(bbox_root).exists():
+            return None, f"the run's --bbox-root file {bbox_root} no longer exists"
     provider = SplitProvider.from_settings(st)
     try:
         out = {(protocol, root): provider.for_root(protocol, root)
@@ -63,11 +88,22 @@ def run(args: argparse.Namespace) -> int:
     from ..report.schema import ResultsError
     from ..report.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 
+    from ..report.tables import PRACTICAL_THRESHOLD_MM
+
     n = DEFAULT_RESAMPLES if args.resamples is None else args.resamples
     if n < 100:
         raise ResultsError(f"--resamples {n} is too few for a 95% interval; use 1000 or more")
+    threshold = PRACTICAL_THRESHOLD_MM if args.threshold is None else args.threshold
+    if not threshold >= 0:
+        raise ResultsError(f"--threshold {args.threshold} must be a difference in mm >= 0 (e.g. 0.5)")
     from ..outdir import exclusive
 
+    if args.merge:
+        from ..report.merge import write_merged
+
+        merged = write_merged(args.merge, args.out)
+        print(f"merged {len(merged['runs'])} runs ({', '.join(r['label'] for r in merged['runs'])}) into "
+              f"{args.out / 'results.json'}")
     results = load_results(args.out)  # a folder without a results.json of pose3dbench's is refused here
     with exclusive(args.out, "report"):  # not while a run writes the same folder
         samples = None
@@ -77,11 +113,13 @@ def run(args: argparse.Namespace) -> int:
                 print(f"pose3dbench report: {why}; building without the qualitative panel", file=sys.stderr)
         try:
             paths = build_report(args.out, samples_by_split=samples, n_resamples=n,
-                                 seed=DEFAULT_SEED if args.seed is None else args.seed)
+                                 seed=DEFAULT_SEED if args.seed is None else args.seed, latex=args.latex,
+                                 threshold_mm=threshold)
         except OSError as exc:
             raise ResultsError(f"cannot write the report into {args.out} ({exc.strerror or exc}); free disk space "
                                "and re-run (each report file is replaced only once its new version is complete)") from None
-    for key in ("report_html", "report_md", "results_csv"):
+    files = [k for k in ("report_html", "report_md", "results_csv", "tables_tex") if k in paths]
+    for key in files:
         print(f"{key.replace('_', '.')}: {paths[key]}")
-    print(f"{len(paths) - 3} figure(s) in {args.out}")
+    print(f"{len(paths) - len(files)} figure(s) in {args.out}")
     return 0

@@ -10,6 +10,7 @@ HELP_MODEL = (
     "model to benchmark (repeatable): NAME (registry variant, untrained weights), NAME=CKPT, CKPT "
     "(family inferred from the file), NAME:pretrained (the authors' released weights, fetched and cached), "
     "FILE.onnx, or module:function / path.py:function returning a model (bring your own). "
+    "Prefix LABEL:= to name the row (e.g. ep24:=convnextpose-s=snapshot_24.pth.tar). "
     "Default: every registered variant with untrained weights"
 )
 
@@ -22,14 +23,17 @@ def add_parser(sub) -> None:
                         "dataset if present, else the built-in synthetic set")
     p.add_argument("--model", dest="models", action="append", default=[], metavar="SPEC", help=HELP_MODEL)
     p.add_argument("--protocol", dest="protocols", type=int, nargs="+", default=[1, 2], choices=[1, 2],
-                   help="1: S11, PA-MPJPE; 2: S9+S11, MPJPE (default: both)")
+                   help="1: S11, PA-MPJPE (rigid alignment: rotation + translation, no scale); 2: S9+S11, MPJPE "
+                        "(default: both)")
     p.add_argument("--root", dest="roots", nargs="+", default=["gt", "rootnet"],
                    choices=["gt", "rootnet", "rootnet-model"],
                    help="root and box source: gt, rootnet (the bbox_root file), rootnet-model (a RootNet model "
                         "in this run predicts the roots on the bbox_root boxes) (default: gt rootnet)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test (default: on)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--batch-size", type=int_range(1), default=16, help="images per forward (default 16)")
+    p.add_argument("--batch-size", type=int_range(1), default=None,
+                   help="images per forward pass (the flip test doubles it). Default 16; 4 in the demo run, whose "
+                        "heaviest variant needs ~0.6 GB per image")
     p.add_argument("--workers", type=int_range(0, note="0 = in-process"), default=None,
                    help="data-loading processes (decode + crop); 0 = in-process. Default: 0 on CPU (a worker "
                         "competes with torch's threads for the cores: measured up to 2x slower on 2 cores), "
@@ -48,12 +52,18 @@ def add_parser(sub) -> None:
                    help="batch size of the throughput measurement (default: --batch-size; 4 in the demo run)")
     p.add_argument("--synthetic-size", default="tiny", choices=["tiny", "small", "full"],
                    help="size of the built-in synthetic set when --data is not given")
-    p.add_argument("--bbox-root", type=Path, default=None,
+    p.add_argument("--bbox-root", action="append", default=None, metavar="[PROTOCOL=]FILE",
                    help="RootNet output (bbox_root json) for --root rootnet / rootnet-model, instead of the one found "
-                        "below --data (use the file of the protocol you run)")
-    p.add_argument("--limit", type=int_range(0, note="0 = all samples"), default=None,
-                   help="only the first N samples of each split (quick checks); 0 = all. Default: all, except "
-                        "in the demo run (no --data, no --model), which takes the first 4")
+                        "below --data. RootNet's files differ per protocol: give both with --bbox-root 1=P1_FILE "
+                        "--bbox-root 2=P2_FILE (`pose3dbench weights get bbox-root:h36m-p1` / bbox-root:h36m-p2); "
+                        "--bbox-root FILE uses one file for every protocol")
+    subset = p.add_mutually_exclusive_group()
+    subset.add_argument("--limit", type=int_range(0, note="0 = all samples"), default=None,
+                        help="only the first N samples of each split (quick checks); 0 = all")
+    subset.add_argument("--limit-per-action", type=int_range(0, note="0 = all samples"), default=None, metavar="N",
+                        help="only the first N samples of every (subject, action) of each split: a stratified "
+                             "subset that covers all 15 actions of each test subject; 0 = all. Default: all, "
+                             "except in the demo run (no --data, no --model), which takes 1")
     p.add_argument("--no-report", dest="report", action="store_false", help="skip report.md/report.html")
     p.add_argument("--channels-last", action="store_true", help="run models in channels_last memory format")
     p.add_argument("--backend", default="auto", choices=["auto", "eager", "onnxruntime"],
@@ -83,7 +93,12 @@ def add_parser(sub) -> None:
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the eager models (needs a C++ compiler on CPU; the first batch compiles for "
                         "~25 s per model; measured faster on CPU, see benchmarks/RESULTS.md)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bars (they are drawn only when stderr is a terminal anyway)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print only errors and the final summary (no log lines, no progress bars)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON summary on stdout (log lines go to stderr; with --quiet, nothing else)")
     p.set_defaults(func=main)
 
 
@@ -99,24 +114,87 @@ def default_workers(device: str) -> int:
     return max(1, min(16, (os.cpu_count() or 1) - 2)) if cuda else 0
 
 
+def _logger(args):
+    """Log lines: stdout (stderr with --json, so stdout holds only the JSON), printed above any progress bar."""
+    import sys
+
+    if args.quiet:
+        return lambda msg: None
+    stream = sys.stderr if args.json else sys.stdout
+
+    def log(msg: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(str(msg), file=stream)  # clears and redraws the bars: a log line never shares a bar's line
+
+    return log
+
+
+def _check_labels(specs: list[str]) -> None:
+    from ..eval.runner import RunError
+    from ..models.spec import split_label
+
+    seen: dict[str, str] = {}
+    for spec in specs:
+        label, _ = split_label(spec)
+        if label is None:
+            continue
+        if label in seen:
+            raise RunError(f"--model {spec}: the label {label!r} is already used by --model {seen[label]}; "
+                           "give each row its own label")
+        seen[label] = spec
+
+
+def json_summary(results: dict, out: Path, report: bool) -> dict:
+    """The one JSON object ``run --json`` prints: per evaluation the error and published number, per model cost."""
+    from ..report.tables import cost_fields, published_comparable, published_mrpe, published_value
+
+    evs = []
+    for ev in results["evaluations"]:
+        m = results["models"][ev["model"]]
+        pub = published_value(m, (ev["protocol"], ev["root"], ev["metric"]))
+        evs.append({"model": ev["model"], "protocol": ev["protocol"], "root": ev["root"], "metric": ev["metric"],
+                    "total_mm": ev["total_mm"], "action_mean_mm": ev["action_mean_mm"],
+                    "num_samples": ev["num_samples"], "published_mm": pub,
+                    "published_is_this_network": None if pub is None else published_comparable(m),
+                    "images_per_s": ev.get("timing", {}).get("images_per_s")})
+    roots = [{"model": ev["model"], "protocol": ev["protocol"], "boxes": ev.get("root"), "mrpe_mm": ev["mrpe_mm"],
+              "published_mrpe_mm": published_mrpe(results["models"][ev["model"]], ev["protocol"])}
+             for ev in results["root_evaluations"]]
+    models = {n: {"weights": m["weights"]["kind"], "spec": m["spec"], **cost_fields(m)}
+              for n, m in results["models"].items()}
+    return {"results": str(out / "results.json"), "report": str(out / "report.html") if report else None,
+            "complete": results.get("complete", True), "synthetic": results["settings"]["dataset"]["synthetic"],
+            "evaluations": evs, "root_evaluations": roots, "models": models,
+            "warnings": results.get("warnings", [])}
+
+
 def main(args) -> int:
+    import json
+
+    from ..data.splits import parse_bbox_root
     from ..eval.runner import RunOptions, run_benchmark, summary_table
 
+    _check_labels(args.models)
     opts = RunOptions(
         data=args.data, models=args.models, protocols=tuple(args.protocols), roots=tuple(args.roots),
         flip=args.flip, device=args.device, batch_size=args.batch_size,
         workers=args.workers if args.workers is not None else default_workers(args.device),
         threads=args.threads, out=args.out, force=args.force, trust_checkpoint=args.trust_checkpoint,
         profile=args.profile, profile_iters=args.profile_iters, profile_batch=args.profile_batch, synthetic_size=args.synthetic_size,
-        limit=args.limit, bbox_root=args.bbox_root, report=args.report, channels_last=args.channels_last, progress=args.progress,
+        limit=args.limit, limit_per_action=args.limit_per_action, bbox_root=parse_bbox_root(args.bbox_root),
+        report=args.report, channels_last=args.channels_last, progress=args.progress and not args.quiet,
         backend=args.backend, compile=args.compile, crop_cache=args.crop_cache, crop_budget_mb=args.crop_budget_mb,
         amp=args.amp, corruptions=args.corruptions, severities=tuple(args.severities),
         mce_reference=args.mce_reference,
     )
-    results = run_benchmark(opts)
+    results = run_benchmark(opts, log=_logger(args))
     from ..distributed import is_main_process
 
     if not is_main_process():  # torchrun: rank 0 prints and writes
+        return 0
+    if args.json:
+        print(json.dumps(json_summary(results, args.out, args.report), indent=1))
         return 0
     print(summary_table(results))
     print(f"\nresults: {args.out / 'results.json'}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from typing import Any
 
 from ..argtypes import positive_float
@@ -21,6 +22,9 @@ def add_parser(subparsers) -> None:
     sub = parser.add_subparsers(dest="weights_command", metavar="ACTION")
     p_list = sub.add_parser("list", help="every registry entry with its cache state and path")
     p_list.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p_list.add_argument("--long", action="store_true",
+                        help="every detail (what it was trained on, the full cache path); the default table fits "
+                             "100 columns")
     p_list.set_defaults(func=_cmd_list)
     p_get = sub.add_parser("get", help="download (or find) an entry and print its path")
     p_get.add_argument("name", help="entry name (see `weights list`) or VARIANT:pretrained")
@@ -50,21 +54,45 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print(json.dumps({"cache": str(weights_dir()), "entries": rows, "no_official_weights": NO_OFFICIAL_WEIGHTS},
                          indent=2))
         return 0
-    header = ("name", "state", "variant", "trained on", "path")
-    table = [(r["name"], r["state"], r["variant"] or "-", r["trained_on"], r["path"]) for r in rows]
-    widths = [max(len(str(x[i])) for x in [header, *table]) for i in range(4)]
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths)) + "  " + header[4])
-    for row in table:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) + "  " + row[4])
+    if args.long:
+        header = ("name", "state", "variant", "trained on", "path")
+        table = [(r["name"], r["state"], r["variant"] or "-", r["trained_on"], r["path"]) for r in rows]
+    else:
+        header = ("name", "state", "variant", "protocol", "MB", "file")
+        table = [(r["name"], r["state"], r["variant"] or "-", f"P{r['protocol']}" if r.get("protocol") else "-",
+                  f"{r['approx_size_mb']:.0f}" if r.get("approx_size_mb") else "?", r["file_name"]) for r in rows]
+    print_table(header, table)
+    print(f"\ncache: {weights_dir()}")
+    print("each entry has its own folder there: the two protocols' RootNet files never mix")
+    if not args.long:
+        print("details (what each was trained on, cache paths): pose3dbench weights list --long")
     for family, why in NO_OFFICIAL_WEIGHTS.items():
-        print(f"\n{family}: {why}")
+        print()
+        print(textwrap.fill(f"{family}: {why}", width=LIST_WIDTH))
     return 0
+
+
+#: the default ``weights list`` fits a terminal this wide
+LIST_WIDTH = 100
+
+
+def print_table(header: tuple, table: list[tuple]) -> None:
+    """Columns padded to their widest cell, two spaces apart; the last column is not padded."""
+    widths = [max(len(str(x[i])) for x in [header, *table]) for i in range(len(header) - 1)]
+    for row in [header, *table]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) + "  " + str(row[-1]))
 
 
 def _cmd_get(args: argparse.Namespace) -> int:
     path = fetch(args.name, progress=not args.no_progress and sys.stderr.isatty(), timeout=args.timeout,
                  force=args.force)
     print(path)
+    entry = get_entry(args.name) if _is_entry(args.name) else None
+    if entry is not None and entry.kind == "data" and entry.protocol:
+        # both protocols' RootNet files are named bbox_root_human36m_output.json: name the protocol, never copy
+        print(f"use it for Protocol {entry.protocol}: pose3dbench run --bbox-root {entry.protocol}={path} ... "
+              "(keep it in the cache; a copy in the dataset folder would take the other protocol's file name)",
+              file=sys.stderr)
     return 0
 
 

@@ -9,8 +9,9 @@ Human3.6M joints 0..16 (the Pelvis counts, with its zero error under Protocol 2)
   Kabsch with the reflection fixed by negating the last singular vector, centroids = joint means)
   of the prediction onto the ground truth, fitted on all 18 joints (Thorax included) for ``h36m18``
   (on the 17 mapped joints for other sets), Thorax dropped afterwards.
-  ``pa_mpjpe_scaled_mm`` adds the similarity (scaled) Procrustes of VideoPose3D/MMPose, fitted on
-  the 17 scored joints.
+  ``pa_mpjpe_scaled_mm`` / ``pa_mpjpe_scaled`` (total, per action, per joint) add the similarity
+  (scaled: rotation + translation + scale) Procrustes of VideoPose3D/MMPose, fitted on the 17 scored
+  joints, for both protocols' images (S11; S9+S11).
 """
 from __future__ import annotations
 
@@ -269,13 +270,17 @@ def summarize_errors(err: np.ndarray, action_idx: np.ndarray) -> dict:
     }
 
 
-def evaluate_pose(pred_cam, samples: H36MSamples, protocol: int, joint_set: str = "h36m18") -> dict:
+def evaluate_pose(pred_cam, samples: H36MSamples, protocol: int, joint_set: str = "h36m18", *,
+                  scaled_per_sample: bool = False) -> dict:
     """Score absolute (or root-relative) camera-mm predictions [N,J,3] against ``samples``.
 
-    ``protocol`` 2 -> MPJPE, 1 -> PA-MPJPE (authors' rigid fit) plus ``pa_mpjpe_scaled_mm``.
+    ``protocol`` 2 -> MPJPE, 1 -> PA-MPJPE (authors' rigid fit: rotation + translation, no scale); both plus
+    the scaled variant (similarity fit: rotation + translation + scale): ``pa_mpjpe_scaled_mm`` and
+    ``pa_mpjpe_scaled`` = {total_mm, action_mean_mm, per_action_mm, per_joint_mm}.
     Returns the keys protocol, root, metric, total_mm, action_mean_mm, per_action_mm,
-    per_joint_mm, num_samples, [pa_mpjpe_scaled_mm], skipped, joint_set,
-    approximate_joint_mapping and per_sample_mm (numpy [N], not meant for JSON).
+    per_joint_mm, num_samples, [pa_mpjpe_scaled_mm, pa_mpjpe_scaled], skipped, joint_set,
+    approximate_joint_mapping and per_sample_mm (numpy [N], not meant for JSON); with
+    ``scaled_per_sample`` also ``per_sample_scaled_mm`` (numpy [N], for the report's bootstrap CI).
     """
     if int(protocol) not in (1, 2):
         raise PredictionsError(f"protocol must be 1 or 2, got {protocol!r}")
@@ -286,9 +291,15 @@ def evaluate_pose(pred_cam, samples: H36MSamples, protocol: int, joint_set: str 
     if protocol == 1:
         # root-relative as the authors do; the fit uses all joints of the layout (18 incl. Thorax)
         err, scaled = protocol1_errors(pred - pred[:, :1], gt - gt[:, :1])
-        extra["pa_mpjpe_scaled_mm"] = float(scaled.mean())
     else:
         err = joint_errors(pred, gt)
+        # the scaled variant on the Protocol-2 images too (S9+S11: the "P-MPJPE" of VideoPose3D/MMPose tables)
+        scaled = protocol1_errors(pred - pred[:, :1], gt - gt[:, :1])[1]
+    extra["pa_mpjpe_scaled_mm"] = float(scaled.mean())
+    sc = summarize_errors(scaled, samples.action_idx)
+    extra["pa_mpjpe_scaled"] = {k: sc[k] for k in ("total_mm", "action_mean_mm", "per_action_mm", "per_joint_mm")}
+    if scaled_per_sample:
+        extra["per_sample_scaled_mm"] = sc["per_sample_mm"]
     summary = summarize_errors(err, samples.action_idx)
     out = {
         "protocol": protocol,

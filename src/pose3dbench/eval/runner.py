@@ -40,9 +40,14 @@ from ..models.input import describe_input_convention, input_convention, normaliz
 
 ROOT_SOURCES = ("gt", "rootnet", "rootnet-model")
 # The demo run (`pose3dbench run` with no --data and no --model: every variant, untrained, on the
-# synthetic set) evaluates the first DEMO_LIMIT samples of each split and profiles lightly, so that
-# all 15 variants finish in minutes on 2 CPU cores. Any explicit --limit / --profile-iters wins.
-DEMO_LIMIT = 4
+# synthetic set) evaluates the first DEMO_PER_ACTION samples of every (subject, action) of each split
+# (all 15 actions of each test subject) and profiles lightly, so that all 15 variants finish in minutes
+# on 2 CPU cores. Any explicit --limit / --limit-per-action / --profile-iters wins.
+DEMO_PER_ACTION = 1
+# ... at batch 4 (8 crops with the flip test): the heaviest variant (MobileHumanPose-LPRES, full-resolution
+# dense concatenation) holds ~0.6 GB of activations per crop, ~18 GB at the default batch 16 + flip.
+DEMO_BATCH = 4
+DEFAULT_BATCH = 16
 DEMO_PROFILE_ITERS = 2
 DEMO_PROFILE_BATCH = 4
 RESULTS_FILE = "results.json"
@@ -64,7 +69,7 @@ class RunOptions:
     roots: tuple[str, ...] = ("gt", "rootnet")
     flip: bool = True
     device: str = "auto"
-    batch_size: int = 16
+    batch_size: int | None = DEFAULT_BATCH  # None: DEFAULT_BATCH, or DEMO_BATCH in the demo run
     workers: int = 1
     threads: int | None = None
     out: Path = Path("pose3dbench-out")
@@ -74,7 +79,9 @@ class RunOptions:
     profile_iters: int | None = None  # None: 5, or DEMO_PROFILE_ITERS in the demo run
     profile_batch: int | None = None  # throughput batch of the cost profile; None: batch_size (demo: 4)
     synthetic_size: str = "tiny"
-    limit: int | None = None  # first N samples of each split; None: all (demo run: DEMO_LIMIT); 0: all
+    limit: int | None = None  # first N samples of each split; None: all; 0: all
+    #: first N samples of every (subject, action) of each split; None: all (demo run: DEMO_PER_ACTION); 0: all
+    limit_per_action: int | None = None
     bbox_root: Path | None = None  # RootNet output file to use instead of the one found below ``data``
     report: bool = True
     #: rows per resumable chunk under <out>/partial (env POSE3DBENCH_CHUNK_SIZE overrides the default)
@@ -106,10 +113,11 @@ def validate_options(opts: RunOptions) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
             raise RunError(f"{name} must be an integer >= {lo}{f' ({note})' if note else ''}, got {value!r}")
 
-    need("--batch-size (batch_size)", opts.batch_size, 1)
+    need("--batch-size (batch_size)", opts.batch_size, 1, optional=True)  # None: the default (demo: DEMO_BATCH)
     need("--workers (workers)", opts.workers, 0, "0 = in-process")
     need("--threads (threads)", opts.threads, 1, optional=True)
     need("--limit (limit)", opts.limit, 0, "0 = all samples", optional=True)
+    need("--limit-per-action (limit_per_action)", opts.limit_per_action, 0, "0 = all samples", optional=True)
     need("--profile-iters (profile_iters)", opts.profile_iters, 1, optional=True)
     need("--profile-batch (profile_batch)", opts.profile_batch, 1, optional=True)
     need("chunk_size", opts.chunk_size, 1)
@@ -597,7 +605,12 @@ def _progress(total: int, label: str, enabled: bool):
         return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=label, unit="img", dynamic_ncols=True, leave=False, file=sys.stderr)
+    from tqdm.autonotebook import tqdm as chosen  # tqdm.notebook's class inside a Jupyter kernel
+
+    # disable=None: no bar when stderr is not a terminal (a log file, CI); notebooks draw their widget
+    notebook = chosen.__module__ == "tqdm.notebook"
+    return tqdm(total=total, desc=label, unit="img", dynamic_ncols=True, leave=False, file=sys.stderr,
+                disable=False if notebook else None)
 
 
 def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch.device, label: str, dist=None,
@@ -850,19 +863,24 @@ def _apply_demo_defaults(opts: RunOptions, demo: bool, log: Callable[[str], None
     """Resolve ``limit`` / profile settings left unset; the demo run gets light defaults."""
     import dataclasses
 
-    limit = opts.limit
-    if limit is None and demo:
-        limit = DEMO_LIMIT
+    limit, per_action = opts.limit, opts.limit_per_action
+    if limit is None and per_action is None and demo:
+        per_action = DEMO_PER_ACTION
     if limit == 0:
         limit = None
+    if per_action == 0:
+        per_action = None
     iters = opts.profile_iters or (DEMO_PROFILE_ITERS if demo else 5)
     batch = opts.profile_batch or (DEMO_PROFILE_BATCH if demo else None)
+    batch_size = opts.batch_size or (DEMO_BATCH if demo else DEFAULT_BATCH)
     if demo:
-        log(f"demo run: every registered variant with untrained weights on the synthetic set; "
-            f"{'all samples' if limit is None else f'the first {limit} samples'} of each split "
-            "(--limit N to change, --limit 0 for all), cost profile at batch 1 and "
-            f"{batch or opts.batch_size} over {iters} timed runs")
-    return dataclasses.replace(opts, limit=limit, profile_iters=iters, profile_batch=batch)
+        subset = (f"the first {per_action} sample(s) of every (subject, action)" if per_action else
+                  f"the first {limit} samples" if limit else "all samples")
+        log(f"demo run: every registered variant with untrained weights on the synthetic set; {subset} of each "
+            f"split (--limit-per-action N or --limit N to change, --limit-per-action 0 for all) at batch "
+            f"{batch_size}, cost profile at batch 1 and {batch or batch_size} over {iters} timed runs")
+    return dataclasses.replace(opts, limit=limit, limit_per_action=per_action, profile_iters=iters,
+                               profile_batch=batch, batch_size=batch_size)
 
 
 def _warn_other_protocol_bbox_root(samples, log: Callable[[str], None]) -> None:
@@ -886,6 +904,7 @@ def _warn_other_protocol_bbox_root(samples, log: Callable[[str], None]) -> None:
 
 
 def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
+    from ..data.splits import SplitProvider, bbox_root_setting
     from ..models import available
     from ..report.schema import RESULTS_SCHEMA_VERSION, validate_results
     from ..data.fingerprint import describe_change, split_fingerprint, summary
@@ -923,8 +942,9 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
     # model is in memory at a time.
     plan: list[ModelPlan] = []
     names: set[str] = set()
+    run_warnings: list[dict] = []  # every warning of the run, into results.json and the report's Notes
     for spec in specs:
-        probe = _probe_model(spec, opts, log)
+        probe = _probe_model(spec, opts, log, run_warnings)
         name = probe.name
         while name in names:
             name += "'"
@@ -943,8 +963,8 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
         "backend": opts.backend, "compile": bool(opts.compile), "amp": opts.amp,
         "corruptions": _corruption_settings(opts),
         "protocols": list(opts.protocols), "roots": list(opts.roots),
-        "limit": opts.limit,
-        "bbox_root": str(Path(opts.bbox_root).resolve()) if opts.bbox_root else None,
+        "limit": opts.limit, "limit_per_action": opts.limit_per_action,
+        "bbox_root": bbox_root_setting(opts.bbox_root),
         "dataset": {"path": str(Path(data_dir).resolve()), "synthetic": synthetic_meta is not None,
                     "synthetic_meta": synthetic_meta},
     }
@@ -958,15 +978,15 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
         "evaluations": [],
         "root_evaluations": [],
         "corruption_evaluations": [],
+        "warnings": run_warnings,
         "complete": False,  # True only in the final write: a killed or failed run leaves False
     }
     reusable = previous is not None and _same_settings(previous.get("settings", {}), settings)
     if previous is not None and not reusable:
         log(f"settings differ from the previous run in {out}: recomputing everything")
 
-    from ..data.splits import SplitProvider
-
-    provider = SplitProvider(data_dir, bbox_root=opts.bbox_root, limit=opts.limit)
+    provider = SplitProvider(data_dir, bbox_root=opts.bbox_root, limit=opts.limit,
+                             limit_per_action=opts.limit_per_action)
     checked: set[tuple[int, str]] = set()
     checked_images: set[str] = set()
 
@@ -975,7 +995,11 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
         if (protocol, box_source) not in checked:
             checked.add((protocol, box_source))
             if box_source == "rootnet":
-                _warn_other_protocol_bbox_root(s, log)
+                def warn(msg: str) -> None:
+                    log(msg)
+                    run_warnings.append({"source": f"P{protocol} bbox_root", "message": msg.removeprefix("warning: ")})
+
+                _warn_other_protocol_bbox_root(s, warn)
             check_images(s, checked_images)  # fail before inference, not hours into it
         return s
 
@@ -1026,9 +1050,12 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
         log(f"crop store: {crop_mode}" + (f" ({store.root})" if crop_mode == "disk" else "")
             + f" (--crop-cache {opts.crop_cache}): each (image, box, input size) is decoded once for all models")
 
-    for k_model, entry in enumerate(rootnets + poses, 1):
+    queue = rootnets + poses
+    t_models = time.perf_counter()
+    for k, entry in enumerate(queue, 1):
         name = entry.name
-        model, info = _load_planned(entry, opts, device)
+        log(model_progress(k, len(queue), name, time.perf_counter() - t_models))
+        model, info = _load_planned(entry, opts, device, log, run_warnings)
         info["name"] = name
         model, backend = _choose_backend(model, info, opts, device, entry, split, provider.get, store, log)
         cfg = model.config
@@ -1038,13 +1065,16 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
         if prev_entry and prev_entry.get("_identity") == ident and prev_entry.get("cost") and \
                 prev_entry["cost"].get("device") == device.type:
             cost = prev_entry["cost"]
+            log(f"[{name}] cost profile reused from the previous run in {out} (--force recomputes)")
         elif opts.profile and dist.is_main:
             log(f"[{name}] profiling cost on {device.type}")
             cost = _cost_entry(model, opts, device)
         results["models"][name] = {
             "spec": info["spec"], "family": cfg.family, "variant": cfg.variant,
             "config": cfg.to_dict(),
-            "weights": {"kind": info["weights"], "path": info.get("checkpoint"), "sha256": info.get("sha256")},
+            "weights": {"kind": info["weights"], "path": info.get("checkpoint"), "sha256": info.get("sha256"),
+                        "epoch": (info.get("checkpoint_info") or {}).get("epoch")},
+            **({"label": info["label"]} if info.get("label") else {}),
             "published": dict(getattr(cfg, "published", {}) or {}),
             "cost": cost,
             "input": _input_entry(cfg, info),
@@ -1066,6 +1096,8 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                     fname = f"predictions/{_safe_name(name)}__p{protocol}__{box_source}.npz"
                     samples = split(protocol, box_source)
                     if prev is not None:
+                        log(f"[{name}] P{protocol} boxes={box_source}: reused from the previous run in {out} "
+                            "(--force recomputes)")
                         results["root_evaluations"].append(prev)
                         if dist.is_main:
                             with np.load(out / prev["predictions"]) as z:
@@ -1103,6 +1135,8 @@ def _run_benchmark(opts: RunOptions, log: Callable[[str], None], dist) -> dict:
                 samples = split(protocol, box_source)
                 prev = reuse("evaluations", name, protocol, root, box_source)
                 if prev is not None:
+                    log(f"[{name}] P{protocol} root={root}: reused from the previous run in {out} "
+                        "(--force recomputes)")
                     results["evaluations"].append(prev)
                     continue
                 partial = out / "partial" / f"{_safe_name(name)}__p{protocol}__{box_source}__flip{int(opts.flip)}"
@@ -1183,10 +1217,12 @@ class ModelPlan:
     input_size: tuple[int, int]
 
 
-def _resolve_seeded(spec: str, opts: RunOptions, *, replay_warnings: bool, log: Callable[[str], None] | None = None):
+def _resolve_seeded(spec: str, opts: RunOptions, *, replay_warnings: bool, log: Callable[[str], None] | None = None,
+                    run_warnings: list | None = None):
     """``resolve_model_spec`` with untrained weights drawn from a seed fixed by the spec (identical across
-    runs, resumes, ranks and the two resolutions of a run); the loader's warnings are re-emitted once
-    (``replay_warnings``), its dtype conversions said in the log instead."""
+    runs, resumes, ranks and the two resolutions of a run). With ``replay_warnings`` (once per model) the
+    loader's warnings become one readable log line each and an entry of ``run_warnings`` (results.json
+    ``warnings``, the report's Notes); its dtype conversions are said in the log."""
     from ..models.spec import resolve_model_spec
 
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings(record=True) as caught:
@@ -1200,30 +1236,39 @@ def _resolve_seeded(spec: str, opts: RunOptions, *, replay_warnings: bool, log: 
             if log is not None:
                 log(f"[{info['name']}] {note}")
         for w in caught:
-            if str(w.message) not in notes:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            if str(w.message) in notes:
+                continue
+            if run_warnings is not None:
+                run_warnings.append({"source": info["name"], "category": w.category.__name__,
+                                     "message": str(w.message)})
+            if log is not None:
+                log(f"warning: [{info['name']}] {w.message}")
     return model, info
 
 
-def _probe_model(spec: str, opts: RunOptions, log: Callable[[str], None] | None = None) -> ModelPlan:
+def _probe_model(spec: str, opts: RunOptions, log: Callable[[str], None] | None = None,
+                 run_warnings: list | None = None) -> ModelPlan:
     """Name, family and input size of a spec; a registry name is read from its config without building."""
     from ..models import registry
 
     if spec in registry.available():
         cfg = registry.get_config(spec)
         return ModelPlan(spec, spec, cfg.family, tuple(int(v) for v in cfg.input_size))
-    model, info = _resolve_seeded(spec, opts, replay_warnings=True, log=log)
+    model, info = _resolve_seeded(spec, opts, replay_warnings=True, log=log, run_warnings=run_warnings)
     plan = ModelPlan(spec, info["name"], model.config.family, tuple(int(v) for v in model.config.input_size))
     del model, info
     release_free_memory()
     return plan
 
 
-def _load_planned(entry: ModelPlan, opts: RunOptions, device: torch.device):
-    """Build or load a planned model onto ``device`` (eval mode, channels_last if asked)."""
+def _load_planned(entry: ModelPlan, opts: RunOptions, device: torch.device, log: Callable[[str], None] | None = None,
+                  run_warnings: list | None = None):
+    """Build or load a planned model onto ``device`` (eval mode, channels_last if asked); a registry name's
+    warnings are said here (a file's were said when it was planned)."""
     from ..models import registry
 
-    model, info = _resolve_seeded(entry.spec, opts, replay_warnings=entry.spec in registry.available())
+    model, info = _resolve_seeded(entry.spec, opts, replay_warnings=entry.spec in registry.available(), log=log,
+                                  run_warnings=run_warnings)
     model.eval().to(device)
     if opts.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -1465,6 +1510,21 @@ def _refuse_non_finite(name: str, output: np.ndarray, samples, opts: RunOptions)
                        f"--backend {opts.backend} do not work together: check the model (`pose3dbench inspect`)")
 
 
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def model_progress(k: int, n: int, name: str, elapsed: float) -> str:
+    """``[k/N] name``, with the elapsed time and an ETA (mean time of the finished models) from the second on."""
+    if k <= 1:
+        return f"[{k}/{n}] {name}"
+    eta = elapsed / (k - 1) * (n - k + 1)
+    return f"[{k}/{n}] {name} (elapsed {_duration(elapsed)}, ETA {_duration(eta)})"
+
+
 def _skipped_note(samples) -> str:
     """`` (N skipped: reason)`` for samples the protocol leaves out (degenerate GT boxes), else ``""``."""
     skipped = {k: int(v) for k, v in (getattr(samples, "skipped", None) or {}).items() if v}
@@ -1486,7 +1546,7 @@ def _apply_backend(model, opts: RunOptions):
 def _same_settings(a: dict, b: dict) -> bool:
     """Settings under which previous evaluations may be re-used. The dataset counts by its kind, not its path:
     each evaluation is re-used only for the same data content (its ``data`` fingerprint)."""
-    keys = ("flip", "limit", "backend", "amp")  # corruptions: matched per evaluation
+    keys = ("flip", "limit", "limit_per_action", "backend", "amp")  # corruptions: matched per evaluation
     kind = lambda st: {k: v for k, v in (st.get("dataset") or {}).items() if k != "path"}  # noqa: E731
     return all(a.get(k) == b.get(k) for k in keys) and kind(a) == kind(b)
 
@@ -1510,16 +1570,19 @@ def summary_table(results: dict) -> str:
     header = f"{'model':28s} {'P':>2s} {'root':>13s} {'metric':>9s} {'mm':>9s} {'published':>9s} {'img/s':>8s}"
     lines.append(header)
     lines.append("-" * len(header))
+    from ..report.tables import published_comparable, published_mrpe, published_value
+
     for ev in results["evaluations"]:
-        pub = results["models"][ev["model"]].get("published", {})
-        key = "p1_pa_mpjpe_mm" if ev["protocol"] == 1 else ("p2_mpjpe_mm" if ev["root"] == "gt" else "p2_mpjpe_rootnet_mm")
-        published = pub.get(key)
+        m = results["models"][ev["model"]]
+        published = published_value(m, (ev["protocol"], ev["root"], ev["metric"]))  # the report's own rule
+        if published is not None and not published_comparable(m):
+            published = f"({published:g})"  # another layout's paper number: a reference, not this network's
         ips = ev.get("timing", {}).get("images_per_s")
         lines.append(f"{ev['model']:28s} {ev['protocol']:>2d} {ev['root']:>13s} {ev['metric']:>9s} "
                      f"{ev['total_mm']:9.2f} {published if published is not None else '-':>9} "
                      f"{(f'{ips:.1f}' if ips else 'cached'):>8s}")
     for ev in results["root_evaluations"]:
-        pub = results["models"][ev["model"]].get("published", {}).get("mrpe_mm")
+        pub = published_mrpe(results["models"][ev["model"]], ev["protocol"])  # RootNet's paper: Protocol 2 only
         lines.append(f"{ev['model']:28s} {ev['protocol']:>2d} {ev['root']:>13s} {'MRPE':>9s} "
                      f"{ev['mrpe_mm']:9.2f} {pub if pub is not None else '-':>9} {'':>8s}")
     return "\n".join(lines)

@@ -14,6 +14,10 @@ SPEC forms, tried in this order:
 Any spec may end in ``@key=value,key=value`` to pass architecture overrides that a state dict
 cannot tell, e.g. ``convnextpose-m=ConvNeXtPose_M.tar@upsample_layers=2``.
 
+Any spec may start with ``LABEL:=`` to name its row (``ep24:=convnextpose-s=snapshot_24.pth.tar``): the
+label is the model's name everywhere (results.json, predictions files, report, CLI summary) instead of
+the name derived from the variant. ``:=`` appears in no other spec form.
+
 ``.onnx`` files go to the ONNX backend (``_resolve_onnx``, the one dispatch point for it).
 """
 from __future__ import annotations
@@ -242,13 +246,37 @@ def _resolve_pretrained(spec: str, name: str, overrides: dict[str, Any], trust_c
                         checkpoint_info=info, weights_entry=entry.name)
 
 
+_LABEL_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+()\[\]#-]{0,63}$")
+
+
+def split_label(spec: str) -> tuple[str | None, str]:
+    """``LABEL:=SPEC`` -> (LABEL, SPEC); a spec without ``:=`` -> (None, spec). Raises ModelSpecError for a bad label."""
+    text = str(spec).strip()
+    if ":=" not in text:
+        return None, text
+    label, _, rest = text.partition(":=")
+    label, rest = label.strip(), rest.strip()
+    if not rest:
+        raise ModelSpecError(f"{spec!r}: LABEL:=SPEC needs a model spec after ':=' "
+                             "(e.g. ep24:=convnextpose-s=snapshot_24.pth.tar)")
+    if not _LABEL_OK.match(label):
+        raise ModelSpecError(f"{spec!r}: the row label {label!r} must be 1-64 characters, start with a letter or "
+                             "digit, and use only letters, digits, spaces and . _ + - ( ) [ ] #")
+    return label, rest
+
+
 def resolve_model_spec(spec: str, *, trust_checkpoint: bool = False) -> tuple[nn.Module, dict[str, Any]]:
-    """Resolve a ``--model`` spec (see the module docstring) -> (model in eval mode, info)."""
-    full = str(spec).strip()
+    """Resolve a ``--model`` spec (see the module docstring) -> (model in eval mode, info).
+
+    ``LABEL:=SPEC``: info["name"] and info["label"] are LABEL; info["spec"] is SPEC.
+    """
+    label, full = split_label(spec)
     base, overrides = _split_overrides(full)
     model, info = _resolve_base(base, full, overrides, trust_checkpoint)
     if overrides:
         info["overrides"] = overrides
+    if label:
+        info["name"] = info["label"] = label
     return model, info
 
 
@@ -324,4 +352,4 @@ def _resolve_plain(spec: str, *, trust_checkpoint: bool = False) -> tuple[nn.Mod
                          f"Registered models: {', '.join(registry.available())}.")
 
 
-__all__ = ["ModelSpecError", "resolve_model_spec", "validate_custom_model"]
+__all__ = ["ModelSpecError", "resolve_model_spec", "split_label", "validate_custom_model"]

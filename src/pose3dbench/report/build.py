@@ -19,10 +19,10 @@ from ..errors import PredictionsError
 from ..eval.predictions import Predictions
 from ..eval.predictions import load_predictions as read_predictions
 from . import tables as T
-from .document import Banner, Block, Bullets, Figure, Heading, Paragraph, to_html, to_markdown
+from .document import Banner, Block, Bullets, Figure, Heading, Paragraph, Provenance, Table, to_html, to_latex, to_markdown
 from .files import write_text
 from .pareto import pareto_front
-from .plots import ci_chart, cost_scatter, grouped_bars, model_colors
+from .plots import ci_chart, cost_scatter, grouped_bars, heatmap, model_colors
 from .qualitative import qualitative_panel, selection_quantiles
 from .schema import ResultsError, validate_results
 from .stats import (CI, DEFAULT_RESAMPLES, DEFAULT_SEED, PairwiseDiff, bootstrap_mean_ci, group_bootstrap,
@@ -43,6 +43,10 @@ class ReportData:
     cis: dict[int, CI] = field(default_factory=dict)                    # evaluation index ->
     root_cis: dict[int, CI] = field(default_factory=dict)               # root evaluation index ->
     diffs: dict[T.SplitKey, list[PairwiseDiff]] = field(default_factory=dict)
+    scaled_cis: dict[int, CI] = field(default_factory=dict)             # evaluation index -> CI of the scaled PA
+    #: models left out of the paired differences (untrained weights: a difference between two random
+    #: initialisations tests nothing)
+    untrained: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -136,7 +140,9 @@ def collect(out_dir: Path, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEF
             ev = res["evaluations"][i]
             if T.split_key(ev) == key and ev["model"] in own:
                 data.cis[i] = own[ev["model"]]
-        data.diffs[key] = diffs
+        data.diffs[key] = [d for d in diffs if not (T.is_untrained(res, d.a) or T.is_untrained(res, d.b))]
+    data.untrained = [n for n in res["models"] if T.is_untrained(res, n)]
+    _scaled_cis(data, samples_by_split, n_resamples, seed)
     for i, ev in enumerate(res["root_evaluations"]):
         gt = _gt_for_protocol(samples_by_split, ev["protocol"], ev.get("root"))
         if gt is None:
@@ -154,6 +160,33 @@ def collect(out_dir: Path, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEF
     return data
 
 
+def _scaled_cis(data: ReportData, samples_by_split: dict | None, n_resamples: int, seed: int) -> None:
+    """Bootstrap CIs of the scaled PA-MPJPE, recomputed per image from pred_cam and the dataset's GT
+    (results.json keeps only its totals); needs ``samples_by_split``."""
+    from ..eval.metrics import evaluate_pose
+
+    res = data.results
+    for i, p in data.predictions.items():
+        ev = res["evaluations"][i]
+        if "pa_mpjpe_scaled_mm" not in ev or p.pred_cam is None:
+            continue
+        gt = _gt_for_protocol(samples_by_split, ev["protocol"], ev["root"])
+        if gt is None:
+            continue
+        common, (rp, rg) = match_by_image_id([p.image_id, gt.image_id])
+        if common.size != len(p):
+            continue  # the dataset no longer holds every scored image: no CI rather than a CI of another set
+        from ..joints import get_joint_set
+
+        try:
+            joint_set = get_joint_set(int(p.pred_cam.shape[1])).name
+        except KeyError:
+            continue
+        sub = gt.subset(rg)
+        scored = evaluate_pose(p.pred_cam[rp], sub, ev["protocol"], joint_set=joint_set, scaled_per_sample=True)
+        data.scaled_cis[i] = bootstrap_mean_ci(scored["per_sample_scaled_mm"], n_resamples, seed)
+
+
 def _slug(*parts) -> str:
     return re.sub(r"[^a-z0-9]+", "-", "_".join(str(p) for p in parts).lower()).strip("-")
 
@@ -168,10 +201,11 @@ def write_csv(path: Path, data: ReportData) -> Path:
     for i, ev in enumerate(res["evaluations"]):
         m = res["models"][ev["model"]]
         pub = T.published_value(m, T.split_key(ev))
+        delta = None if T.is_untrained(res, ev["model"]) else T.published_delta(m, T.split_key(ev), ev["total_mm"])
         c = T.cost_fields(m)
         ci = data.cis.get(i)
         w.writerow([ev["model"], ev["protocol"], ev["root"], ev["metric"], num(ev["total_mm"]),
-                    num(ev["action_mean_mm"]), num(pub), num(ev["total_mm"] - pub if pub is not None else None),
+                    num(ev["action_mean_mm"]), num(pub), num(delta),
                     num(c["params_m"], 4), num(c["gmacs"], 4), num(c["latency_ms"]), num(c["throughput_ips"]),
                     num(ci.low if ci else None), num(ci.high if ci else None), ev["num_samples"]])
     return write_text(path, buf.getvalue())
@@ -196,10 +230,38 @@ def _short_meta(meta: dict, limit: int = 240) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def subset_words(settings: dict) -> str | None:
+    """How the run sampled the test splits (``--limit`` / ``--limit-per-action``), or None for all images."""
+    if settings.get("limit_per_action"):
+        n = settings["limit_per_action"]
+        return (f"the first {n} image{'s' if n > 1 else ''} of every (subject, action) of each split "
+                "(--limit-per-action)")
+    if settings.get("limit"):
+        return f"the first {settings['limit']} images of each split (--limit)"
+    return None
+
+
+def _bbox_root_words(settings: dict) -> str | None:
+    br = settings.get("bbox_root")
+    if not br:
+        return None
+    if isinstance(br, dict):
+        return "RootNet files: " + "; ".join(f"Protocol {p}: {f}" for p, f in sorted(br.items()))
+    return f"RootNet file (--bbox-root): {br}"
+
+
 def _run_summary(res: dict) -> Bullets:
+    runs = res.get("runs") or []
+    if len(runs) > 1:
+        return Bullets([f"Merged on {res['created_utc']} by pose3dbench {res['pose3dbench_version']} from {len(runs)} "
+                        f"runs: {', '.join(r['label'] for r in runs)} (how each was made: Merged runs table; every "
+                        "leaderboard row names its run).",
+                        f"Models: {len(res['models'])}; evaluations: {len(res['evaluations'])}; root evaluations: "
+                        f"{len(res['root_evaluations'])}."])
     env, st = res["environment"], res["settings"]
     ds = st["dataset"]
     meta = ds.get("synthetic_meta")
+    subset = subset_words(st)
     items = [
         f"Created {res['created_utc']} with pose3dbench {res['pose3dbench_version']} "
         f"(results schema v{res['schema_version']}).",
@@ -207,7 +269,7 @@ def _run_summary(res: dict) -> Bullets:
         f"numpy {env['numpy_version']}, Python {env['python_version']}; {env['platform']}.",
         f"Settings: batch {st['batch_size']}, {st['dtype']}, flip test {'on' if st['flip'] else 'off'}, "
         f"{st['workers']} loader workers, backend {st['backend']}{' + torch.compile' if st.get('compile') else ''}"
-        + (f", first {st['limit']} images per split" if st.get("limit") else "")
+        + (f", {subset}" if subset else "")
         + f"; protocols {', '.join(map(str, st['protocols']))}; "
         f"roots {', '.join(T.ROOT_LABELS.get(r, r) for r in st['roots'])}.",
         f"Dataset: {ds['path']} ({'SYNTHETIC' if ds['synthetic'] else 'Human3.6M, 3DMPPE annotation format'})"
@@ -215,6 +277,9 @@ def _run_summary(res: dict) -> Bullets:
         f"Models: {len(res['models'])}; evaluations: {len(res['evaluations'])}; root evaluations: "
         f"{len(res['root_evaluations'])}.",
     ]
+    br = _bbox_root_words(st)
+    if br:
+        items.insert(4, br + ".")
     return Bullets(items)
 
 
@@ -265,12 +330,61 @@ def _evaluation_notes(res: dict) -> list[str]:
     return notes
 
 
+def _warning_notes(res: dict) -> list[str]:
+    """Every warning the run recorded (results.json ``warnings``), one note each."""
+    return [f"Warning ({w['source']}): {w['message']}" for w in res.get("warnings") or []]
+
+
+def _published_notes(res: dict) -> list[str]:
+    notes = []
+    for n, m in res["models"].items():
+        rel = T.published_relation(m)
+        if rel:
+            notes.append(f"{n}: the published numbers (marked †) are those of the {rel}; they are shown for "
+                         "reference, without a Δ.")
+    return notes
+
+
+def _timing_notes(res: dict) -> list[str]:
+    noisy = T.noisy_timing(res)
+    if not noisy:
+        return []
+    worst = ", ".join(f"{n} (p90 +{v:.0%})" for n, v in sorted(noisy.items(), key=lambda kv: -kv[1]))
+    return [f"Timing noise: the batch-1 latency samples of {worst} spread by more than "
+            f"{T.TIMING_NOISE:.0%} (90th percentile above the median): the machine was loaded or the timed runs "
+            "were too few. Re-measure with `pose3dbench profile --model SPEC --iters 50` on an idle machine "
+            "before quoting latency."]
+
+
+def _untrained_reason(names: list[str]) -> str:
+    return (f"{', '.join(names)} {'has' if len(names) == 1 else 'have'} untrained (randomly initialised) weights: "
+            "their errors measure the random initialisation, not the network, so ")
+
+
+def _footer(res: dict, names=None, protocol=None, root=None, cost=False) -> str:
+    return "pose3dbench " + T.provenance(res, names, protocol, root, cost)
+
+
+def _joint_heatmap(path: Path, res: dict, key: T.SplitKey, evs: dict, names: list[str]) -> Path | None:
+    joints = T.joint_names(evs.values())
+    if not joints:
+        return None
+    values = np.array([[evs[n]["per_joint_mm"].get(j, np.nan) for j in joints] for n in names], dtype=float)
+    keep = [k for k in range(len(joints)) if not np.all(np.nan_to_num(values[:, k]) == 0.0)]  # the root under MPJPE
+    joints, values = [joints[k] for k in keep], values[:, keep]
+    return heatmap(path, names, joints, values, f"{key[2]} (mm)", f"{T.split_label(key)}: per-joint error (mm)",
+                   footer=_footer(res, names, key[0], key[1]))
+
+
 def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MSamples] | None = None,
-                 n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> dict[str, Path]:
+                 n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, latex: bool = False,
+                 threshold_mm: float = T.PRACTICAL_THRESHOLD_MM) -> dict[str, Path]:
     """Write report.md, report.html, results.csv and PNG figures into ``out_dir``; return their paths.
 
     ``samples_by_split``: {(protocol, root): H36MSamples} for the qualitative panel (GT and image
-    paths); when None the panel is skipped and the report says so.
+    paths); when None the panel is skipped and the report says so. ``latex``: also write tables.tex
+    (booktabs: leaderboard, per-action tables, cost). ``threshold_mm``: the practical threshold a paired
+    difference must reach, besides a CI excluding 0, to be called significant.
     """
     out_dir = Path(out_dir)
     data = collect(out_dir, n_resamples, seed, samples_by_split)
@@ -280,6 +394,7 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
     by_split = T.evaluations_by_split(res)
     splits = T.splits_of(res)
     paths: dict[str, Path] = {}
+    latex_tables: list[Table] = []
     blocks: list[Block] = [Heading("pose3dbench report: monocular 3D human pose on Human3.6M", 1)]
     banner = _banner(res)
     if banner:
@@ -289,57 +404,83 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
                              "This results.json belongs to a run that was interrupted or failed before it "
                              "finished: the evaluations shown are valid, but some models or splits are missing. "
                              "Run the same `pose3dbench run` command again to resume and complete it."))
-    if res["settings"].get("limit"):
+    subset = subset_words(res["settings"])
+    if subset:
         blocks.append(Banner("Subset of the test set",
-                             f"Only the first {res['settings']['limit']} images of each split were evaluated "
-                             "(--limit). Errors are not comparable with published full-test-set numbers."))
+                             f"Only {subset} were evaluated. Errors are not comparable with published "
+                             "full-test-set numbers."))
     blocks += [Paragraph("Errors are in millimetres in camera space, averaged over the 17 Human3.6M joints and "
-                         "then over images. MPJPE aligns the pelvis; PA-MPJPE applies a Procrustes alignment "
-                         "first. Δ = measured − published. Root sources: GT root (ground-truth box and pelvis), "
-                         "RootNet root (file) (boxes and roots of the released RootNet bbox_root file), RootNet "
-                         "root (model) (a RootNet model of this run predicts the roots on those boxes). Cost: "
-                         "parameters in millions (M), multiply-adds in G (10^9), latency per image at batch 1 in "
-                         "ms, throughput in images/s."),
+                         "then over images. MPJPE aligns the pelvis; PA-MPJPE first applies a rigid alignment "
+                         "(rotation + translation, no scale) fitted per image, as the 3DMPPE evaluation does; "
+                         "'PA-MPJPE with scale' is the similarity-aligned variant (rotation + translation + "
+                         "scale) of VideoPose3D/MMPose. Δ = measured − published. Root sources: GT root "
+                         "(ground-truth box and pelvis), RootNet root (file) (boxes and roots of the released "
+                         "RootNet bbox_root file), RootNet root (model) (a RootNet model of this run predicts the "
+                         "roots on those boxes). Cost: parameters in millions (M), multiply-adds in G (10^9), "
+                         "latency per image at batch 1 in ms, throughput in images/s. Every caption ends with "
+                         "[how it was made]; the Provenance section has the full account."),
                Heading("Run", 2), _run_summary(res)]
+    if len(res.get("runs") or []) > 1:
+        blocks.append(T.runs_table(res))
 
     # Leaderboard, evaluations with CIs, cost, root
     blocks.append(Heading("Leaderboard", 2))
     evaluated = [n for n in order if any(ev["model"] == n for ev in res["evaluations"])]
     if res["evaluations"]:
-        blocks.append(T.leaderboard_table(res, "Rows ordered by the primary split "
-                                          f"({T.split_label(T.primary_split(res))}); best measured value in bold. "
-                                          + T.provenance(res, evaluated, cost=True)))
+        lb = T.leaderboard_table(res, "Ranked by the primary split "
+                                 f"({T.split_label(T.primary_split(res))}); best measured value in bold; "
+                                 "† published number of a related paper network of another layout (no Δ); "
+                                 "Δ left out for untrained weights. Throughput and memory: Cost table. "
+                                 + T.provenance(res, evaluated, cost=True))
+        blocks.append(lb)
+        latex_tables.append(lb)
         blocks.append(T.evaluations_table(res, data.cis, "95% CI: paired percentile bootstrap over images "
                                           f"({n_resamples} resamples, seed {seed}). * = approximate joint mapping "
                                           "(joints of another skeleton stand in for Human3.6M joints). "
-                                          + T.provenance(res, evaluated)))
+                                          + T.provenance(res, evaluated), data.scaled_cis))
     else:
         blocks.append(Paragraph("No pose evaluations in this run.", muted=True))
     mem = T.memory_methods(res)
-    blocks.append(T.cost_table(res, "Latency: median and 90th percentile per image at batch 1; throughput at the "
-                               "batch shown; published figures from the papers. "
-                               + (f"Peak memory: {' | '.join(mem)}. " if mem else "") + T.provenance(res, cost=True)))
+    cost = T.cost_table(res, "Latency: median and 90th percentile per image at batch 1 ('noisy' when the 90th "
+                        f"percentile is more than {T.TIMING_NOISE:.0%} above the median); throughput at the batch "
+                        "shown; published figures from the papers († another layout). "
+                        + (f"Peak memory: {' | '.join(mem)}. " if mem else "") + T.provenance(res, cost=True))
+    blocks.append(cost)
+    latex_tables.append(cost)
     if res["root_evaluations"]:
         blocks.append(T.root_table(res, data.root_cis, "MRPE: mean Euclidean distance between predicted and GT "
                                    "root (pelvis) in camera mm; x/y/z: mean absolute error per axis. The published "
-                                   "numbers are RootNet's Protocol-2 results (S9, S11). "
+                                   "numbers are RootNet's Protocol-2 results (S9, S11); the paper gives none for "
+                                   "Protocol 1. "
                                    + T.provenance(res, [e["model"] for e in res["root_evaluations"]])))
 
-    # Accuracy vs cost
+    # Accuracy vs cost (trained weights only: the error of a random initialisation has no place on a front)
     scatter_splits = [k for k in splits if k[1] == "gt"] or splits[:1]
     scatter_splits = [k for k in scatter_splits if k[2] == ("PA-MPJPE" if k[0] == 1 else "MPJPE")] or scatter_splits
     if scatter_splits:
         blocks.append(Heading("Accuracy vs cost", 2))
+        shown = {n for k in scatter_splits for n in by_split[k]}
+        untrained = [n for n in order if n in shown and T.is_untrained(res, n)]
+        if untrained:
+            blocks.append(Paragraph(("Every model of this run has untrained (randomly initialised) weights: their "
+                                     "errors measure the random initialisation, not the network, so there is no "
+                                     "accuracy-vs-cost plot and no Pareto front" if len(untrained) == len(shown) else
+                                     _untrained_reason(untrained) + "they are left out of the accuracy-vs-cost "
+                                     "plots and their Pareto fronts")
+                                    + " (the cost figures are real: Cost table).", muted=True))
     for key in scatter_splits:
         evs = by_split[key]
-        names = [n for n in order if n in evs]
+        names = [n for n in order if n in evs and not T.is_untrained(res, n)]
+        if not names:
+            continue
         costs_raw = {n: T.cost_fields(res["models"][n]) for n in names}
         axes = {"Latency b1 (ms)": "latency_ms", "Params (M)": "params_m", "GMACs (G)": "gmacs"}
         costs = {label: [np.nan if costs_raw[n][f] is None else costs_raw[n][f] for n in names]
                  for label, f in axes.items()}
         errors = [evs[n]["total_mm"] for n in names]
         path = out_dir / f"fig_cost_{_slug('p', key[0], key[1], key[2])}.png"
-        cost_scatter(path, names, errors, costs, colors, f"{key[2]} (mm)", f"{T.split_label(key)} vs cost")
+        cost_scatter(path, names, errors, costs, colors, f"{key[2]} (mm)", f"{T.split_label(key)} vs cost",
+                     footer=_footer(res, names, key[0], key[1], cost=True))
         paths[path.stem] = path
         fronts = []
         for label, vals in costs.items():
@@ -357,31 +498,46 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
         names = [n for n in order if n in evs]
         blocks.append(Heading(f"{T.split_label(key)}: per action and per joint", 2))
         cap = T.provenance(res, names, key[0], key[1])
-        blocks.append(T.per_action_table(key, evs, names, f"{key[2]} in mm, per action (mean over that action's "
-                                         "images), the mean of the actions, and over all images; best in bold. "
-                                         + cap))
+        table = T.per_action_table(key, evs, names, f"{T.METRIC_WORDS.get(key[2], key[2])} in mm per action "
+                                   "(mean over that action's images); Avg = mean of the actions, All = over all "
+                                   "images; ↳ the paper's number (all images); best measured in bold. " + cap, res)
+        blocks.append(table)
+        latex_tables.append(table)
+        scaled = {n: ev["pa_mpjpe_scaled"] for n, ev in evs.items() if ev.get("pa_mpjpe_scaled")}
+        if scaled:
+            skey = (key[0], key[1], "PA-MPJPE with scale")
+            stable = T.per_action_table(skey, {n: {**v, "approximate_joint_mapping": evs[n]["approximate_joint_mapping"]}
+                                               for n, v in scaled.items()},
+                                        [n for n in names if n in scaled],
+                                        "Similarity alignment (rotation + translation + scale, VideoPose3D/MMPose "
+                                        "P-MPJPE) of the same predictions, mm per action; 95% CIs in All "
+                                        "evaluations. " + cap, res)
+            blocks.append(stable)
+            latex_tables.append(stable)
         actions = T.action_names(evs.values())
         if actions:
             path = out_dir / f"fig_actions_{_slug('p', *key)}.png"
-            grouped_bars(path, actions, {n: [evs[n]["per_action_mm"].get(a, np.nan) for a in actions] for n in names},
-                         colors, f"{key[2]} (mm)", f"{T.split_label(key)} per action")
+            grouped_bars(path, [T.ACTION_SHORT.get(a, a) for a in actions],
+                         {n: [evs[n]["per_action_mm"].get(a, np.nan) for a in actions] for n in names},
+                         colors, f"{key[2]} (mm)", f"{T.split_label(key)} per action",
+                         footer=_footer(res, names, key[0], key[1]))
             paths[path.stem] = path
             blocks.append(Figure(path, f"{T.split_label(key)}: per-action error", f"{key[2]} in mm per action. " + cap))
-        joints = T.joint_names(evs.values())
-        if joints:
-            path = out_dir / f"fig_joints_{_slug('p', *key)}.png"
-            grouped_bars(path, joints, {n: [evs[n]["per_joint_mm"].get(j, np.nan) for j in joints] for n in names},
-                         colors, f"{key[2]} (mm)", f"{T.split_label(key)} per joint")
+        path = _joint_heatmap(out_dir / f"fig_joints_{_slug('p', *key)}.png", res, key, evs, names)
+        if path is not None:
             paths[path.stem] = path
             blocks.append(Figure(path, f"{T.split_label(key)}: per-joint error",
-                                 f"{key[2]} in mm per Human3.6M joint (mean over images). " + cap))
+                                 f"{key[2]} in mm per Human3.6M joint (mean over images), one row per model; a joint whose "
+                                 "error is 0 for every model (the aligned Pelvis) is left out. " + cap))
 
     # Statistics
     blocks.append(Heading("Statistical significance", 2))
     blocks.append(Paragraph(f"Paired percentile bootstrap over images: {n_resamples} resamples with a fixed seed "
                             f"({seed}); differences use the images both models were scored on (matched by "
-                            "image id) and the same resamples for both. A difference is significant when its 95% "
-                            "CI excludes 0. The CIs cover sampling of test images only, not training randomness."))
+                            "image id) and the same resamples for both. A difference is called significant when "
+                            f"its 95% CI excludes 0 and it is at least {threshold_mm:g} mm (a practical threshold: "
+                            "smaller differences matter to nobody, and a large test set makes even those "
+                            "'significant'). The CIs cover sampling of test images only, not training randomness."))
     chart_splits = {k for k in splits if k[1] == "gt"} or set(splits[:1])
     if any(T.split_key(res["evaluations"][i]) in chart_splits for i in data.cis):
         idx = sorted((i for i in data.cis if T.split_key(res["evaluations"][i]) in chart_splits),
@@ -391,26 +547,34 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
         labels = [f"{ev['model']} · {T.split_label(T.split_key(ev))}" for ev in evs_i]
         path = out_dir / "fig_ci.png"
         ci_chart(path, labels, [data.cis[i] for i in idx], [colors[res["evaluations"][i]["model"]] for i in idx],
-                 "error (mm), mean and 95% CI", "Mean error with 95% bootstrap CI")
+                 "error (mm), mean and 95% CI", "Mean error with 95% bootstrap CI",
+                 footer=_footer(res, evaluated))
         paths[path.stem] = path
         blocks.append(Figure(path, "Mean error with 95% bootstrap confidence intervals",
                              "Dot: mean error over images (mm); bar: 95% percentile bootstrap CI"
                              + ("; GT-root splits only (all CIs are in the table of all evaluations). "
                                 if len(chart_splits) < len(splits) else ". ")
                              + T.provenance(res, evaluated)))
+    untrained_eval = [n for n in data.untrained if n in evaluated]
+    if untrained_eval:
+        blocks.append(Paragraph((("Every model of this run has untrained (randomly initialised) weights: their errors "
+                                  "measure the random initialisation, not the network, so ")
+                                 if len(untrained_eval) == len(evaluated) else _untrained_reason(untrained_eval))
+                                + "a difference between two of them tests two random draws, not two networks: "
+                                "they are left out of the paired differences and the significance tests.", muted=True))
     for key in splits:
         diffs = data.diffs.get(key, [])
         if not diffs:
             continue
         names = [n for n in order if n in by_split[key]]
         table, note = T.pairwise_table(key, diffs, order, "Negative A − B: A has lower error. "
-                                       + T.provenance(res, names, key[0], key[1]))
+                                       + T.provenance(res, names, key[0], key[1]), threshold_mm=threshold_mm)
         blocks.append(table)
         if note:
             blocks.append(Paragraph(note, muted=True))
     if not any(data.diffs.values()):
-        blocks.append(Paragraph("No pairwise comparison: fewer than two models share a split with per-sample errors.",
-                                muted=True))
+        blocks.append(Paragraph("No pairwise comparison: fewer than two models with trained weights share a split "
+                                "with per-sample errors.", muted=True))
 
     # Qualitative
     blocks.append(Heading("Qualitative examples", 2))
@@ -432,7 +596,8 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
             if not preds:
                 continue
             path = out_dir / f"fig_qualitative_{_slug('p', key[0], key[1])}.png"
-            panel = qualitative_panel(path, samples, preds, colors, num_samples=PANEL_SAMPLES)
+            panel = qualitative_panel(path, samples, preds, colors, num_samples=PANEL_SAMPLES,
+                                      footer=_footer(res, list(preds), key[0], key[1]))
             if panel is None:
                 continue
             paths[path.stem] = path
@@ -454,9 +619,12 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
 
     blocks += robustness_blocks(res, out_dir, colors, paths, samples_by_split, n_resamples, seed)
 
-    # Notes
+    # Provenance, Notes
+    blocks.append(Heading("Provenance", 2))
+    blocks.append(Provenance(T.provenance_items(res)))
     blocks.append(Heading("Notes", 2))
-    notes = list(data.notes) + _evaluation_notes(res) + _input_notes(res)
+    notes = (_warning_notes(res) + list(data.notes) + _evaluation_notes(res) + _published_notes(res)
+             + _timing_notes(res) + _input_notes(res))
     blocks.append(Bullets(notes) if notes else Paragraph("None.", muted=True))
 
     md = to_markdown(blocks, out_dir)
@@ -464,4 +632,7 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
     paths["report_md"] = write_text(out_dir / "report.md", md)
     paths["report_html"] = write_text(out_dir / "report.html", html)
     paths["results_csv"] = write_csv(out_dir / "results.csv", data)
+    if latex:
+        header = "\n".join(T.provenance_items(res))
+        paths["tables_tex"] = write_text(out_dir / "tables.tex", to_latex(latex_tables, header))
     return paths

@@ -52,6 +52,14 @@ class Table:
     numeric: list[bool] | None = None
     bold: set[tuple[int, int]] = field(default_factory=set)
     group_header: list[tuple[str, int]] | None = None  # optional spanning header: (label, span)
+    #: row groups: (index of the group's first row, label), e.g. model families; drawn as a spanning row
+    row_groups: list[tuple[int, str]] = field(default_factory=list)
+    #: secondary rows (e.g. a published row under the measured one), drawn muted/italic
+    minor_rows: set[int] = field(default_factory=set)
+    #: LaTeX label (``\label{...}``) when the table is also written as LaTeX
+    key: str = ""
+    #: sized to the page (wrapping headers and text cells) instead of scrolling sideways
+    fit: bool = False
 
     def __post_init__(self) -> None:
         for r, row in enumerate(self.rows):
@@ -64,6 +72,13 @@ class Table:
                              f"of {len(self.columns)} columns")
         if self.group_header and sum(span for _, span in self.group_header) != len(self.columns):
             raise ValueError(f"table {self.title!r}: group header spans do not add up to {len(self.columns)} columns")
+        for start, _ in self.row_groups:
+            if not 0 <= start <= len(self.rows):
+                raise ValueError(f"table {self.title!r}: row group starts at row {start} of {len(self.rows)}")
+
+    def group_at(self, r: int) -> str | None:
+        """The label of the row group that starts at row ``r`` (None when none starts there)."""
+        return next((label for start, label in self.row_groups if start == r), None)
 
 
 @dataclass
@@ -74,7 +89,14 @@ class Figure:
     alt: str = ""
 
 
-Block = Heading | Paragraph | Bullets | Banner | Table | Figure
+@dataclass
+class Provenance:
+    """The one block that says how every figure and table of the report was produced (captions refer to it)."""
+
+    items: list[str]
+
+
+Block = Heading | Paragraph | Bullets | Banner | Table | Figure | Provenance
 
 
 # --- Markdown ----------------------------------------------------------------------------------
@@ -108,10 +130,18 @@ def to_markdown(blocks: list[Block], out_dir: Path) -> str:
                 columns = [f"{g}: {c}" if g else c for g, c in zip(labels, columns)]
             lines.append("| " + " | ".join(_md_cell(c) for c in columns) + " |")
             lines.append("|" + "|".join("---:" if n else ":---" for n in b.numeric) + "|")
-            lines += ["| " + " | ".join(row) + " |" for row in cells]
+            for r, row in enumerate(cells):
+                group = b.group_at(r)
+                if group is not None:
+                    lines.append("| " + " | ".join([f"*{_md_cell(group)}*"] + [""] * (len(row) - 1)) + " |")
+                if r in b.minor_rows:
+                    row = [f"*{c}*" if c not in ("", "—") and not c.startswith("**") else c for c in row]
+                lines.append("| " + " | ".join(row) + " |")
             lines.append("")
             if b.caption:
                 lines += [f"<sub>{b.caption}</sub>", ""]
+        elif isinstance(b, Provenance):
+            lines += [f"- {item}" for item in b.items] + [""]
         elif isinstance(b, Figure):
             rel = os.path.relpath(b.path, out_dir).replace(os.sep, "/")
             lines += [f"**{b.title}**", "", f"![{b.alt or b.title}]({rel})", ""]
@@ -154,6 +184,14 @@ td.txt { text-align: left; }
 td { white-space: nowrap; }
 tbody tr:nth-child(even) td { background: #fafbfc; }
 td b { color: #0a3069; }
+tr.group td { background: #eef1f4 !important; font-weight: 600; text-align: left; }
+tr.minor td { color: var(--muted); font-style: italic; }
+.table-wrap.fit table { width: 100%; font-size: 12px; }
+.table-wrap.fit td.txt { white-space: normal; min-width: 4.5em; }
+.table-wrap.fit th { white-space: normal; padding: 4px 4px; }
+.table-wrap.fit td { padding: 3px 4px; }
+.provenance { background: var(--head); border: 1px solid var(--line); border-radius: 6px; padding: 8px 16px;
+              font-size: 13px; }
 ul { margin: 6px 0 12px; }
 .caption { margin: 4px 0 20px; }
 """
@@ -184,21 +222,26 @@ def to_html(blocks: list[Block], title: str) -> str:
         elif isinstance(b, Banner):
             body.append(f'<div class="banner {e(b.kind)}" role="alert"><strong>{e(b.title)}</strong>{e(b.text)}</div>')
         elif isinstance(b, Table):
-            parts = [f'<div class="table-title">{e(b.title)}</div><div class="table-wrap"><table><thead>']
+            parts = [f'<div class="table-title">{e(b.title)}</div><div class="table-wrap{" fit" if b.fit else ""}"><table><thead>']
             if b.group_header:
                 parts.append("<tr>" + "".join(f'<th colspan="{span}">{e(label)}</th>' for label, span in b.group_header)
                              + "</tr>")
             parts.append("<tr>" + "".join(f"<th>{e(c)}</th>" for c in b.columns) + "</tr></thead><tbody>")
             for r, row in enumerate(b.rows):
+                group = b.group_at(r)
+                if group is not None:
+                    parts.append(f'<tr class="group"><td colspan="{len(row)}">{e(group)}</td></tr>')
                 tds = []
                 for c, cell in enumerate(row):
                     text = f"<b>{e(cell)}</b>" if (r, c) in b.bold else e(cell)
                     tds.append(f'<td class="{"num" if b.numeric[c] else "txt"}">{text}</td>')
-                parts.append("<tr>" + "".join(tds) + "</tr>")
+                parts.append(('<tr class="minor">' if r in b.minor_rows else "<tr>") + "".join(tds) + "</tr>")
             parts.append("</tbody></table></div>")
             if b.caption:
                 parts.append(f'<div class="caption">{e(b.caption)}</div>')
             body.append("".join(parts))
+        elif isinstance(b, Provenance):
+            body.append('<div class="provenance"><ul>' + "".join(f"<li>{e(i)}</li>" for i in b.items) + "</ul></div>")
         elif isinstance(b, Figure):
             body.append(f'<figure><div class="table-title">{e(b.title)}</div>'
                         f'<img src="{_img_data_uri(b.path)}" alt="{e(b.alt or b.title)}">'
@@ -209,3 +252,80 @@ def to_html(blocks: list[Block], title: str) -> str:
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{e(title)}</title><style>{_CSS}</style></head><body><main>\n"
             + "\n".join(body) + "\n</main></body></html>\n")
+
+
+# --- LaTeX -------------------------------------------------------------------------------------
+
+_TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_TEX_UNICODE = {"Δ": r"$\Delta$", "−": "$-$", "—": "--", "–": "--", "×": r"$\times$", "≥": r"$\geq$",
+                "≤": r"$\leq$", "·": r"$\cdot$", "±": r"$\pm$", "µ": r"$\mu$", "…": r"\ldots{}", "′": "'",
+                "↳": r"$\hookrightarrow$", "†": r"$^\dagger$", "→": r"$\rightarrow$"}
+
+
+def tex_escape(text: str) -> str:
+    """``text`` as LaTeX source: special characters escaped, the report's few Unicode symbols as math."""
+    out = []
+    for ch in str(text):
+        if ch in _TEX_SPECIAL:
+            out.append(_TEX_SPECIAL[ch])
+        elif ch in _TEX_UNICODE:
+            out.append(_TEX_UNICODE[ch])
+        elif ord(ch) < 128:
+            out.append(ch)
+        else:
+            out.append("?")  # a character LaTeX's default fonts cannot set; never silently dropped
+    # a minus sign, not a hyphen, before a number (-2.36, +0.50 stay aligned in the table)
+    return re.sub(r"(?<![A-Za-z0-9])-(?=\d)", "$-$", "".join(out))
+
+
+def table_to_latex(t: Table) -> str:
+    """One booktabs ``table`` environment: spanning group header with cmidrules, row groups, bold best values.
+
+    Needs ``\\usepackage{booktabs}`` and ``\\usepackage{graphicx}`` (wide tables are scaled to the line width).
+    """
+    n = len(t.columns)
+    spec = "".join("r" if num else "l" for num in t.numeric)
+    lines = [r"\begin{table*}[t]", r"\centering", r"\caption{" + tex_escape(t.title) + "}"]
+    if t.key:
+        lines.append(r"\label{tab:" + re.sub(r"[^A-Za-z0-9:-]+", "-", t.key) + "}")
+    lines += [r"\resizebox{\linewidth}{!}{%", r"\begin{tabular}{" + spec + "}", r"\toprule"]
+    if t.group_header:
+        cells, rules, col = [], [], 1
+        for label, span in t.group_header:
+            cells.append(r"\multicolumn{%d}{c}{%s}" % (span, tex_escape(label)) if span > 1 else tex_escape(label))
+            if label:
+                rules.append(r"\cmidrule(lr){%d-%d}" % (col, col + span - 1))
+            col += span
+        lines.append(" & ".join(cells) + r" \\")
+        if rules:
+            lines.append(" ".join(rules))
+    lines.append(" & ".join(tex_escape(c) for c in t.columns) + r" \\")
+    lines.append(r"\midrule")
+    for r, row in enumerate(t.rows):
+        group = t.group_at(r)
+        if group is not None:
+            if r:
+                lines.append(r"\midrule")
+            lines.append(r"\multicolumn{%d}{l}{\textit{%s}} \\" % (n, tex_escape(group)))
+        cells = []
+        for c, cell in enumerate(row):
+            text = tex_escape(cell)
+            if (r, c) in t.bold and cell not in ("", "—"):
+                text = r"\textbf{" + text + "}"
+            elif r in t.minor_rows and cell not in ("", "—"):
+                text = r"\textit{" + text + "}"
+            cells.append(text)
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}}"]
+    if t.caption:
+        lines.append(r"\par\smallskip\parbox{\linewidth}{\footnotesize " + tex_escape(t.caption) + "}")
+    lines.append(r"\end{table*}")
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(tables: list[Table], header: str = "") -> str:
+    """A LaTeX file of booktabs tables, ready to ``\\input`` into a paper (packages listed at the top)."""
+    head = ["% pose3dbench tables (booktabs). In the preamble: \\usepackage{booktabs} \\usepackage{graphicx}"]
+    head += [f"% {line}" for line in header.splitlines() if line.strip()]
+    return "\n".join(head) + "\n\n" + "\n".join(table_to_latex(t) for t in tables)

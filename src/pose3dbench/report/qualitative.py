@@ -104,7 +104,8 @@ def _rows_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
 
 
 def qualitative_panel(path: Path, samples: H36MSamples, predictions: dict[str, dict[str, np.ndarray | None]],
-                      colors: dict[str, tuple], num_samples: int = 4, max_models: int = 4) -> PanelResult | None:
+                      colors: dict[str, tuple], num_samples: int = 4, max_models: int = 4,
+                      footer: str | None = None) -> PanelResult | None:
     """Draw the panel for one split.
 
     predictions: model -> {"image_id": (N,), "pred_cam": (N, J, 3) camera mm, "per_sample_mm": (N,) mm or None}.
@@ -199,7 +200,7 @@ def qualitative_panel(path: Path, samples: H36MSamples, predictions: dict[str, d
         notes.append(f"{missing} of {len(chosen)} images were not found on disk and are drawn as grey boxes")
     fig.suptitle("Ground truth (black; white dashed in the model crops) vs each model (colour); "
                  "3D: pelvis-relative camera mm", fontsize=9)
-    save_figure(fig, path)
+    save_figure(fig, path, footer)
     return PanelResult(Path(path), [int(common[i]) for i in chosen], ranked, missing, notes)
 
 

@@ -95,6 +95,8 @@ _SETTINGS = {
     "batch_size": INT, "flip": BOOL, "dtype": Enum("float32"), "workers": INT, "backend": Enum("auto", "eager", "onnxruntime"),
     "protocols": ListOf(Enum(*PROTOCOLS), 1), "roots": ListOf(Enum(*ROOTS), 1),
     "dataset": {"path": STR, "synthetic": BOOL, "synthetic_meta": Nullable(ANYDICT)},
+    # --limit-per-action N: the first N images of every (subject, action) of each split
+    "limit_per_action": Opt(Nullable(INT)),
 }
 _COST = {
     "params": INT, "params_m": NUM, "macs": INT, "flops": INT, "gmacs": NUM,
@@ -104,7 +106,10 @@ _COST = {
 }
 _MODEL = {
     "spec": STR, "family": STR, "variant": STR, "config": ANYDICT,
-    "weights": {"kind": Enum(*WEIGHT_KINDS), "path": Nullable(STR), "sha256": Nullable(STR)},
+    "weights": {"kind": Enum(*WEIGHT_KINDS), "path": Nullable(STR), "sha256": Nullable(STR),
+                "epoch": Opt(Nullable(INT))},
+    # a user label given with --model LABEL:=SPEC (the row's name everywhere); absent: the name is derived
+    "label": Opt(STR),
     "published": ANYDICT,
     "cost": Nullable(_COST),
     # how crops became this model's input (pose3dbench.models.input); assumed: not stated by the model/file
@@ -116,6 +121,11 @@ _EVALUATION = {
     "model": STR, "protocol": Enum(*PROTOCOLS), "root": Enum(*ROOTS), "metric": Enum(*METRICS),
     "total_mm": NUM, "action_mean_mm": NUM, "per_action_mm": MapOf(NUM), "per_joint_mm": MapOf(NUM),
     "num_samples": INT, "skipped": MapOf(INT), "pa_mpjpe_scaled_mm": Opt(NUM),
+    # the similarity-aligned (rotation + translation + scale) variant, broken down like the main metric
+    "pa_mpjpe_scaled": Opt({"total_mm": NUM, "action_mean_mm": NUM, "per_action_mm": MapOf(NUM),
+                            "per_joint_mm": MapOf(NUM)}),
+    # merged reports (report --merge): the index label of the run in ``runs`` this evaluation comes from
+    "run": Opt(STR),
     "approximate_joint_mapping": BOOL, "predictions": STR,
     "timing": {"images_per_s": NUM, "seconds": NUM, "device": STR, "batch_size": INT},
 }
@@ -123,6 +133,13 @@ _ROOT_EVALUATION = {
     "model": STR, "protocol": Enum(*PROTOCOLS), "root": Opt(Enum("gt", "rootnet")),  # root: box source
     "mrpe_mm": NUM, "x_mm": NUM, "y_mm": NUM, "z_mm": NUM, "num_samples": INT, "predictions": STR,
     "timing": Opt({"images_per_s": NUM, "seconds": NUM, "device": STR, "batch_size": INT}),
+    "run": Opt(STR),  # merged reports: the run it comes from
+}
+_WARNING = {"source": STR, "message": STR, "category": Opt(STR)}
+_RUN = {  # one source run of a merged report (report --merge): provenance per row
+    "label": STR, "path": STR, "created_utc": STR, "device": STR, "device_name": STR, "dtype": STR,
+    "backend": STR, "batch_size": INT, "flip": BOOL, "torch_version": STR, "pose3dbench_version": STR,
+    "dataset": STR, "subset": Nullable(STR),
 }
 _CORRUPTION_EVALUATION = {
     "model": STR, "protocol": Enum(*PROTOCOLS), "root": Enum(*ROOTS), "corruption": STR, "severity": INT,
@@ -134,6 +151,9 @@ RESULTS_SPEC = {
     "environment": _ENVIRONMENT, "settings": _SETTINGS, "models": MapOf(_MODEL),
     "evaluations": ListOf(_EVALUATION), "root_evaluations": ListOf(_ROOT_EVALUATION),
     "corruption_evaluations": Opt(ListOf(_CORRUPTION_EVALUATION)),
+    # every warning of the run (checkpoint loading, data files), as the report's Notes show them
+    "warnings": Opt(ListOf(_WARNING)),
+    "runs": Opt(ListOf(_RUN)),
 }
 
 
@@ -252,6 +272,11 @@ def validate_results(obj: Any) -> None:
         for field in ("mrpe_mm", "x_mm", "y_mm", "z_mm"):
             if ev[field] < 0:
                 raise ValueError(f"{p}.{field}: an error in mm cannot be negative ({ev[field]})")
+    labels = {r["label"] for r in obj.get("runs") or []}
+    for i, ev in enumerate(obj["evaluations"]):
+        if "run" in ev and ev["run"] not in labels:
+            raise ValueError(f"evaluations[{i}].run: {ev['run']!r} is not the label of an entry of runs "
+                             f"({', '.join(sorted(labels)) or 'none'})")
     for name, m in models.items():
         cost = m["cost"]
         if cost is not None and cost["params"] < 0:

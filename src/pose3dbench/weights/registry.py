@@ -286,7 +286,8 @@ def _bbox_root(protocol: int, size: int, sha256: str, extra: tuple[Source, ...],
         page=_POSENET_PAGE,
         instructions=(
             "download bbox_root_human36m_output.json for this protocol from the 3DMPPE PoseNet README "
-            f"({_POSENET_PAGE}); put it in <Human36M>/bbox_root/ of the dataset too"
+            f"({_POSENET_PAGE}) and pass it with --bbox-root {protocol}=FILE (both protocols' files have the same "
+            "name: keep them in separate folders)"
         ),
         notes=(
             "size/sha256 are those of the copy in the ConvNeXtPose repository (the authors' Drive "

@@ -1,0 +1,173 @@
+"""``pose3dbench report --merge DIR... --out OUT``: one leaderboard from several runs.
+
+The README's recipe writes one folder per setting (Protocol 2, Protocol 1, the full pipeline with a
+RootNet model); papers put them in one table. ``merge_runs`` reads each folder's results.json
+(validated), and writes OUT/results.json holding every model and evaluation once, each evaluation
+tagged with the run it comes from (``run``: the run's label) and its predictions file by absolute
+path, plus ``runs``: how each run was produced (folder, device, dtype, backend, batch, torch,
+dataset, subset). The report then shows a Run column and a Merged runs table (provenance per row).
+
+Models are matched by name and identity (spec, weights sha256, configuration): the same model in two
+runs is one row; two different models with one name, or the same (model, protocol, root, metric)
+evaluated in two runs, keep both, the later one renamed ``name [run]`` (a note says so).
+"""
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..io import atomic_write_json
+from .schema import RESULTS_SCHEMA_VERSION, ResultsError, validate_results
+
+MERGED_FILE = "results.json"
+
+
+def _identity(model: dict) -> str:
+    return json.dumps({"spec": model.get("spec"), "sha256": model["weights"].get("sha256"),
+                       "config": model.get("config")}, sort_keys=True, default=str)
+
+
+def _labels(dirs: list[Path]) -> list[str]:
+    """Short unique run labels: the folder names, with a parent folder or a number added where they clash."""
+    labels = [d.name or str(d) for d in dirs]
+    for i, label in enumerate(labels):
+        if labels.count(label) > 1:
+            alt = f"{dirs[i].parent.name}/{label}" if dirs[i].parent.name else label
+            labels[i] = alt
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label}#{seen[label]}")
+    return out
+
+
+def _subset(settings: dict) -> str | None:
+    from .build import subset_words
+
+    return subset_words(settings)
+
+
+def _run_entry(label: str, path: Path, res: dict) -> dict:
+    env, st = res["environment"], res["settings"]
+    ds = st["dataset"]
+    return {"label": label, "path": str(path), "created_utc": res["created_utc"], "device": env["device"],
+            "device_name": env["device_name"], "dtype": st["dtype"],
+            "backend": st["backend"] + (" + torch.compile" if st.get("compile") else ""),
+            "batch_size": st["batch_size"], "flip": st["flip"], "torch_version": env["torch_version"],
+            "pose3dbench_version": res["pose3dbench_version"],
+            "dataset": ds["path"] + (" (SYNTHETIC)" if ds["synthetic"] else ""), "subset": _subset(st)}
+
+
+def merge_results(dirs: list[Path]) -> dict:
+    """The merged results dict of the runs in ``dirs`` (see the module docstring); raises ResultsError."""
+    from .build import load_results
+
+    if len(dirs) < 2:
+        raise ResultsError("--merge needs at least two run folders (each holding results.json), e.g. "
+                           "`pose3dbench report --merge h36m-p2 h36m-p1 --out leaderboard`")
+    dirs = [Path(d).resolve() for d in dirs]
+    if len(set(dirs)) != len(dirs):
+        raise ResultsError("--merge names the same folder twice; give each run folder once")
+    runs = [load_results(d) for d in dirs]
+    labels = _labels(dirs)
+    first = runs[0]
+    merged = {
+        "schema_version": RESULTS_SCHEMA_VERSION, "pose3dbench_version": first["pose3dbench_version"],
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "environment": copy.deepcopy(first["environment"]), "settings": copy.deepcopy(first["settings"]),
+        "models": {}, "evaluations": [], "root_evaluations": [], "warnings": [],
+        "runs": [_run_entry(label, d, r) for label, d, r in zip(labels, dirs, runs)],
+        "complete": all(r.get("complete", True) is not False for r in runs),
+    }
+    st = merged["settings"]
+    st["protocols"] = sorted({p for r in runs for p in r["settings"]["protocols"]})
+    roots = []
+    for r in runs:
+        roots += [x for x in r["settings"]["roots"] if x not in roots]
+    st["roots"] = roots
+    paths = {r["settings"]["dataset"]["path"] for r in runs}
+    if len(paths) > 1:
+        st["dataset"] = {"path": "several datasets (Merged runs table)", "synthetic":
+                         any(r["settings"]["dataset"]["synthetic"] for r in runs), "synthetic_meta": None}
+        merged["warnings"].append({"source": "merge", "message": "the runs read different dataset folders: "
+                                   + "; ".join(f"{lab}: {r['settings']['dataset']['path']}"
+                                               for lab, r in zip(labels, runs))})
+    subsets = {_subset(r["settings"]) for r in runs}
+    if len(subsets) > 1:
+        st["limit"], st["limit_per_action"] = None, None
+        merged["warnings"].append({"source": "merge", "message": "the runs evaluated different parts of the test "
+                                   "set (Subset column of the Merged runs table): their rows are not comparable"})
+    for key in ("bbox_root",):
+        st.pop(key, None)  # per run (Merged runs table); the report re-reads each run's own splits
+    taken: dict[str, str] = {}  # merged model name -> identity
+    seen_evals: set[tuple] = set()
+    seen_roots: set[tuple] = set()
+    for label, d, res in zip(labels, dirs, runs):
+        rename: dict[str, str] = {}
+        for name, m in res["models"].items():
+            ident = _identity(m)
+            new = name
+            if name in taken and taken[name] != ident:
+                new = f"{name} [{label}]"
+                merged["warnings"].append({"source": "merge", "message": f"{name} of run {label} is another model "
+                                           f"than the {name} of an earlier run: shown as {new}"})
+            rename[name] = new
+        for ev in res["evaluations"]:
+            name = rename[ev["model"]]
+            key = (name, ev["protocol"], ev["root"], ev["metric"])
+            if key in seen_evals:
+                dup = f"{ev['model']} [{label}]"
+                merged["warnings"].append({"source": "merge", "message": f"{ev['model']} P{ev['protocol']} "
+                                           f"{ev['root']} is in several runs: the one of run {label} is shown as {dup}"})
+                name = dup
+                key = (name, *key[1:])
+            seen_evals.add(key)
+            _add_model(merged, taken, name, res["models"][ev["model"]])
+            merged["evaluations"].append({**copy.deepcopy(ev), "model": name, "run": label,
+                                          "predictions": str((d / ev["predictions"]).resolve())})
+        for ev in res["root_evaluations"]:
+            name = rename[ev["model"]]
+            key = (name, ev["protocol"], ev.get("root"))
+            if key in seen_roots:
+                name = f"{ev['model']} [{label}]"
+                key = (name, *key[1:])
+            seen_roots.add(key)
+            _add_model(merged, taken, name, res["models"][ev["model"]])
+            merged["root_evaluations"].append({**copy.deepcopy(ev), "model": name, "run": label,
+                                               "predictions": str((d / ev["predictions"]).resolve())})
+        merged["warnings"] += [{**w, "source": f"{label}: {w['source']}"} for w in res.get("warnings") or []]
+    validate_results(merged)
+    return merged
+
+
+def _add_model(merged: dict, taken: dict[str, str], name: str, model: dict) -> None:
+    if name in merged["models"]:
+        if merged["models"][name].get("cost") is None and model.get("cost") is not None:
+            merged["models"][name]["cost"] = copy.deepcopy(model["cost"])  # the first run that profiled it
+        return
+    merged["models"][name] = copy.deepcopy(model)
+    taken.setdefault(name, _identity(model))
+
+
+def write_merged(dirs: list[Path], out: Path) -> dict:
+    """Merge the runs in ``dirs`` into ``out``/results.json (refusing to overwrite a run's own results)."""
+    out = Path(out)
+    target = out / MERGED_FILE
+    if target.is_file():
+        try:
+            previous = json.loads(target.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = None
+        if not (isinstance(previous, dict) and previous.get("runs")):
+            raise ResultsError(f"{target} holds the results of a run, not a merge; pass another --out folder "
+                               "for the merged leaderboard (the runs' folders stay as they are)")
+    merged = merge_results(dirs)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(target, merged)
+    return merged
+
+
+__all__ = ["merge_results", "write_merged"]
