@@ -256,7 +256,7 @@ def test_bad_predictions_file_raises(tmp_path):
     rel = "predictions/posenet-r50__p2__gt.npz"
     npz = tmp_path / rel
     np.savez(npz, image_id=np.arange(N), per_sample_mm=np.ones(N), pred_cam=np.zeros((N, 18, 3)))  # no meta
-    with pytest.raises(PredictionsError, match="posenet-r50__p2__gt.npz: a minimal predictions .npz holds image_id and pred_cam"):
+    with pytest.raises(PredictionsError, match="posenet-r50__p2__gt.npz: not a pose3dbench predictions file"):
         build_report(tmp_path, n_resamples=RESAMPLES)
     meta = {"model": "posenet-r50", "protocol": 2, "root": "gt", "heatmap_size": [64, 64], "depth_bins": 64,
             "joint_set": "h36m18"}
