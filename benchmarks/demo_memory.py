@@ -1,8 +1,8 @@
 """Peak resident memory of the README's main command (`pose3dbench run`, the demo), read from the kernel.
 
-Runs the demo in a child process (fresh output folder, shared synthetic-data cache) and reports the
-child's maximum resident set size (``getrusage(RUSAGE_CHILDREN).ru_maxrss``, the kernel's peak, the
-same figure ``/usr/bin/time -v`` prints). With ``--ref SRC`` the same demo also runs with another
+Runs the demo (`python -m pose3dbench run`) in a child process (fresh output folder, shared
+synthetic-data cache) and reports its maximum resident set size (``getrusage(RUSAGE_CHILDREN).ru_maxrss``
+in a parent that ran nothing else: the kernel's peak, the figure ``/usr/bin/time -v`` prints). With ``--ref SRC`` the same demo also runs with another
 source tree first on ``PYTHONPATH`` (e.g. a ``git worktree`` of an older commit) and the ratio of the
 two peaks is printed, both measured in this one invocation.
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -22,17 +21,23 @@ from pathlib import Path
 
 
 def peak_rss_of_demo(src: str | None, extra: list[str]) -> tuple[float, float, int]:
-    """(peak RSS MiB, wall seconds, exit code) of one demo run in a fresh child process."""
+    """(peak RSS MiB, wall seconds, exit code) of one demo run (`python -m pose3dbench run`) in a fresh child.
+
+    The peak is ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` read in a fresh intermediate process that runs only
+    the demo (the kernel's maximum over its waited-for children, as ``/usr/bin/time -v`` reports it).
+    """
     env = dict(os.environ)
     if src:
         env["PYTHONPATH"] = str(Path(src).resolve()) + os.pathsep + env.get("PYTHONPATH", "")
     with tempfile.TemporaryDirectory() as out:
-        code = ("import resource, sys, runpy; sys.argv = ['pose3dbench', 'run', '--out', sys.argv[1], '--no-progress'] "
-                "+ sys.argv[2:]; rc = 0\ntry:\n    runpy.run_module('pose3dbench', run_name='__main__')\n"
-                "except SystemExit as e:\n    rc = e.code or 0\n"
-                "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)\nsys.exit(rc)")
+        probe = ("import resource, subprocess, sys\n"
+                 "rc = subprocess.run([sys.executable, '-m', 'pose3dbench', 'run', '--out', sys.argv[1], '--no-progress']"
+                 " + sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)\n"
+                 "sys.stderr.write(rc.stderr[-3000:] if rc.returncode else '')\n"
+                 "print('PEAK_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, flush=True)\n"
+                 "sys.exit(rc.returncode)")
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", code, out, *extra], env=env, capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-c", probe, out, *extra], env=env, capture_output=True, text=True)
         wall = time.perf_counter() - t0
     peak = [line for line in proc.stdout.splitlines() if line.startswith("PEAK_KB")]
     if proc.returncode != 0 or not peak:

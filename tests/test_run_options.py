@@ -16,8 +16,8 @@ def test_demo_defaults():
         None, DEMO_PER_ACTION, DEMO_PROFILE_ITERS, DEMO_PROFILE_BATCH)
     assert DEMO_PER_ACTION == 1  # one image of every (subject, action): all 15 actions of each test subject
     assert logs and "every (subject, action)" in logs[0] and "--limit-per-action 0" in logs[0]
-    # `run` leaves --batch-size unset: the demo's 15 variants (LPRES ~0.6 GB per crop) run at batch 4
-    assert _apply_demo_defaults(RunOptions(batch_size=None), True, logs.append).batch_size == DEMO_BATCH == 4
+    # `run` leaves --batch-size unset: the demo's 15 variants (LPRES ~1 GB per crop) run at batch 1
+    assert _apply_demo_defaults(RunOptions(batch_size=None), True, logs.append).batch_size == DEMO_BATCH == 1
     assert _apply_demo_defaults(RunOptions(batch_size=None), False, logs.append).batch_size == DEFAULT_BATCH == 16
     assert _apply_demo_defaults(RunOptions(batch_size=32), True, logs.append).batch_size == 32
 
@@ -139,3 +139,23 @@ def test_progress_bars_only_on_a_terminal(monkeypatch):
     bar.update(5)
     bar.close()
     assert "model" in sys.stderr.getvalue()
+
+
+def test_demo_splits_the_flip_pass_and_it_gives_the_same_coordinates():
+    """The demo runs the mirrored pass as its own call (half the activation memory); same numbers as one [2B] call."""
+    import torch
+
+    from pose3dbench.eval.runner import PoseInference
+    from pose3dbench.models import create
+
+    assert _apply_demo_defaults(RunOptions(), True, lambda m: None).split_flip is True
+    assert _apply_demo_defaults(RunOptions(), False, lambda m: None).split_flip is False
+    torch.manual_seed(0)
+    model = create("mobilehumanpose-lpski").eval()
+    x = torch.randn(2, 3, 256, 256)
+    out = []
+    for split in (False, True):
+        engine = PoseInference(model, RunOptions(split_flip=split, crop_cache="off"), torch.device("cpu"), "t")
+        with torch.inference_mode():
+            out.append(engine._forward(x))
+    assert torch.allclose(out[0][0], out[1][0], atol=1e-4) and torch.allclose(out[0][1], out[1][1], atol=1e-4)

@@ -32,8 +32,8 @@ def add_parser(sub) -> None:
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test (default: on)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--batch-size", type=int_range(1), default=None,
-                   help="images per forward pass (the flip test doubles it). Default 16; 4 in the demo run, whose "
-                        "heaviest variant needs ~0.6 GB per image")
+                   help="images per forward pass (the flip test doubles it). Default 16; 1 in the demo run, whose "
+                        "heaviest variant (MobileHumanPose-LPRES) needs ~1 GB per image")
     p.add_argument("--workers", type=int_range(0, note="0 = in-process"), default=None,
                    help="data-loading processes (decode + crop); 0 = in-process. Default: 0 on CPU (a worker "
                         "competes with torch's threads for the cores: measured up to 2x slower on 2 cores), "

@@ -44,12 +44,14 @@ ROOT_SOURCES = ("gt", "rootnet", "rootnet-model")
 # (all 15 actions of each test subject) and profiles lightly, so that all 15 variants finish in minutes
 # on 2 CPU cores. Any explicit --limit / --limit-per-action / --profile-iters wins.
 DEMO_PER_ACTION = 1
-# ... at batch 4 (8 crops with the flip test): the heaviest variant (MobileHumanPose-LPRES, full-resolution
-# dense concatenation) holds ~0.6 GB of activations per crop, ~18 GB at the default batch 16 + flip.
-DEMO_BATCH = 4
+# ... at batch 1, the flip test's mirrored pass as its own call (split_flip) and a cost profile at batch 1:
+# the heaviest variant
+# (MobileHumanPose-LPRES, full-resolution dense concatenation) holds ~1 GB of activations per crop (measured:
+# the demo peaked at 10.6 GB resident with batch 4 + flip), so one crop at a time keeps the demo under 2 GB.
+DEMO_BATCH = 1
 DEFAULT_BATCH = 16
 DEMO_PROFILE_ITERS = 2
-DEMO_PROFILE_BATCH = 4
+DEMO_PROFILE_BATCH = 1
 RESULTS_FILE = "results.json"
 #: where ``--force`` computes (inside --out) before it replaces the previous results
 FORCE_STAGING = ".force-staging"
@@ -98,6 +100,9 @@ class RunOptions:
     crop_budget_mb: float = 1024.0
     #: half-precision inference (torch.autocast): None (float32), "fp16" or "bf16"; eager models only
     amp: str | None = None
+    #: the flip test's mirrored pass as its own forward call instead of one [2B] call (half the activation
+    #: memory of a batch; the demo run sets it: MobileHumanPose-LPRES holds ~1 GB per crop)
+    split_flip: bool = False
     #: image corruptions of the crops (data.corruptions): a set name ("none", "common") or comma-separated names
     corruptions: str = "none"
     severities: tuple[int, ...] = (1, 2, 3, 4, 5)
@@ -880,7 +885,7 @@ def _apply_demo_defaults(opts: RunOptions, demo: bool, log: Callable[[str], None
             f"split (--limit-per-action N or --limit N to change, --limit-per-action 0 for all) at batch "
             f"{batch_size}, cost profile at batch 1 and {batch or batch_size} over {iters} timed runs")
     return dataclasses.replace(opts, limit=limit, limit_per_action=per_action, profile_iters=iters,
-                               profile_batch=batch, batch_size=batch_size)
+                               profile_batch=batch, batch_size=batch_size, split_flip=opts.split_flip or demo)
 
 
 def _warn_other_protocol_bbox_root(samples, log: Callable[[str], None]) -> None:
