@@ -22,16 +22,26 @@ DELAY_S = 0.08
 
 
 class SlowTinyPose(TinyPose):
+    """TinyPose that sleeps ``delay_s`` in every forward."""
+
+    def __init__(self, delay_s: float = DELAY_S):
+        super().__init__()
+        self.delay_s = delay_s
+
     def forward(self, img):
-        time.sleep(DELAY_S)
+        time.sleep(self.delay_s)
         return super().forward(img)
 
 
-def build_slow():
+def _slow(delay_s: float, variant: str) -> SlowTinyPose:
     torch.manual_seed(0)
-    model = SlowTinyPose()
-    model.config.variant = "tiny-slow"
+    model = SlowTinyPose(delay_s)
+    model.config.variant = variant
     return model
+
+
+def build_slow():
+    return _slow(DELAY_S, "tiny-slow")
 
 
 class TinyRoot(nn.Module):
@@ -61,19 +71,9 @@ def build_rootnet():
     return TinyRoot()
 
 
-class VerySlowTinyPose(TinyPose):
-    """0.5 s per forward: a run that holds its --out folder long enough for a second one to meet it."""
-
-    def forward(self, img):
-        time.sleep(0.5)
-        return super().forward(img)
-
-
 def build_very_slow():
-    torch.manual_seed(0)
-    model = VerySlowTinyPose()
-    model.config.variant = "tiny-very-slow"
-    return model
+    """0.5 s per forward: a run that holds its --out folder long enough for a second one to meet it."""
+    return _slow(0.5, "tiny-very-slow")
 
 
 class InterruptingTinyPose(TinyPose):
