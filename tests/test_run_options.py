@@ -153,9 +153,12 @@ def test_demo_splits_the_flip_pass_and_it_gives_the_same_coordinates():
     torch.manual_seed(0)
     model = create("mobilehumanpose-lpski").eval()
     x = torch.randn(2, 3, 256, 256)
-    out = []
+    out, seen = [], []
+    hook = model.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[0]))
     for split in (False, True):
         engine = PoseInference(model, RunOptions(split_flip=split, crop_cache="off"), torch.device("cpu"), "t")
         with torch.inference_mode():
             out.append(engine._forward(x))
+    hook.remove()
+    assert seen == [4, 2, 2]  # one [2B] call, then two [B] calls
     assert torch.allclose(out[0][0], out[1][0], atol=1e-4) and torch.allclose(out[0][1], out[1][1], atol=1e-4)

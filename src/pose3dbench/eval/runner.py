@@ -385,8 +385,11 @@ class PoseInference:
             if not self.opts.flip:
                 c = self.model(x).float()
                 return c, c
-            both = self.model(torch.cat([x, torch.flip(x, dims=[3])], dim=0)).float()
-        c, cf = both[: x.shape[0]], both[x.shape[0]:]
+            if self.opts.split_flip:  # two [B] calls: half the activation memory of one [2B] call
+                c, cf = self.model(x).float(), self.model(torch.flip(x, dims=[3])).float()
+            else:
+                both = self.model(torch.cat([x, torch.flip(x, dims=[3])], dim=0)).float()
+                c, cf = both[: x.shape[0]], both[x.shape[0]:]
         pairs = self.joint_set.flip_pairs if self.joint_set is not None else ()
         return flip_merge(c, cf, self.heatmap_w, pairs, mirror=self.flip_mirror, input_w=self.input_hw[1]), c
 
