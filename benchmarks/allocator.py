@@ -19,7 +19,7 @@ import sys
 
 CHILD = r"""
 import json, resource, sys, time, torch
-from pose3dbench.data.loader import tune_allocator
+from pose3dbench.allocator import tune_allocator
 mode = tune_allocator()
 from pose3dbench.models import create
 torch.set_num_threads(int(sys.argv[3]))

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import torch
 
-from pose3dbench.eval.runner import RunOptions, ensure_synthetic, run_benchmark
+from pose3dbench.data.sources import ensure_synthetic
+from pose3dbench.eval.options import RunOptions
+from pose3dbench.eval.runner import run_benchmark
 
 
 def one_run(data: Path, models: list[str], mode: str, limit: int, workers: int, batch: int) -> tuple[float, dict]:

@@ -91,7 +91,7 @@ def main() -> None:
     ap.add_argument("--crop-cache", default="disk", choices=["auto", "memory", "disk", "off"],
                     help="crop store mode (default disk: memory-mapped, flat in N; memory holds N crops by design)")
     args = ap.parse_args()
-    from pose3dbench.eval.runner import ensure_synthetic
+    from pose3dbench.data.sources import ensure_synthetic
 
     data = ensure_synthetic("full", print)
     rows = []

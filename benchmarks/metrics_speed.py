@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from pose3dbench.data.samples import H36MSamples
-from pose3dbench.eval.metrics import evaluate_pose
+from pose3dbench.results.metrics import evaluate_pose
 
 
 def synthetic_split(n: int, seed: int = 0) -> H36MSamples:

@@ -117,7 +117,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from pose3dbench.backends import wrap_model
-    from pose3dbench.eval.runner import environment
+    from pose3dbench.devices import environment
     from pose3dbench.models import registry
 
     if args.threads:

@@ -78,7 +78,7 @@ def time_loader(samples, model, opts) -> float:
 
 def time_run(model, samples, opts, device, amp) -> float:
     """images/s of the runner's inference engine on ``samples`` (fresh cache and partial folder)."""
-    from pose3dbench.eval.runner import PoseInference
+    from pose3dbench.eval.inference import PoseInference
 
     with tempfile.TemporaryDirectory() as tmp, autocast(device, amp):
         engine = PoseInference(model, opts, device, "bench")
@@ -107,7 +107,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from pose3dbench.data.h36m import load_split
-    from pose3dbench.eval.runner import RunOptions, ensure_synthetic, environment
+    from pose3dbench.data.sources import ensure_synthetic
+    from pose3dbench.devices import environment
+    from pose3dbench.eval.options import RunOptions
     from pose3dbench.models import registry
 
     if args.threads:

@@ -1,7 +1,7 @@
 """From the JPEG to coordinates: how far `pose3dbench run` is from the authors' whole test path.
 
-Builds the dataset folder of tests/test_pipeline_conformance.py around the six JPEGs of
-tests/data/conformance-pipeline, runs `pose3dbench run` (the real CLI) for the three recorded
+Builds the dataset folder of tests/eval/test_pipeline_conformance.py around the six JPEGs of
+tests/fixtures/conformance-pipeline, runs `pose3dbench run` (the real CLI) for the three recorded
 configurations, and prints the largest |difference| in heatmap units against the coordinates the
 authors' code produced, flip test on and off, for the model's own input convention and, as a control,
 for the wrong pixel range (0-1). Usage: python benchmarks/pipeline_fidelity.py [--backend onnxruntime]
@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "eval"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from test_pipeline_conformance import (CONFIGS, VECTORS, _expected, _max_diff, _pipeline_weights,  # noqa: E402

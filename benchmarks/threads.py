@@ -31,7 +31,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from pose3dbench.data.h36m import load_split
-    from pose3dbench.eval.runner import RunOptions, ensure_synthetic, environment
+    from pose3dbench.data.sources import ensure_synthetic
+    from pose3dbench.devices import environment
+    from pose3dbench.eval.options import RunOptions
     from pose3dbench.models import registry
 
     device = torch.device("cpu")

@@ -1,7 +1,7 @@
-"""Helpers for the conformance vectors in tests/data/conformance (copied from ../shared/conformance).
+"""Helpers for the conformance vectors in tests/fixtures/conformance (copied from ../shared/conformance).
 
 Recipe v1 fills a state dict deterministically from the bare key names; the recorded outputs come
-from the authors' original code (see tests/data/conformance/README.md).
+from the authors' original code (see tests/fixtures/conformance/README.md).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-CONFORMANCE_DIR = Path(__file__).parent / "data" / "conformance"
+CONFORMANCE_DIR = Path(__file__).parent / "fixtures" / "conformance"
 CONFIG_NAMES = sorted(p.stem for p in CONFORMANCE_DIR.glob("*.json"))
 
 

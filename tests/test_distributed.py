@@ -45,8 +45,7 @@ def test_single_process_context_is_a_no_op(monkeypatch):
 
 
 def test_world_size_without_torchrun_env_is_a_clear_error(monkeypatch):
-    from pose3dbench.distributed import DistributedError
-
+    from pose3dbench.errors import DistributedError
     monkeypatch.setenv("WORLD_SIZE", "2")
     for key in ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(key, raising=False)

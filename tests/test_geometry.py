@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from pose3dbench.eval.geometry import (
+from pose3dbench.geometry import (
     camera_to_heatmap, flip_merge, heatmap_to_camera, image_to_camera, project_to_image, world_to_camera,
 )
 from pose3dbench.joints import H36M_FLIP_PAIRS
 
-FRAME_DIR = Path(__file__).parent / "data" / "h36m-real" / "s11_frame"
+FRAME_DIR = Path(__file__).parent / "fixtures" / "h36m-real" / "s11_frame"
 
 
 def test_flip_merge_hand_computed_numpy_and_torch():

@@ -4,7 +4,7 @@ Data flows one way: dataset -> model -> raw predictions -> metrics/perf -> resul
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .version import __version__
 
 
 def load_model(checkpoint, model=None, *, trust_checkpoint=False, **overrides):

@@ -15,7 +15,8 @@ import os
 import pkgutil
 import sys
 
-from . import __version__, commands
+from . import commands
+from .version import __version__
 from .errors import Pose3DBenchError
 
 
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from .data.loader import tune_allocator
+    from .allocator import tune_allocator
 
     tune_allocator()  # before any tensor exists: large tensors re-use heap memory (see its docstring)
     try:

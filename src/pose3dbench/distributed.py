@@ -20,13 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import Pose3DBenchError
+from .errors import DistributedError
 
 _ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-
-
-class DistributedError(Pose3DBenchError):
-    """A sharded (torchrun) run is misconfigured: environment, backend or device."""
 
 
 def env_rank() -> int:

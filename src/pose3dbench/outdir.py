@@ -24,18 +24,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import __version__
-from .errors import Pose3DBenchError
+from .version import __version__
+from .errors import OutputError, Pose3DBenchError
 from .io import atomic_write_json
 
 #: marker of a folder written by ``pose3dbench run``
 RUN_MARKER = "pose3dbench_output.json"
 LOCK_NAME = ".pose3dbench.lock"
 _EXAMPLES = 4
-
-
-class OutputError(Pose3DBenchError):
-    """An output folder or file that pose3dbench must not write to, or that another process is writing."""
 
 
 def _examples(folder: Path) -> tuple[list[str], int]:
@@ -237,3 +233,13 @@ def waiting_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"  # per process: torchrun ranks probe the same folder
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"output folder {out} is not writable ({exc.strerror}); pass --out to a folder you can write to") from None

@@ -15,7 +15,7 @@ PIP_NAMES = {"gdown": "gdown", "onnxruntime": "onnxruntime", "onnx": "onnx"}
 def optional_requirements(specs: Iterable[str], backend: str = "eager") -> dict[str, list[str]]:
     """{package: [the specs (or "--backend onnxruntime") that need it]} for the packages a run will import."""
     from .models import registry
-    from .models.spec import _PRETRAINED, _split_overrides, split_label
+    from .specs import _PRETRAINED, _split_overrides, split_label
     from .weights import get_entry, status
 
     needs: dict[str, list[str]] = {}

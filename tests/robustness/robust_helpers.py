@@ -6,7 +6,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent.parent
 BYO = f"{TESTS / 'byo_model.py'}:build"
-REAL_FRAME = TESTS / "data" / "h36m-real" / "s11_frame"
+REAL_FRAME = TESTS / "fixtures" / "h36m-real" / "s11_frame"
 
 
 def base_argv(data: Path, out: Path, *extra: str, model: str = BYO, roots=("gt",), protocols=("2",)) -> list[str]:

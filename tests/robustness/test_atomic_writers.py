@@ -74,7 +74,7 @@ def assert_intact(path: Path, before: bytes) -> None:
 
 
 def test_predictions_file(tmp_path, fail_writing):
-    from pose3dbench.eval.predictions import save_predictions
+    from pose3dbench.results.predictions import save_predictions
 
     path = tmp_path / "predictions" / "m__p2__gt.npz"
     ids = np.arange(5)
@@ -91,7 +91,7 @@ def test_predictions_file(tmp_path, fail_writing):
 
 
 def test_resume_chunk(tmp_path, fail_writing):
-    from pose3dbench.eval.runner import _save_chunk
+    from pose3dbench.eval.resume import save_chunk as _save_chunk
 
     rows = [np.arange(4)]
     _save_chunk(tmp_path, rows, [np.zeros((4, 18, 3), np.float32)], [np.zeros((4, 18, 3), np.float32)])
@@ -163,8 +163,8 @@ def test_weights_lock_file(tmp_path, monkeypatch, fail_writing):
 @pytest.mark.parametrize("which", ["annotation", "bbox_root", "marker", "image"])
 def test_synth_output(which, dataset, fail_writing):
     """Regenerating a synthetic set (another seed) that fails mid-write keeps the previous file."""
-    from pose3dbench.data.synthetic import SynthError, generate
-
+    from pose3dbench.data.synthetic import generate
+    from pose3dbench.errors import SynthError
     path = {
         "annotation": dataset / "annotations" / "Human36M_subject9_data.json",
         "bbox_root": dataset / "bbox_root" / "bbox_root_human36m_output.json",

@@ -145,7 +145,7 @@ HUGE = 10**400  # a JSON integer beyond every machine type
 def test_the_valid_documents_load():
     """The fuzz starts from documents that load (so edits reach the checks past the first one)."""
     from pose3dbench.data.h36m import load_split
-    from pose3dbench.eval.predictions import load_predictions
+    from pose3dbench.results.predictions import load_predictions
 
     with tempfile.TemporaryDirectory() as tmp:
         root = dataset(Path(tmp))
@@ -194,7 +194,7 @@ def test_joint_file(doc):
 @example(_with(BBOX_ROOT, (0, "image_id"), HUGE))  # OverflowError (bbox_root loader and predictions loader)
 def test_bbox_root_file(doc):
     from pose3dbench.data.h36m import load_bbox_root
-    from pose3dbench.eval.predictions import load_predictions
+    from pose3dbench.results.predictions import load_predictions
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bbox_root_human36m_output.json"
@@ -209,7 +209,7 @@ def test_bbox_root_file(doc):
 @given(documents(AUTHORS))
 @example(_with(AUTHORS, (1, "joint_cam", 0), [HUGE, 0.0, 0.0]))  # OverflowError
 def test_authors_result_json(doc):
-    from pose3dbench.eval.predictions import load_predictions, match_to_samples
+    from pose3dbench.results.predictions import load_predictions, match_to_samples
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bbox_root_pose_human36m_output.json"
@@ -264,7 +264,7 @@ def _npz_bytes(arrays: dict) -> bytes:
 @given(npz_contents())
 @example({**_valid_npz(), "meta": np.array([json.dumps({**_META, "kind": ["pose"]})])})  # TypeError: unhashable
 def test_predictions_npz(arrays):
-    from pose3dbench.eval.predictions import load_predictions
+    from pose3dbench.results.predictions import load_predictions
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m__p2__gt.npz"
@@ -275,7 +275,7 @@ def test_predictions_npz(arrays):
 @FUZZ
 @given(st.data())
 def test_predictions_npz_corrupted_bytes(data):
-    from pose3dbench.eval.predictions import load_predictions
+    from pose3dbench.results.predictions import load_predictions
 
     raw = bytearray(_npz_bytes(_valid_npz()))
     how = data.draw(st.sampled_from(["truncate", "flip", "both"]))
@@ -306,7 +306,7 @@ def _member_offsets(raw: bytes, member: str) -> tuple[int, int, int]:
 
 
 def _assert_refused(raw: bytes) -> None:
-    from pose3dbench.eval.predictions import load_predictions
+    from pose3dbench.results.predictions import load_predictions
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m__p2__gt.npz"

@@ -52,7 +52,7 @@ def test_missing_image(dataset, tmp_path, run_cli):
 
 def test_image_size_contradicts_annotation_real_frame(tmp_path, run_cli):
     """The real S11 record (1000x1002) with a 3024x4032 photo under its file name, as the
-    MobileHumanPose dummy data shipped it (tests/data/h36m-real/README.md)."""
+    MobileHumanPose dummy data shipped it (tests/fixtures/h36m-real/README.md)."""
     root = tmp_path / "h36m"
     ann = root / "annotations"
     ann.mkdir(parents=True)

@@ -13,13 +13,9 @@ only when one of these functions runs.
 """
 from __future__ import annotations
 
-from ..errors import Pose3DBenchError
+from ..errors import BackendError
 
 BACKENDS = ("eager", "onnxruntime")
-
-
-class BackendError(Pose3DBenchError):
-    """An inference backend cannot be used: missing optional package, unusable ONNX file, bad option."""
 
 
 def require_onnxruntime():

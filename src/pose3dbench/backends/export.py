@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from . import BackendError, require_onnx
-
+from . import require_onnx
+from ..errors import BackendError
 META_CONFIG = "pose3dbench.config"
 META_OUTPUT = "pose3dbench.output"
 META_INPUT = "pose3dbench.input"

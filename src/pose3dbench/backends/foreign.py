@@ -29,7 +29,9 @@ from typing import Any
 from ..errors import Pose3DBenchError
 from ..joints import JOINT_SET_BY_COUNT
 from ..models.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig
-from . import BackendError, require_onnx, require_onnxruntime
+from ..models.info import ModelInfo
+from . import require_onnx, require_onnxruntime
+from ..errors import BackendError
 from .export import META_CONFIG, META_OUTPUT
 from .ort import OnnxLayout, OrtModel
 
@@ -215,13 +217,12 @@ def load_onnx_model(path: str | Path, *, spec: str | None = None, threads: int |
     n_params = int(sum(_numel(t.dims) for t in proto.graph.initializer))
     model = OrtModel(path, config, ort_layout, threads=threads, providers=providers, onnx_params=n_params)
     sha = _sha256(path)
-    info = {
-        "name": name or variant, "spec": spec or str(path), "weights": "checkpoint", "checkpoint": str(path),
-        "sha256": sha, "family": family, "variant": variant,
-        "onnx": {"layout": layout["kind"], "output": out_name, "input": img.name, "fixed_batch": fixed_batch,
-                 "joint_set": config.joint_set, "approximate_joint_mapping": joint_num == 21,
-                 "assumed": assumed, "params": n_params},
-    }
+    info = ModelInfo(
+        name=name or variant, spec=spec or str(path), weights="checkpoint", checkpoint=str(path), sha256=sha,
+        family=family, variant=variant,
+        onnx={"layout": layout["kind"], "output": out_name, "input": img.name, "fixed_batch": fixed_batch,
+              "joint_set": config.joint_set, "approximate_joint_mapping": joint_num == 21,
+              "assumed": assumed, "params": n_params})
     return model, info
 
 

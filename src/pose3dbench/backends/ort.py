@@ -16,9 +16,8 @@ import torch
 from torch import nn
 
 from ..models.soft_argmax import soft_argmax_3d
-from . import BackendError, require_onnxruntime
-
-
+from . import require_onnxruntime
+from ..errors import BackendError
 @dataclass(frozen=True)
 class OnnxLayout:
     """How to feed and read one ONNX graph.

@@ -65,8 +65,8 @@ def _joint_set(args, preds) -> str:
 def evaluate_file(args) -> dict:
     """Load, match and score; returns the result dict (with ``per_sample_mm`` for pose files)."""
     from ..data.h36m import load_split
-    from ..eval.metrics import evaluate_pose, root_errors
-    from ..eval.predictions import load_predictions, match_to_samples
+    from ..results.metrics import evaluate_pose, root_errors
+    from ..results.predictions import load_predictions, match_to_samples
 
     preds = load_predictions(args.predictions)
     protocol, split_root, label = _defaults(args, preds.meta)

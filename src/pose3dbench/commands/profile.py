@@ -59,8 +59,8 @@ def timing_noise_warnings(results: list[dict]) -> list[str]:
 
 
 def _info_name(spec: str, info: Any) -> str:
-    if isinstance(info, dict) and info.get("name"):
-        return str(info["name"])
+    if getattr(info, "name", None):
+        return str(info.name)
     return spec
 
 
@@ -69,8 +69,9 @@ def _is_profile_output(obj) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..models.spec import resolve_model_spec
-    from ..perf.profile import format_table, profile_model, resolve_device
+    from ..specs import resolve_model_spec
+    from ..devices import resolve_device
+    from ..perf.profile import format_table, profile_model
 
     if args.batch_size < 1:
         raise Pose3DBenchError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -107,10 +108,10 @@ def run(args: argparse.Namespace) -> int:
             eager = profile_model(model, device=device, input_size=size, batch_sizes=(1,), iters=1, warmup=0,
                                   measure_memory=False)
             res.update({k: eager[k] for k in ("params", "params_m", "macs", "flops", "gmacs", "gflops") if k in eager})
-        res["backend"] = "onnxruntime" if (timed is not model or "onnx" in (info or {})) else "eager"
+        res["backend"] = "onnxruntime" if (timed is not model or getattr(info, "is_onnx", False)) else "eager"
         res["spec"] = spec
-        if isinstance(info, dict):  # which weights were profiled (cost does not depend on them)
-            res["weights"] = {k: None if info.get(k) is None else str(info[k])
+        if info is not None:  # which weights were profiled (cost does not depend on them)
+            res["weights"] = {k: None if getattr(info, k) is None else str(getattr(info, k))
                               for k in ("weights", "checkpoint", "sha256")}
         results.append(res)
         del model

@@ -85,7 +85,7 @@ def load_samples_for(results: dict) -> tuple[dict | None, str | None]:
 
 def run(args: argparse.Namespace) -> int:
     from ..report.build import build_report, load_results
-    from ..report.schema import ResultsError
+    from ..errors import ResultsError
     from ..report.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 
     from ..report.tables import PRACTICAL_THRESHOLD_MM

@@ -131,8 +131,8 @@ def _logger(args):
 
 
 def _check_labels(specs: list[str]) -> None:
-    from ..eval.runner import RunError
-    from ..models.spec import split_label
+    from ..errors import RunError
+    from ..specs import split_label
 
     seen: dict[str, str] = {}
     for spec in specs:
@@ -173,7 +173,9 @@ def main(args) -> int:
     import json
 
     from ..data.splits import parse_bbox_root
-    from ..eval.runner import RunOptions, run_benchmark, summary_table
+    from ..eval.options import RunOptions
+    from ..eval.runner import run_benchmark
+    from ..report.tables import summary_table
 
     _check_labels(args.models)
     opts = RunOptions(

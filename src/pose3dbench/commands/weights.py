@@ -8,8 +8,7 @@ import textwrap
 from typing import Any
 
 from ..argtypes import positive_float
-from ..weights import (NO_OFFICIAL_WEIGHTS, cached_path, entries, fetch, get_entry, lock_path, status,
-                       verify, weights_dir)
+from ..weights import NO_OFFICIAL_WEIGHTS, cached_path, entries, fetch, get_entry, lock_path, status, weights_dir
 from ..weights.download import DEFAULT_TIMEOUT
 
 
@@ -125,6 +124,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         if not targets:
             print(f"nothing cached in {weights_dir()}; use `pose3dbench weights get NAME`", file=sys.stderr)
             return 0
+    from ..specs import verify_weights as verify
+
     reports = [verify(t if not isinstance(t, str) else (get_entry(t) if _is_entry(t) else t),
                       load=not args.no_load, relock=args.relock) for t in targets]
     if args.json:

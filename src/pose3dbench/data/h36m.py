@@ -22,15 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError
+from ..geometry import world_to_camera
+from ..protocols import BOX_SOURCES, PROTOCOL_TEXT, TEST_SUBJECTS, TRAIN_SUBJECTS
 from ..joints import H36M_L_SHOULDER, H36M_R_SHOULDER, H36M_ROOT
 from .bbox import process_bboxes
 from .layout import DatasetLayout, find_dataset
 from .samples import H36MSamples
 
-TEST_SUBJECTS: dict[int, tuple[int, ...]] = {1: (11,), 2: (9, 11)}
-TRAIN_SUBJECTS: dict[int, tuple[int, ...]] = {1: (1, 5, 6, 7, 8, 9), 2: (1, 5, 6, 7, 8)}
 SUBSAMPLE: dict[str, int] = {"test": 64, "train": 5}
-ROOT_SOURCES = ("gt", "rootnet")
 ALL_SUBJECTS = (1, 5, 6, 7, 8, 9, 11)
 INPUT_ASPECT_RATIO = 1.0  # width / height of the 256x256 network input
 _ROT_TOL = 1e-4
@@ -332,16 +331,6 @@ def _refuse_duplicates(path, ids: list[int], table: str, what: str, field: str) 
         f"has exactly one {what} in a 3DMPPE data file; remove the duplicates or re-download the file")
 
 
-def world_to_camera(joints_world: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """(N, J, 3) world mm -> camera mm with per-sample R (N, 3, 3), t (N, 3): X_cam = R X_world + t."""
-    return np.einsum("nij,nkj->nki", R, joints_world) + t[:, None, :]
-
-
-def camera_to_pixel(joints_cam: np.ndarray, f: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """(N, J, 3) camera mm -> (N, J, 2) pixels with per-sample focal f (N, 2) and centre c (N, 2)."""
-    return joints_cam[..., :2] / joints_cam[..., 2:3] * f[:, None, :] + c[:, None, :]
-
-
 def add_thorax(joints: np.ndarray) -> np.ndarray:
     """(..., 17, 3) -> (..., 18, 3): Thorax = mean of L_Shoulder (11) and R_Shoulder (14)."""
     thorax = 0.5 * (joints[..., H36M_L_SHOULDER, :] + joints[..., H36M_R_SHOULDER, :])
@@ -352,7 +341,7 @@ def add_thorax(joints: np.ndarray) -> np.ndarray:
 def split_subjects(protocol: int, split: str = "test") -> tuple[int, ...]:
     """Subjects of a protocol's test or train split (3DMPPE)."""
     if protocol not in TEST_SUBJECTS:
-        raise DatasetError(f"unknown protocol {protocol!r}; Human3.6M protocols are 1 (S11, PA-MPJPE) and 2 (S9+S11, MPJPE)")
+        raise DatasetError(f"unknown protocol {protocol!r}; Human3.6M protocols are {PROTOCOL_TEXT}")
     if split not in SUBSAMPLE:
         raise DatasetError(f"unknown split {split!r}; use 'test' or 'train'")
     return (TEST_SUBJECTS if split == "test" else TRAIN_SUBJECTS)[protocol]
@@ -379,8 +368,8 @@ def load_split(
     subj_list = tuple(sorted(int(s) for s in subjects)) if subjects is not None else split_subjects(protocol, split)
     if subjects is not None:
         split_subjects(protocol, split)  # validates protocol/split
-    if root_source not in ROOT_SOURCES:
-        raise DatasetError(f"unknown root source {root_source!r}; use one of {ROOT_SOURCES}")
+    if root_source not in BOX_SOURCES:
+        raise DatasetError(f"unknown box source {root_source!r}; use one of {BOX_SOURCES}")
     if root_source == "rootnet" and split != "test":
         raise DatasetError("root_source 'rootnet' exists only for the test split (RootNet output covers test images)")
     stride = SUBSAMPLE[split]

@@ -7,13 +7,14 @@ and 4x less inter-process traffic than float32).
 """
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .. import allocator
+from ..allocator import release_free_memory, tune_allocator
 from ..errors import Pose3DBenchError
 from .transforms import crop_patch, load_image
 
@@ -47,42 +48,8 @@ class CropBatches(Dataset):
         return torch.from_numpy(rows), torch.from_numpy(patches)
 
 
-def tune_allocator() -> str:
-    """Serve every allocation from glibc's heap (``M_MMAP_MAX=0``) and never trim it.
-
-    By default glibc maps each allocation above its mmap threshold (at most 32 MiB, so every large
-    activation tensor) with a fresh ``mmap`` and unmaps it on free: every batch then page-faults its
-    whole working set again, and on this project's 2-core VMs that kernel time exceeded the model's
-    own compute (mobilehumanpose-lpski forward 20 -> 72 img/s, posenet-r50 4.9 -> 9.8 img/s with this
-    setting; ``benchmarks/allocator.py``). Memory is re-used batch after batch instead, so peak RSS is
-    the working set and stays flat with the dataset size (``benchmarks/memory.py``). This is what the
-    PyTorch CPU tuning guides get from jemalloc/tcmalloc, without a dependency.
-
-    ``POSE3DBENCH_ALLOCATOR=default`` keeps glibc's behaviour. Returns the mode in force
-    (``heap`` | ``default`` | ``unavailable`` where the C library is not glibc).
-    """
-    global _ALLOCATOR
-    if _ALLOCATOR is None:
-        if os.environ.get("POSE3DBENCH_ALLOCATOR", "heap") == "default":
-            _ALLOCATOR = "default"
-        else:
-            try:
-                import ctypes
-
-                libc = ctypes.CDLL("libc.so.6")
-                ok = libc.mallopt(-4, 0) and libc.mallopt(-1, 2**31 - 1)  # M_MMAP_MAX=0, M_TRIM_THRESHOLD
-                _ALLOCATOR = "heap" if ok else "unavailable"
-            except (OSError, AttributeError):
-                _ALLOCATOR = "unavailable"
-    return _ALLOCATOR
-
-
-_ALLOCATOR: str | None = None
-
-
 def _worker_init(_worker_id: int) -> None:
-    global _ALLOCATOR
-    _ALLOCATOR = None  # a forked worker inherits the flag, not necessarily the setting (spawn)
+    allocator.reset()  # a forked worker inherits the flag, not necessarily the setting (spawn)
     tune_allocator()  # (no cv2.setNumThreads here: after fork from a parent that used cv2's pool it hangs)
 
 
@@ -103,15 +70,6 @@ def iterate_crops(image_paths, bbox, rows, *, batch_size: int, out_hw, workers: 
 
 
 TRIM_EVERY_BATCHES = 8
-
-
-def release_free_memory() -> None:
-    """In ``heap`` mode, hand free heap pages back to the OS (``malloc_trim``) so that fragmentation
-    cannot accumulate; called every ``TRIM_EVERY_BATCHES`` batches, cheap next to a batch's forward."""
-    if tune_allocator() == "heap":
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def unwrap_worker_error(exc: Pose3DBenchError) -> Pose3DBenchError:

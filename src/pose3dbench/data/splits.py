@@ -15,21 +15,14 @@ still covers all 15 actions of each test subject (the demo run: 1 each, 15 image
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from ..errors import Pose3DBenchError
+from ..errors import BboxRootSpecError
+from ..protocols import box_source
 from .h36m import load_split
 from .samples import H36MSamples
-
-
-class BboxRootSpecError(Pose3DBenchError):
-    """A ``--bbox-root`` value is neither FILE nor PROTOCOL=FILE."""
-
-
-def box_source(root: str) -> str:
-    """Box source of a root choice: ``gt`` for ``gt``, ``rootnet`` for ``rootnet`` and ``rootnet-model``."""
-    return "gt" if root == "gt" else "rootnet"
 
 
 def parse_bbox_root(values) -> Path | dict[int, Path] | None:
@@ -143,5 +136,62 @@ class SplitProvider:
         return self.get(protocol, box_source(root))
 
 
-__all__ = ["SplitProvider", "box_source", "parse_bbox_root", "bbox_root_for", "bbox_root_setting", "bbox_root_files",
+def warn_other_protocol_bbox_root(samples: H36MSamples, log: Callable[[str], None]) -> None:
+    """Say so when a Protocol-1 split takes its boxes and roots from a file that also covers S9.
+
+    RootNet's released outputs differ per protocol (trained on S1,5,6,7,8 for P2; S1,5,6,7,8,9 for P1);
+    a file with entries for S9 images is the Protocol-2 one, whose S11 boxes and roots are not those
+    of the published Protocol-1 numbers.
+    """
+    from .h36m import load_bbox_root
+
+    path = samples.source.get("bbox_root")
+    if samples.protocol != 1 or not path or samples.source.get("synthetic"):
+        return  # the synthetic set ships one RootNet-like file for both protocols by design
+    extra = int(np.isin(load_bbox_root(path).image_id, samples.image_id, invert=True).sum())
+    if extra:
+        log(f"warning: {path} also holds {extra} entries for images outside Protocol 1 (S11): it looks like "
+            "RootNet's Protocol-2 output. Protocol-1 numbers with --root rootnet then use a RootNet trained "
+            "without S9, unlike the published ones; pass the Protocol-1 file with --bbox-root "
+            "(pose3dbench weights get bbox-root:h36m-p1).")
+
+
+class CheckedSplits:
+    """The splits of a run, each checked once before its first use: its images are read (header and end
+    marker, ``data.health.check_images``) and a Protocol-1 bbox_root file that looks like the Protocol-2
+    one is reported to ``warn``. ``fingerprint`` is what a split's numbers depend on in the dataset."""
+
+    def __init__(self, provider: SplitProvider, warn: Callable[[int, str], None]):
+        self.provider = provider
+        self.warn = warn  # (protocol, message)
+        self._checked: set[tuple[int, str]] = set()
+        self._images: set[str] = set()
+        self._fingerprints: dict[tuple[int, str], dict] = {}
+
+    def unchecked(self, protocol: int, box: str) -> H36MSamples:
+        """The split without reading its images (sizes and boxes only)."""
+        return self.provider.get(protocol, box)
+
+    def __call__(self, protocol: int, box: str) -> H36MSamples:
+        from .health import check_images
+
+        s = self.provider.get(protocol, box)
+        if (protocol, box) not in self._checked:
+            self._checked.add((protocol, box))
+            if box == "rootnet":
+                warn_other_protocol_bbox_root(s, lambda msg: self.warn(protocol, msg))
+            check_images(s, self._images)  # fail before inference, not hours into it
+        return s
+
+    def fingerprint(self, protocol: int, box: str) -> dict:
+        """What the numbers of a split depend on in the dataset (files read, image list): see data.fingerprint."""
+        from .fingerprint import split_fingerprint
+
+        key = (protocol, box)
+        if key not in self._fingerprints:
+            self._fingerprints[key] = split_fingerprint(self(protocol, box))
+        return self._fingerprints[key]
+
+
+__all__ = ["CheckedSplits", "SplitProvider", "warn_other_protocol_bbox_root", "parse_bbox_root", "bbox_root_for", "bbox_root_setting", "bbox_root_files",
            "per_action_rows", "BboxRootSpecError"]

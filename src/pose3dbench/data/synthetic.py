@@ -19,9 +19,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import Pose3DBenchError
+from ..errors import SynthError
 from ..io import atomic_write, atomic_write_text
-from ..outdir import OutputError, exclusive, refuse_foreign_folder
+from ..outdir import exclusive, refuse_foreign_folder
+from ..errors import OutputError
 from ..joints import H36M_ACTIONS, H36M_SKELETON
 from .bbox import bbox_from_points, process_bboxes
 from .layout import BBOX_ROOT_NAME, SYNTHETIC_MARKER, annotation_name, sequence_name
@@ -45,10 +46,6 @@ _REST = np.array([
 # How far each bone may swing (unit-vector perturbation scale): legs < arms, spine small.
 _SWING = np.array([0, .05, .35, .35, .05, .35, .35, .15, .15, .1, .1, .05, .9, .9, .05, .9, .9])
 _LEFT = {4, 5, 6, 11, 12, 13}
-
-
-class SynthError(Pose3DBenchError):
-    """The synthetic dataset cannot be written (bad size, unwritable folder)."""
 
 
 def real_s11_cameras() -> dict[int, dict[str, np.ndarray]]:

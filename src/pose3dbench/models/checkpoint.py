@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, Pose3DBenchError
+from ..suggest import did_you_mean
 from ..io import sha256_file
 from .config import ModelConfig
 
@@ -489,7 +490,7 @@ def infer_config(shapes: Mapping[str, Any], model: str | None = None, *, source:
         elif model in registry.families() or model in FAMILIES:
             named_family = model
         else:
-            raise CheckpointError(f"unknown model {model!r}:{registry.did_you_mean(model)} give a family "
+            raise CheckpointError(f"unknown model {model!r}:{did_you_mean(model, registry.names())} give a family "
                                   f"({', '.join(FAMILIES)}) or a variant "
                                   f"({', '.join(registry.available())}), or leave it out to infer it from {source}.")
     upsample = overrides.pop("upsample_layers", None)
@@ -758,3 +759,52 @@ __all__ = [
     "infer_family", "inspect_checkpoint", "load_model", "read_checkpoint", "state_dict_diff", "state_dict_shapes",
 ]
 
+
+_CONFIG_FIELDS = ("family", "joint_num", "depth_bins", "heatmap_size", "input_size", "arch")
+
+
+def _config_diff(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
+    out = []
+    for key in _CONFIG_FIELDS:
+        e, a = expected.get(key), actual.get(key)
+        if key == "arch":
+            for k in sorted(set(e or {}) | set(a or {})):
+                if (e or {}).get(k) != (a or {}).get(k):
+                    out.append(f"arch.{k}: expected {(e or {}).get(k)!r}, file gives {(a or {}).get(k)!r}")
+        elif e != a:
+            out.append(f"{key}: expected {e!r}, file gives {a!r}")
+    return out
+
+
+def check_checkpoint(path: Path, variant: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Load ``path`` strictly (as ``variant`` if given) and compare the loaded config with the variant's."""
+    from .registry import get_config
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = load_model(str(path), variant, **overrides)
+    info = dict(getattr(model, "checkpoint_info", {}) or {})
+    cfg = model.config.to_dict()
+    params = int(sum(p.numel() for p in model.parameters()))
+    result: dict[str, Any] = {
+        "variant": info.get("variant", cfg.get("variant")),
+        "family": cfg.get("family"),
+        "joint_num": cfg.get("joint_num"),
+        "depth_bins": cfg.get("depth_bins"),
+        "heatmap_size": cfg.get("heatmap_size"),
+        "params": params,
+        "format": info.get("format"),
+        "epoch": info.get("epoch"),
+        "warnings": list(dict.fromkeys([str(w.message) for w in caught]
+                                       + [str(w) for w in info.get("warnings", []) or []])),
+    }
+    diffs: list[str] = []
+    if variant is not None:
+        expected = get_config(variant, **overrides).to_dict()
+        expected["heatmap_size"] = list(expected["heatmap_size"])
+        cfg["heatmap_size"] = list(cfg["heatmap_size"])
+        diffs = _config_diff(expected, cfg)
+        result["claimed"] = variant + "".join(f", {k}={v}" for k, v in overrides.items())
+    result["config_differences"] = diffs
+    result["ok"] = not diffs
+    return result

@@ -33,7 +33,7 @@ class ModelConfig:
     input_channel_order: ``"RGB"`` or ``"BGR"``; ``mean``/``std`` are in that order and pixel range.
     flip_mirror: how the flip test maps the mirrored pass back: ``"heatmap"`` (x -> W_hm - 1 - x, the
         3DMPPE ``main/test.py``) or ``"patch"`` (x_px -> W_in - 1 - x_px in input pixels, the MSRA
-        ``validNet``). See ``pose3dbench.models.input`` and ``eval.geometry.flip_merge``.
+        ``validNet``). See ``pose3dbench.models.input`` and ``pose3dbench.geometry.flip_merge``.
     """
 
     family: str

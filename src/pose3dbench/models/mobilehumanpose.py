@@ -38,7 +38,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, ModelConfigError
+from ..errors import CheckpointError, MobileHumanPoseConfigError
 from .config import ModelConfig
 from .registry import register_family, register_variant
 from .soft_argmax import VolumetricPoseModel
@@ -70,10 +70,6 @@ DEFAULT_ARCH: dict[str, Any] = {
     "input_channel": 48,
     "round_nearest": 8,
 }
-
-
-class MobileHumanPoseConfigError(ModelConfigError, ValueError):
-    """An architecture argument that the original MobileHumanPose code cannot build or run."""
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:

@@ -6,14 +6,13 @@ A *variant* is a named, complete ``ModelConfig``.
 """
 from __future__ import annotations
 
-import difflib
 import importlib
-import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from torch import nn
 
+from ..suggest import did_you_mean
 from .config import ModelConfig
 
 FAMILY_MODULES = ("convnextpose", "resnet_pose", "mobilehumanpose")
@@ -61,32 +60,9 @@ def available(family: str | None = None) -> list[str]:
     return sorted(n for n, c in _VARIANTS.items() if family is None or c.family == family)
 
 
-def _normalise(name: str) -> str:
-    return re.sub(r"[\s_.\-]+", "-", str(name).strip().lower()).strip("-")
-
-
-def close_names(name: str, choices: list[str] | None = None, n: int = 3) -> list[str]:
-    """Registered names (variants and families by default) close to ``name``, best first: the same name up to
-    case and separators (``ConvNeXtPose_XS`` -> ``convnextpose-xs``), then ``difflib`` matches."""
-    choices = list(choices) if choices is not None else available() + families()
-    by_norm: dict[str, str] = {}
-    for c in choices:
-        by_norm.setdefault(_normalise(c), c)
-    key = _normalise(name)
-    if key in by_norm:
-        return [by_norm[key]]
-    squashed = {k.replace("-", ""): v for k, v in by_norm.items()}
-    if key.replace("-", "") in squashed:
-        return [squashed[key.replace("-", "")]]
-    return [by_norm[m] for m in difflib.get_close_matches(key, list(by_norm), n=n, cutoff=0.6)]
-
-
-def did_you_mean(name: str, choices: list[str] | None = None) -> str:
-    """`` did you mean 'convnextpose-xs'?`` (with the leading space), or "" when nothing is close."""
-    close = close_names(name, choices)
-    if not close:
-        return ""
-    return " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+def names() -> list[str]:
+    """Every registered variant and family name (what close-name suggestions choose from)."""
+    return available() + families()
 
 
 def get_config(name: str, **overrides: Any) -> ModelConfig:

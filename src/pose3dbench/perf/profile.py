@@ -28,7 +28,6 @@ import ctypes
 import ctypes.util
 import inspect
 import os
-import platform
 import threading
 import time
 from typing import Any, Iterable, Sequence
@@ -38,7 +37,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..errors import Pose3DBenchError
+from ..devices import environment, resolve_device
+from ..errors import ProfileError
 
 __all__ = [
     "ProfileError",
@@ -47,8 +47,6 @@ __all__ = [
     "profile_model",
     "make_inputs",
     "needs_k_value",
-    "resolve_device",
-    "environment_info",
     "format_table",
     "DEFAULT_K_VALUE",
 ]
@@ -60,31 +58,7 @@ _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch
 _MB = 1024.0 * 1024.0
 
 
-class ProfileError(Pose3DBenchError):
-    """Profiling cannot run as asked (unknown device or dtype, bad batch size, model fails)."""
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` -> ``cuda`` if available else ``cpu``; checks that a requested CUDA device exists."""
-    if isinstance(device, torch.device):
-        dev = device
-    else:
-        name = str(device).strip().lower()
-        if name == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            dev = torch.device(name)
-        except RuntimeError as exc:
-            raise ProfileError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ProfileError(f"device {device!r} requested but CUDA is not available in this torch build/"
-                           "machine; use --device cpu (or auto)")
-    if dev.type not in ("cpu", "cuda"):
-        raise ProfileError(f"device type {dev.type!r} is not supported; use cpu or cuda")
-    return dev
 
 
 def needs_k_value(model: nn.Module) -> bool:
@@ -180,49 +154,6 @@ def count_macs(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, An
             "for these networks are MACs: compare them with gmacs.".format(list(inputs[0].shape[1:]))
         ),
     }
-
-
-def _cpu_model_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def environment_info(device: str | torch.device = "cpu") -> dict[str, Any]:
-    """Where the numbers were measured: device name, torch/CUDA versions, thread counts."""
-    dev = resolve_device(device)
-    env: dict[str, Any] = {
-        "device": str(dev),
-        "device_type": dev.type,
-        "cpu_name": _cpu_model_name(),
-        "cpu_count": os.cpu_count(),
-        "torch_version": torch.__version__,
-        "numpy_version": np.__version__,
-        "python_version": platform.python_version(),
-        "platform": platform.platform(),
-        "threads": torch.get_num_threads(),
-        "interop_threads": torch.get_num_interop_threads(),
-    }
-    if dev.type == "cuda":
-        index = dev.index if dev.index is not None else torch.cuda.current_device()
-        props = torch.cuda.get_device_properties(index)
-        env.update({
-            "device_name": torch.cuda.get_device_name(index),
-            "gpu_memory_gb": round(props.total_memory / 1024 ** 3, 2),
-            "cuda_version": torch.version.cuda,
-            "cudnn_version": torch.backends.cudnn.version(),
-            "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
-            "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
-            "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
-        })
-    else:
-        env["device_name"] = env["cpu_name"]
-    return env
 
 
 # --------------------------------------------------------------------------- memory
@@ -466,7 +397,7 @@ def profile_model(model: nn.Module, *, device: str | torch.device = "cpu",
             + ("; torch.cuda.synchronize before and after each call" if dev.type == "cuda" else "")
             + "; latency = smallest batch size, throughput = largest batch size / its median latency"
         )
-        result["environment"] = dict(environment_info(dev), batch_sizes=sizes, dtypes=dtype_list,
+        result["environment"] = dict(environment(dev), batch_sizes=sizes, dtypes=dtype_list,
                                      warmup=int(warmup), iters=int(iters),
                                      threads_requested=threads)
     finally:

@@ -1,12 +1,10 @@
-"""Report: results.json schema, bootstrap statistics, tables, plots and the report.md/html/csv writers.
+"""Report: bootstrap statistics, tables, plots and the report.md/html/csv/LaTeX writers, from results/.
 
-``build_report`` and friends are imported lazily so that ``report.schema`` stays light (no matplotlib).
+``build_report`` is imported lazily so that importing the package stays light (no matplotlib).
 """
 from __future__ import annotations
 
-from .schema import RESULTS_SCHEMA_VERSION, ResultsError, validate_results
-
-__all__ = ["RESULTS_SCHEMA_VERSION", "ResultsError", "validate_results", "build_report"]
+__all__ = ["build_report"]
 
 
 def __getattr__(name: str):

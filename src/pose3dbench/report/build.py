@@ -16,15 +16,16 @@ import numpy as np
 
 from ..data.samples import H36MSamples
 from ..errors import PredictionsError
-from ..eval.predictions import Predictions
-from ..eval.predictions import load_predictions as read_predictions
+from ..results.predictions import Predictions
+from ..results.predictions import load_predictions as read_predictions
 from . import tables as T
 from .document import Banner, Block, Bullets, Figure, Heading, Paragraph, Provenance, Table, to_html, to_latex, to_markdown
 from .files import write_text
 from .pareto import pareto_front
 from .plots import ci_chart, cost_scatter, grouped_bars, heatmap, model_colors
 from .qualitative import qualitative_panel, selection_quantiles
-from .schema import ResultsError, validate_results
+from ..results.schema import validate_results
+from ..errors import ResultsError
 from .stats import (CI, DEFAULT_RESAMPLES, DEFAULT_SEED, PairwiseDiff, bootstrap_mean_ci, group_bootstrap,
                     match_by_image_id)
 
@@ -35,7 +36,7 @@ CSV_COLUMNS = ["model", "protocol", "root", "metric", "total_mm", "action_mean_m
 
 @dataclass
 class ReportData:
-    """Everything the report shows. Predictions are ``eval.predictions.Predictions`` (camera mm, ids)."""
+    """Everything the report shows. Predictions are ``results.predictions.Predictions`` (camera mm, ids)."""
 
     out_dir: Path
     results: dict
@@ -163,7 +164,7 @@ def collect(out_dir: Path, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEF
 def _scaled_cis(data: ReportData, samples_by_split: dict | None, n_resamples: int, seed: int) -> None:
     """Bootstrap CIs of the scaled PA-MPJPE, recomputed per image from pred_cam and the dataset's GT
     (results.json keeps only its totals); needs ``samples_by_split``."""
-    from ..eval.metrics import evaluate_pose
+    from ..results.metrics import evaluate_pose
 
     res = data.results
     for i, p in data.predictions.items():

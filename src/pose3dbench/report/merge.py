@@ -19,8 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..io import atomic_write_json
-from .schema import RESULTS_SCHEMA_VERSION, ResultsError, validate_results
-
+from ..results.schema import RESULTS_SCHEMA_VERSION, validate_results
+from ..errors import ResultsError
 MERGED_FILE = "results.json"
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..eval.robustness import corruption_table
+from ..results.robustness import corruption_table
 from . import tables as T
 from .document import Block, Figure, Heading, Paragraph, Table
 from .plots import new_figure, save_figure
@@ -81,7 +81,7 @@ def severity_strip(path: Path, image_path: str, bbox, image_id: int, names: list
 
 
 def _per_sample(out_dir: Path, rel: str):
-    from ..eval.predictions import load_predictions
+    from ..results.predictions import load_predictions
 
     p = load_predictions(Path(out_dir) / rel)
     return p.image_id, p.per_sample_mm

@@ -580,3 +580,25 @@ def runs_table(results: dict) -> Table:
              r.get("subset") or "all images"] for r in results.get("runs") or []]
     return Table("Merged runs", cols, rows, "Each leaderboard row names the run(s) its numbers come from.",
                  [False] * 6 + [True] + [False] * 4, key="runs")
+
+
+def summary_table(results: dict) -> str:
+    """A plain-text summary of a run's evaluations (mm) and costs."""
+    lines = []
+    header = f"{'model':28s} {'P':>2s} {'root':>13s} {'metric':>9s} {'mm':>9s} {'published':>9s} {'img/s':>8s}"
+    lines.append(header)
+    lines.append("-" * len(header))
+    for ev in results["evaluations"]:
+        m = results["models"][ev["model"]]
+        published = published_value(m, (ev["protocol"], ev["root"], ev["metric"]))  # the report's own rule
+        if published is not None and not published_comparable(m):
+            published = f"({published:g})"  # another layout's paper number: a reference, not this network's
+        ips = ev.get("timing", {}).get("images_per_s")
+        lines.append(f"{ev['model']:28s} {ev['protocol']:>2d} {ev['root']:>13s} {ev['metric']:>9s} "
+                     f"{ev['total_mm']:9.2f} {published if published is not None else '-':>9} "
+                     f"{(f'{ips:.1f}' if ips else 'cached'):>8s}")
+    for ev in results["root_evaluations"]:
+        pub = published_mrpe(results["models"][ev["model"]], ev["protocol"])  # RootNet's paper: Protocol 2 only
+        lines.append(f"{ev['model']:28s} {ev['protocol']:>2d} {ev['root']:>13s} {'MRPE':>9s} "
+                     f"{ev['mrpe_mm']:9.2f} {pub if pub is not None else '-':>9} {'':>8s}")
+    return "\n".join(lines)

@@ -6,7 +6,7 @@
 """
 from .cache import entry_dir, lock_path, weights_dir
 from .download import cached_path, fetch, gdrive_download, http_download, status
-from .errors import DownloadError, IntegrityError, WeightsError
+from ..errors import DownloadError, IntegrityError, WeightsError
 from .registry import NO_OFFICIAL_WEIGHTS, Entry, Source, entries, get_entry, register, unregister
 from .verify import resolve_pretrained, verify
 

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 from ..io import atomic_write_json, sha256_file  # noqa: F401  (sha256_file re-exported for the weights code)
 from ..paths import cache_dir
-from .errors import IntegrityError, WeightsError
+from ..errors import IntegrityError, WeightsError
 
 LOCK_NAME = "weights.lock.json"
 LOCK_VERSION = 1

@@ -19,9 +19,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import __version__
+from ..version import __version__
 from . import cache
-from .errors import DownloadError, IntegrityError, WeightsError
+from ..errors import DownloadError, IntegrityError, WeightsError
 from .registry import Entry, Source, get_entry
 
 log = logging.getLogger(__name__)

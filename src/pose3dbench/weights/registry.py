@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import WeightsError
+from ..errors import WeightsError
 
 SOURCE_KINDS = ("url", "gdrive_file", "gdrive_folder")
 
@@ -153,7 +153,7 @@ def get_entry(name: str | Entry) -> Entry:
         for prefix, why in NO_OFFICIAL_WEIGHTS.items():
             if variant.startswith(prefix):
                 raise WeightsError(f"no released weights for {variant!r}: {why}")
-    from ..models.registry import close_names
+    from ..suggest import close_names
 
     close = close_names(variant, sorted({e.variant for e in _ENTRIES.values() if e.default}) + list(_ENTRIES))
     hint = (" Did you mean " + " or ".join(repr(c if c in _ENTRIES else f"{c}:{tag or 'pretrained'}")
@@ -291,7 +291,7 @@ def _bbox_root(protocol: int, size: int, sha256: str, extra: tuple[Source, ...],
         ),
         notes=(
             "size/sha256 are those of the copy in the ConvNeXtPose repository (the authors' Drive "
-            "folder 'Bounding box + Root joint coordinate'), also shipped in tests/data/h36m-real."
+            "folder 'Bounding box + Root joint coordinate'), also shipped in tests/fixtures/h36m-real."
         ),
     )
 

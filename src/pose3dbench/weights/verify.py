@@ -1,26 +1,24 @@
 """Verify a cached or local weights file: integrity (size, sha256, lock file) and content.
 
-Content check: a checkpoint must load strictly with ``pose3dbench.load_model(path, model=variant,
-**overrides)`` and the loaded config (joints, depth bins, heatmap size, architecture) must equal the
-registry variant's; a bbox_root data file must be a JSON list of {image_id, bbox[4] px, root_cam[3] mm}.
+Content check: a checkpoint must load strictly as its variant and the loaded config must equal the registry
+variant's (``models.checkpoint.check_checkpoint``, given as ``load_checkpoint``: this layer holds files, not
+models); a bbox_root data file must be a JSON list of {image_id, bbox[4] px, root_cam[3] mm}.
 """
 from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import Pose3DBenchError
 from . import cache
 from .download import cached_path, check_integrity, fetch
-from .errors import IntegrityError, WeightsError
+from ..errors import IntegrityError, WeightsError
 from .registry import Entry, get_entry
 
-_CONFIG_FIELDS = ("family", "joint_num", "depth_bins", "heatmap_size", "input_size", "arch")
 
 
 def _resolve(target: str | os.PathLike | Entry) -> tuple[Entry | None, Path]:
@@ -47,54 +45,6 @@ def _resolve(target: str | os.PathLike | Entry) -> tuple[Entry | None, Path]:
     )
 
 
-def _config_diff(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
-    out = []
-    for key in _CONFIG_FIELDS:
-        e, a = expected.get(key), actual.get(key)
-        if key == "arch":
-            for k in sorted(set(e or {}) | set(a or {})):
-                if (e or {}).get(k) != (a or {}).get(k):
-                    out.append(f"arch.{k}: expected {(e or {}).get(k)!r}, file gives {(a or {}).get(k)!r}")
-        elif e != a:
-            out.append(f"{key}: expected {e!r}, file gives {a!r}")
-    return out
-
-
-def check_checkpoint(path: Path, variant: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Load ``path`` strictly (as ``variant`` if given) and compare the loaded config with the variant's."""
-    from .. import load_model
-    from ..models import get_config
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = load_model(str(path), variant, **overrides)
-    info = dict(getattr(model, "checkpoint_info", {}) or {})
-    cfg = model.config.to_dict()
-    params = int(sum(p.numel() for p in model.parameters()))
-    result: dict[str, Any] = {
-        "variant": info.get("variant", cfg.get("variant")),
-        "family": cfg.get("family"),
-        "joint_num": cfg.get("joint_num"),
-        "depth_bins": cfg.get("depth_bins"),
-        "heatmap_size": cfg.get("heatmap_size"),
-        "params": params,
-        "format": info.get("format"),
-        "epoch": info.get("epoch"),
-        "warnings": list(dict.fromkeys([str(w.message) for w in caught]
-                                       + [str(w) for w in info.get("warnings", []) or []])),
-    }
-    diffs: list[str] = []
-    if variant is not None:
-        expected = get_config(variant, **overrides).to_dict()
-        expected["heatmap_size"] = list(expected["heatmap_size"])
-        cfg["heatmap_size"] = list(cfg["heatmap_size"])
-        diffs = _config_diff(expected, cfg)
-        result["claimed"] = variant + "".join(f", {k}={v}" for k, v in overrides.items())
-    result["config_differences"] = diffs
-    result["ok"] = not diffs
-    return result
-
-
 def check_bbox_root(path: Path) -> dict[str, Any]:
     """Validate a RootNet bbox_root JSON (list of {image_id, bbox [x,y,w,h] px, root_cam [X,Y,Z] mm})."""
     try:
@@ -118,8 +68,12 @@ def check_bbox_root(path: Path) -> dict[str, Any]:
     return {"ok": not problems, "entries": len(data), "problems": problems}
 
 
-def verify(target: str | os.PathLike | Entry, *, load: bool = True, relock: bool = False) -> dict[str, Any]:
+def verify(target: str | os.PathLike | Entry, *, load: bool = True, relock: bool = False,
+           load_checkpoint: Callable[[Path, str | None, dict], dict] | None = None) -> dict[str, Any]:
     """Check a registry entry's cached file, or any local file, and report what it is.
+
+    ``load_checkpoint(path, variant, overrides)`` checks a checkpoint's content (``load`` only; the models
+    layer's ``models.checkpoint.check_checkpoint``, passed by ``pose3dbench.specs.verify_weights``).
 
     Returns a JSON-serialisable dict: name, path, size, sha256, lock (``match`` | ``recorded`` |
     ``mismatch`` | ``not in registry``), content (see ``check_checkpoint``/``check_bbox_root``),
@@ -164,8 +118,12 @@ def verify(target: str | os.PathLike | Entry, *, load: bool = True, relock: bool
             if not content["ok"]:
                 problems.append(content.get("error") or "; ".join(content["problems"]))
         else:
+            if load_checkpoint is None:
+                raise ValueError("verify(load=True) of a checkpoint needs load_checkpoint (use "
+                                 "pose3dbench.specs.verify_weights, or load=False)")
             try:
-                content = check_checkpoint(path, entry.variant if entry else None, dict(entry.overrides) if entry else {})
+                content = load_checkpoint(path, entry.variant if entry else None,
+                                          dict(entry.overrides) if entry else {})
             except Pose3DBenchError as exc:
                 content = {"ok": False, "error": str(exc)}
                 problems.append(f"does not load strictly: {exc}")

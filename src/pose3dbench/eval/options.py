@@ -1,0 +1,140 @@
+"""What a run is asked to do: ``RunOptions``, its validation, and the defaults of the demo run.
+
+``RunOptions`` is the one record every stage of a run reads (paths are folders; ``models`` holds model specs,
+see ``pose3dbench.specs``). ``validate_options`` raises RunError for values out of range (the CLI checks
+them while parsing; this guards the Python API). ``apply_demo_defaults`` resolves what was left unset.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import RunError
+from ..protocols import PROTOCOL_TEXT, ROOT_SOURCES, is_protocol
+
+# The demo run (`pose3dbench run` with no --data and no --model: every variant, untrained, on the
+# synthetic set) evaluates the first DEMO_PER_ACTION samples of every (subject, action) of each split
+# (all 15 actions of each test subject) and profiles lightly, so that all 15 variants finish in minutes
+# on 2 CPU cores. Any explicit --limit / --limit-per-action / --profile-iters wins.
+DEMO_PER_ACTION = 1
+# ... at batch 1, the flip test's mirrored pass as its own call (split_flip) and a cost profile at batch 1:
+# the heaviest variant
+# (MobileHumanPose-LPRES, full-resolution dense concatenation) holds ~1 GB of activations per crop (measured:
+# the demo peaked at 10.6 GB resident with batch 4 + flip), so one crop at a time keeps the demo under 2 GB.
+DEMO_BATCH = 1
+DEFAULT_BATCH = 16
+DEMO_PROFILE_ITERS = 2
+DEMO_PROFILE_BATCH = 1
+
+
+@dataclass
+class RunOptions:
+    """Everything a run depends on. Paths are folders; ``models`` holds model specs."""
+
+    data: Path | None = None
+    models: list[str] = field(default_factory=list)
+    protocols: tuple[int, ...] = (1, 2)
+    roots: tuple[str, ...] = ("gt", "rootnet")
+    flip: bool = True
+    device: str = "auto"
+    batch_size: int | None = DEFAULT_BATCH  # None: DEFAULT_BATCH, or DEMO_BATCH in the demo run
+    workers: int = 1
+    threads: int | None = None
+    out: Path = Path("pose3dbench-out")
+    force: bool = False
+    trust_checkpoint: bool = False
+    profile: bool = True
+    profile_iters: int | None = None  # None: 5, or DEMO_PROFILE_ITERS in the demo run
+    profile_batch: int | None = None  # throughput batch of the cost profile; None: batch_size (demo: 4)
+    synthetic_size: str = "tiny"
+    limit: int | None = None  # first N samples of each split; None: all; 0: all
+    #: first N samples of every (subject, action) of each split; None: all (demo run: DEMO_PER_ACTION); 0: all
+    limit_per_action: int | None = None
+    bbox_root: Path | None = None  # RootNet output file to use instead of the one found below ``data``
+    report: bool = True
+    #: rows per resumable chunk under <out>/partial (env POSE3DBENCH_CHUNK_SIZE overrides the default)
+    chunk_size: int = field(default_factory=lambda: _env_int("POSE3DBENCH_CHUNK_SIZE", 256))
+    channels_last: bool = False
+    progress: bool = True
+    #: inference backend: "auto" (onnxruntime on CPU when installed and its first batch matches eager, see
+    #: ``_choose_backend``), "eager" (PyTorch) or "onnxruntime" (exported graph, soft-argmax inside)
+    backend: str = "auto"
+    #: torch.compile the eager models (see benchmarks/RESULTS.md for whether it pays on CPU)
+    compile: bool = False
+    #: the crop store (data.crop_store): auto | memory | disk | off; auto = memory within crop_budget_mb, else disk
+    crop_cache: str = "auto"
+    crop_budget_mb: float = 1024.0
+    #: half-precision inference (torch.autocast): None (float32), "fp16" or "bf16"; eager models only
+    amp: str | None = None
+    #: the flip test's mirrored pass as its own forward call instead of one [2B] call (half the activation
+    #: memory of a batch; the demo run sets it: MobileHumanPose-LPRES holds ~1 GB per crop)
+    split_flip: bool = False
+    #: image corruptions of the crops (data.corruptions): a set name ("none", "common") or comma-separated names
+    corruptions: str = "none"
+    severities: tuple[int, ...] = (1, 2, 3, 4, 5)
+    #: the model whose errors normalise the mean corruption error (mCE); None: the first pose model
+    mce_reference: str | None = None
+
+
+def validate_options(opts: RunOptions) -> None:
+    """RunError for option values out of range (the CLI checks them when parsing; this guards the Python API)."""
+    def need(name: str, value, lo: int, note: str = "", optional: bool = False):
+        if value is None and optional:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+            raise RunError(f"{name} must be an integer >= {lo}{f' ({note})' if note else ''}, got {value!r}")
+
+    need("--batch-size (batch_size)", opts.batch_size, 1, optional=True)  # None: the default (demo: DEMO_BATCH)
+    need("--workers (workers)", opts.workers, 0, "0 = in-process")
+    need("--threads (threads)", opts.threads, 1, optional=True)
+    need("--limit (limit)", opts.limit, 0, "0 = all samples", optional=True)
+    need("--limit-per-action (limit_per_action)", opts.limit_per_action, 0, "0 = all samples", optional=True)
+    need("--profile-iters (profile_iters)", opts.profile_iters, 1, optional=True)
+    need("--profile-batch (profile_batch)", opts.profile_batch, 1, optional=True)
+    need("chunk_size", opts.chunk_size, 1)
+    for r in opts.roots:
+        if r not in ROOT_SOURCES:
+            raise RunError(f"unknown --root {r!r}; choose from {', '.join(ROOT_SOURCES)}")
+    for p in opts.protocols:
+        if not is_protocol(p):
+            raise RunError(f"unknown --protocol {p!r}; Human3.6M protocols are {PROTOCOL_TEXT}")
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n <= 0:
+        raise RunError(f"environment variable {name}={value!r} must be a positive integer; unset it or fix it")
+    return n
+
+
+def apply_demo_defaults(opts: RunOptions, demo: bool, log: Callable[[str], None]) -> RunOptions:
+    """Resolve ``limit`` / profile settings left unset; the demo run gets light defaults."""
+    limit, per_action = opts.limit, opts.limit_per_action
+    if limit is None and per_action is None and demo:
+        per_action = DEMO_PER_ACTION
+    if limit == 0:
+        limit = None
+    if per_action == 0:
+        per_action = None
+    iters = opts.profile_iters or (DEMO_PROFILE_ITERS if demo else 5)
+    batch = opts.profile_batch or (DEMO_PROFILE_BATCH if demo else None)
+    batch_size = opts.batch_size or (DEMO_BATCH if demo else DEFAULT_BATCH)
+    if demo:
+        subset = (f"the first {per_action} sample(s) of every (subject, action)" if per_action else
+                  f"the first {limit} samples" if limit else "all samples")
+        log(f"demo run: every registered variant with untrained weights on the synthetic set; {subset} of each "
+            f"split (--limit-per-action N or --limit N to change, --limit-per-action 0 for all) at batch "
+            f"{batch_size}, cost profile at batch 1 and {batch or batch_size} over {iters} timed runs")
+    return dataclasses.replace(opts, limit=limit, limit_per_action=per_action, profile_iters=iters,
+                               profile_batch=batch, batch_size=batch_size, split_flip=opts.split_flip or demo)

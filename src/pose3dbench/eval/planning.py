@@ -1,0 +1,272 @@
+"""Planning a run's models: what each ``--model`` spec is, then building, placing and freeing it in its turn.
+
+Models are resolved first only to learn their family, display name and input size (``probe_model``: a
+registry name is read from its config without building anything); each is built or loaded again when its
+turn comes (``load_planned``, untrained weights from a seed fixed by the spec) and freed after it
+(``free_model``), so one model is in memory at a time. ``choose_backend`` settles ``--backend auto``;
+``choose_crop_mode`` the crop store's tier; ``model_identity`` / ``input_entry`` / ``cost_entry`` are
+what results.json records of a model.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+import zlib
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..allocator import release_free_memory
+from ..errors import Pose3DBenchError, RunError
+from ..models.info import ModelInfo
+from ..models.input import describe_input_convention, input_convention, normalize_crops
+from ..protocols import box_source, box_sources
+from .inference import crop_keys
+from .options import RunOptions
+
+def input_entry(cfg, info: ModelInfo) -> dict:
+    """The results.json ``input`` block: the model's input convention and whether it was assumed."""
+    conv = input_convention(cfg)
+    onnx_assumed = any("input:" in a for a in (info.onnx or {}).get("assumed", []))
+    return {"pixel_range": conv["pixel_range"], "channel_order": conv["channel_order"], "mean": conv["mean"],
+            "std": conv["std"], "flip_mirror": conv["flip_mirror"], "text": describe_input_convention(cfg),
+            "assumed": bool(conv["defaulted"]) or onnx_assumed}
+
+
+def model_identity(info: ModelInfo, model) -> dict:
+    """What must be equal for a previous result of this model to be re-used (JSON-normalised)."""
+    ident = {"spec": info.spec, "weights_sha256": info.sha256,
+             "config": model.config.to_dict() if hasattr(model.config, "to_dict") else None}
+    return json.loads(json.dumps(ident, default=str))
+
+
+def cost_entry(model, opts: RunOptions, device: torch.device) -> dict | None:
+    """The results.json ``cost`` block of one model, from the profiler's full report."""
+    from ..perf.profile import profile_model
+
+    prof = profile_model(model, device=device.type, input_size=tuple(model.config.input_size),
+                         batch_sizes=(1, opts.profile_batch or opts.batch_size), iters=opts.profile_iters or 5,
+                         warmup=max(1, min(3, opts.profile_iters or 5)))
+    mem = prof.get("peak_memory") or {}
+    mem_mb = mem.get("increase_mb", mem.get("peak_mb"))
+    source = getattr(model, "source", None)  # an onnxruntime wrapper: params/MACs of its eager model
+    if source is not None:
+        eager = profile_model(source, device=device.type, input_size=tuple(model.config.input_size),
+                              batch_sizes=(1,), iters=1, warmup=0, measure_memory=False)
+        prof.update({k: eager[k] for k in ("params", "params_m", "macs", "flops", "gmacs")})
+    return {
+        "params": int(prof["params"]), "params_m": float(prof["params_m"]),
+        "macs": int(prof["macs"]), "flops": int(prof["flops"]), "gmacs": float(prof["gmacs"]),
+        "latency_ms": {"batch": 1, "median": float(prof["latency"]["median_ms"]),
+                       "p90": float(prof["latency"]["p90_ms"])},
+        "throughput_ips": {"batch": int(prof["throughput"]["batch_size"]),
+                           "value": float(prof["throughput"]["images_per_s"])},
+        "peak_memory_mb": None if mem_mb is None else float(mem_mb),
+        "peak_memory_kind": mem.get("method", "not measured"),
+        "device": device.type, "dtype": "float32",
+        "method": {"complexity": prof.get("complexity_method"), "timing": prof.get("timing_method")},
+    }
+
+
+def check_named_family(spec: str, model, info: ModelInfo) -> None:
+    """NAME=CKPT where the file is another family's network: refuse instead of mislabelling results."""
+    from ..models import registry
+
+    ck = info.checkpoint_info or {}
+    requested = ck.get("requested")
+    if info.weights != "checkpoint" or not requested:
+        return
+    asked = registry.get_config(requested).family if requested in registry.available() else requested
+    found = model.config.family
+    if asked != found:
+        raise RunError(f"--model {spec}: {info.checkpoint} holds a {found} network "
+                       f"({model.config.variant}), not a {asked} one; name it as what it is "
+                       f"(--model {model.config.variant}={info.checkpoint}) or pass the file alone "
+                       f"(--model {info.checkpoint}) to infer the model from its keys")
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """A ``--model`` spec as the run plans it: display name, family, input size (H, W pixels)."""
+
+    spec: str
+    name: str
+    family: str
+    input_size: tuple[int, int]
+
+
+def resolve_seeded(spec: str, opts: RunOptions, *, replay_warnings: bool, log: Callable[[str], None] | None = None,
+                    run_warnings: list | None = None):
+    """``resolve_model_spec`` with untrained weights drawn from a seed fixed by the spec (identical across
+    runs, resumes, ranks and the two resolutions of a run). With ``replay_warnings`` (once per model) the
+    loader's warnings become one readable log line each and an entry of ``run_warnings`` (results.json
+    ``warnings``, the report's Notes); its dtype conversions are said in the log."""
+    from ..specs import resolve_model_spec
+
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.manual_seed(zlib.crc32(str(spec).encode("utf-8")))
+        model, info = resolve_model_spec(spec, trust_checkpoint=opts.trust_checkpoint)
+    check_named_family(spec, model, info)  # refuses before the loader's "using the file's ..." warning shows
+    if replay_warnings:
+        notes = (info.checkpoint_info or {}).get("dtype_notes") or []
+        for note in notes:
+            if log is not None:
+                log(f"[{info.name}] {note}")
+        for w in caught:
+            if str(w.message) in notes:
+                continue
+            if run_warnings is not None:
+                run_warnings.append({"source": info.name, "category": w.category.__name__,
+                                     "message": str(w.message)})
+            if log is not None:
+                log(f"warning: [{info.name}] {w.message}")
+    return model, info
+
+
+def probe_model(spec: str, opts: RunOptions, log: Callable[[str], None] | None = None,
+                 run_warnings: list | None = None) -> ModelPlan:
+    """Name, family and input size of a spec; a registry name is read from its config without building."""
+    from ..models import registry
+
+    if spec in registry.available():
+        cfg = registry.get_config(spec)
+        return ModelPlan(spec, spec, cfg.family, tuple(int(v) for v in cfg.input_size))
+    model, info = resolve_seeded(spec, opts, replay_warnings=True, log=log, run_warnings=run_warnings)
+    plan = ModelPlan(spec, info.name, model.config.family, tuple(int(v) for v in model.config.input_size))
+    del model, info
+    release_free_memory()
+    return plan
+
+
+def load_planned(entry: ModelPlan, opts: RunOptions, device: torch.device, log: Callable[[str], None] | None = None,
+                  run_warnings: list | None = None):
+    """Build or load a planned model onto ``device`` (eval mode, channels_last if asked); a registry name's
+    warnings are said here (a file's were said when it was planned)."""
+    from ..models import registry
+
+    model, info = resolve_seeded(entry.spec, opts, replay_warnings=entry.spec in registry.available(), log=log,
+                                  run_warnings=run_warnings)
+    model.eval().to(device)
+    if opts.channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model, info
+
+
+def free_model(model) -> None:
+    """Drop a finished model's memory now: its tensors, the allocator's cache and the heap's free pages."""
+    import gc
+
+    modules = [model] + ([model.source] if isinstance(getattr(model, "source", None), torch.nn.Module) else [])
+    for m in modules:
+        for p in list(m.parameters()) + list(m.buffers()):
+            p.data = torch.empty(0, dtype=p.dtype, device=p.device)
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    release_free_memory()
+
+
+def choose_crop_mode(opts: RunOptions, plan: list[ModelPlan], split) -> str:
+    """``--crop-cache auto``: memory when every crop of the run fits ``crop_budget_mb``, else disk."""
+    from ..data.crop_store import choose_mode, crop_bytes
+
+    if opts.crop_cache != "auto":
+        return choose_mode(opts.crop_cache, 0)
+    sources = {box_source(r) for r in opts.roots}
+    if "rootnet-model" in opts.roots:
+        sources.add("rootnet")
+    keys: set[tuple] = set()
+    for protocol in opts.protocols:
+        for source in sources:
+            s = split(protocol, source)
+            keys.update(crop_keys(s, range(len(s))))
+    sizes = {m.input_size for m in plan}
+    needed = len(keys) * sum(crop_bytes(hw) for hw in sizes)
+    return choose_mode("auto", needed, opts.crop_budget_mb)
+
+
+#: ``--backend auto`` leaves a model on eager below this many images: exporting it costs more than it saves.
+AUTO_ONNX_MIN_IMAGES = 256
+
+
+#: ``--backend auto``: the largest |onnxruntime - eager| (heatmap units) on the first batch that is accepted.
+AUTO_PARITY_HM = 1e-3
+
+
+def choose_backend(model, info: ModelInfo, opts: RunOptions, device: torch.device, entry: ModelPlan, split, sizes,
+                    store, log: Callable[[str], None]):
+    """The model wrapped for its backend, and what was chosen and why (``models[name].backend_choice``).
+
+    ``auto``: onnxruntime on CPU when it is installed, the model has at least ``AUTO_ONNX_MIN_IMAGES`` crops
+    to compute and its output on the run's first batch of real crops matches eager within
+    ``AUTO_PARITY_HM`` heatmap units (RootNet depth: 1e-5 relative); else eager. CUDA: eager.
+    ``split`` gives a checked split (its images read before inference), ``sizes`` an unchecked one.
+    """
+
+    if info.is_onnx:  # a foreign .onnx file runs on onnxruntime whatever --backend says
+        return model, {"requested": opts.backend, "backend": "onnxruntime", "reason": "an ONNX file"}
+    if opts.amp and opts.backend == "onnxruntime":
+        raise RunError(f"--amp {opts.amp} runs the eager model under torch.autocast; onnxruntime does not take it: "
+                       "drop --amp or use --backend eager/auto")
+    if opts.backend != "auto":
+        wrapped = apply_backend(model, opts)
+        return wrapped, {"requested": opts.backend, "backend": opts.backend, "reason": "asked for"}
+    def eager(reason):
+        return (compile_model(model) if opts.compile else model), {"requested": "auto", "backend": "eager",
+                                                                   "reason": reason}
+    from ..backends import compile_model, wrap_model
+
+    if opts.compile:
+        return eager("--compile runs the eager model through torch.compile")
+    if opts.amp:
+        return eager(f"--amp {opts.amp} runs under torch.autocast, which onnxruntime does not take")
+    if device.type != "cpu":
+        return eager(f"{device.type}: eager (onnxruntime-gpu is not used)")
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return eager("onnxruntime is not installed (pip install 'pose3dbench[onnx]')")
+
+    sources = sorted(box_sources(opts.roots))
+    n_images = sum(len(sizes(p, s)) for p in opts.protocols for s in sources)
+    if n_images < AUTO_ONNX_MIN_IMAGES:
+        return eager(f"{n_images} images: fewer than {AUTO_ONNX_MIN_IMAGES}, exporting would cost more than it saves")
+    first = split(opts.protocols[0], sources[0])
+    try:
+        ort_model = wrap_model(model, "onnxruntime", threads=opts.threads)
+    except Pose3DBenchError as exc:
+        return eager(f"onnxruntime export failed: {exc}")
+    rows = np.arange(min(len(first), opts.batch_size))
+    _, patches = next(iter(store.batches(first.image_path, first.bbox, rows, batch_size=len(rows),
+                                         out_hw=entry.input_size, image_size=first.image_size)))
+    x = normalize_crops(patches, model.config, device)
+    with torch.inference_mode():
+        if model.config.family == "rootnet":
+            from ..models.resnet_pose import rootnet_k_value
+
+            k = torch.from_numpy(rootnet_k_value(first.focal[rows], first.bbox[rows]).astype(np.float32).reshape(-1, 1))
+            a, b = model(x, k).float(), ort_model(x, k).float()
+            parity = float((a[:, :2] - b[:, :2]).abs().max())
+            ok = parity <= AUTO_PARITY_HM and bool(((a[:, 2] - b[:, 2]).abs() <= 1e-5 * a[:, 2].abs()).all())
+        else:
+            a, b = model(x).float(), ort_model(x).float()
+            parity = float((a - b).abs().max())
+            ok = parity <= AUTO_PARITY_HM
+    if not ok:
+        log(f"[{entry.name}] onnxruntime differs from eager by {parity:.2e} heatmap units on the first batch: eager")
+        return eager(f"onnxruntime parity {parity:.2e} > {AUTO_PARITY_HM} heatmap units on the first batch")
+    return ort_model, {"requested": "auto", "backend": "onnxruntime", "parity_hm": parity,
+                       "reason": f"parity {parity:.1e} heatmap units on the first batch ({len(rows)} crops)"}
+
+
+def apply_backend(model, opts: RunOptions):
+    """``--backend onnxruntime`` / ``--compile``: the model wrapped for its inference backend."""
+    if opts.backend == "eager" and not opts.compile:
+        return model
+    from ..backends import wrap_model, compile_model
+
+    model = wrap_model(model, opts.backend, threads=opts.threads)
+    return compile_model(model) if opts.compile else model

@@ -1,0 +1,188 @@
+"""A run folder's results: ``results.json``, the predictions files beside it, and what may be re-used.
+
+Layout of a run folder (``--out``)::
+
+    results.json                                     the document (results.schema), rewritten atomically
+    predictions/<model>__p<protocol>__<root>.npz      one per evaluation (results.predictions format)
+    predictions/corrupted/<model>__p<P>__<root>__<corruption>__s<severity>.npz
+    partial/<model>__p<P>__<box>__flip<0|1>/          resume chunks while a split is computed
+    .force-staging/                                  where ``--force`` computes before it replaces the above
+
+``ResultsStore`` owns that layout: file names, loading (and pruning) the previous document, finding a
+previous evaluation of the same model, validated atomic writes, and the ``--force`` swap.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ..errors import OutputError
+from ..io import atomic_write_json
+from .schema import validate_results
+
+RESULTS_FILE = "results.json"
+#: where ``--force`` computes (inside --out) before it replaces the previous results
+FORCE_STAGING = ".force-staging"
+#: settings that must be equal for previous evaluations to be re-used (corruptions: matched per evaluation)
+REUSE_SETTINGS = ("flip", "limit", "limit_per_action", "backend", "amp")
+
+
+def safe_name(name: str) -> str:
+    """A model name as a file-name part (anything but letters, digits and ``-_.`` becomes ``_``)."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+@contextlib.contextmanager
+def writing(path: str | Path, out: Path, kept: Path | None = None) -> Iterator[None]:
+    """Turn an OSError while writing ``path`` (full disk, quota, read-only mount) into an OutputError.
+
+    ``kept``: the file of the previous run that stays as it was (``--force`` computes into a staging folder).
+    """
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        what = (f"the previous {kept} and everything else of the previous run are unchanged (--force computes into "
+                f"{Path(path).parent} and replaces them only when it finished)" if kept is not None else
+                f"finished work in {out} is kept and the previous file at that path is unchanged")
+        raise OutputError(f"cannot write {path} ({reason}); free disk space or pass --out to a writable folder with "
+                          f"room, then re-run: {what}") from None
+
+
+def same_settings(a: dict, b: dict) -> bool:
+    """Settings under which previous evaluations may be re-used. The dataset counts by its kind, not its path:
+    each evaluation is re-used only for the same data content (its ``data`` fingerprint)."""
+    def kind(st: dict) -> dict:
+        return {k: v for k, v in (st.get("dataset") or {}).items() if k != "path"}
+
+    return all(a.get(k) == b.get(k) for k in REUSE_SETTINGS) and kind(a) == kind(b)
+
+
+class ResultsStore:
+    """The results of one run folder. ``out`` is where this run writes (the staging folder under ``--force``),
+    ``final_out`` the ``--out`` folder; ``document`` the results.json being built."""
+
+    def __init__(self, final_out: Path, *, force: bool, document: dict, write_enabled: bool = True):
+        self.final_out = Path(final_out)
+        self.force = bool(force)
+        self.out = self.final_out / FORCE_STAGING if force else self.final_out
+        self.document = document
+        self.write_enabled = write_enabled
+        self.previous: dict | None = None
+        self.reusable = False
+
+    # --- names
+    @property
+    def path(self) -> Path:
+        return self.out / RESULTS_FILE
+
+    @staticmethod
+    def predictions_name(model: str, protocol: int, root: str) -> str:
+        """Relative path of an evaluation's predictions file (``root``: the root source, or the box source of
+        a RootNet evaluation)."""
+        return f"predictions/{safe_name(model)}__p{protocol}__{root}.npz"
+
+    @staticmethod
+    def corrupted_predictions_name(model: str, protocol: int, root: str, corruption: str, severity: int) -> str:
+        return f"predictions/corrupted/{safe_name(model)}__p{protocol}__{root}__{corruption}__s{int(severity)}.npz"
+
+    def partial_dir(self, model: str, protocol: int, part: str) -> Path:
+        """Resume chunks of one split of one model (``part``: box source and flip, or corruption and severity)."""
+        return self.out / "partial" / f"{safe_name(model)}__p{protocol}__{part}"
+
+    def drop_partials(self, model: str) -> None:
+        """Resume chunks of a model are not needed once its predictions files exist."""
+        for p in (self.out / "partial").glob(f"{safe_name(model)}__*"):
+            shutil.rmtree(p, ignore_errors=True)
+
+    @property
+    def kept(self) -> Path | None:
+        """The previous run's results.json that stays untouched while ``--force`` computes (else None)."""
+        return self.final_out / RESULTS_FILE if self.force else None
+
+    def writing(self, path: Path):
+        return writing(path, self.final_out, kept=self.kept)
+
+    # --- the previous run
+    def load_previous(self) -> dict | None:
+        """The previous results.json of ``out`` without evaluations whose predictions file is gone (None with
+        ``--force``, or when there is none or it cannot be read)."""
+        path = self.out / RESULTS_FILE
+        if self.force or not path.exists():
+            return None
+        try:
+            previous = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        for kind in ("evaluations", "root_evaluations"):
+            evs = previous.get(kind)
+            if isinstance(evs, list):
+                previous[kind] = [ev for ev in evs if isinstance(ev, dict) and isinstance(ev.get("predictions"), str)
+                                  and (self.out / ev["predictions"]).exists()]
+        return previous
+
+    def adopt_previous(self, previous: dict | None) -> bool:
+        """Keep ``previous`` for re-use if its settings match this run's; True if they do."""
+        self.previous = previous
+        self.reusable = previous is not None and same_settings(previous.get("settings", {}),
+                                                               self.document["settings"])
+        return self.reusable
+
+    def previous_model(self, name: str) -> dict | None:
+        """The previous run's ``models[name]`` when its settings allow re-use."""
+        if not self.reusable:
+            return None
+        return self.previous.get("models", {}).get(name)
+
+    def previous_evaluation(self, kind: str, name: str, identity: dict, protocol: int, root: str) -> dict | None:
+        """The previous ``kind`` entry (evaluations | root_evaluations) of the same model identity, protocol and
+        root, or None. Whether its data is still the same is the caller's decision (its ``data`` fingerprint)."""
+        prev = self.previous_model(name)
+        if prev is None or prev.get("_identity") != identity:
+            return None
+        for ev in self.previous.get(kind, []):
+            if ev["model"] == name and ev["protocol"] == protocol and ev.get("root") == root:
+                return ev
+        return None
+
+    def previous_corruption_evaluations(self, name: str, identity: dict) -> list[dict]:
+        prev = self.previous_model(name)
+        if prev is None or prev.get("_identity") != identity:
+            return []
+        return [e for e in self.previous.get("corruption_evaluations", []) if (self.out / e["predictions"]).is_file()]
+
+    # --- writing
+    def write(self) -> None:
+        """Validate the document and replace results.json atomically (rank 0 only)."""
+        validate_results(self.document)
+        if self.write_enabled:
+            with self.writing(self.path):
+                atomic_write_json(self.path, self.document)
+
+    def swap_in(self, log: Callable[[str], None]) -> None:
+        """``--force``: replace the previous run in ``final_out`` by the complete one computed in ``out``.
+
+        ``predictions/`` is swapped by two renames and ``results.json`` by an atomic replace, after which the old
+        predictions and the previous run's resume chunks are deleted; nothing old is removed before the new
+        state is complete and in place.
+        """
+        stage, out = self.out, self.final_out
+        old = out / f".predictions.old-{os.getpid()}"
+        with writing(out / RESULTS_FILE, out, kept=out / RESULTS_FILE):
+            if (stage / "predictions").is_dir():
+                if (out / "predictions").exists():
+                    os.replace(out / "predictions", old)
+                os.replace(stage / "predictions", out / "predictions")
+            os.replace(stage / RESULTS_FILE, out / RESULTS_FILE)
+        shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(out / "partial", ignore_errors=True)
+        shutil.rmtree(stage, ignore_errors=True)
+        log(f"--force: the recomputed results replace the previous ones in {out}")
+        self.out = out
+
+
+__all__ = ["FORCE_STAGING", "RESULTS_FILE", "ResultsStore", "same_settings", "safe_name", "writing"]

@@ -1,0 +1,31 @@
+"""``pose3dbench report --out D`` rebuilds exactly what ``run`` reported, also for a ``--bbox-root`` run.
+
+The run's RootNet file lives outside the dataset (the dataset has none), so a rebuild that re-read the
+splits without the run's ``settings.bbox_root`` could not find boxes and would silently drop the
+qualitative panel and the MRPE intervals.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from pose3dbench.cli import main as cli_main
+from test_pipeline_conformance import build_dataset
+
+BYO = str(Path(__file__).resolve().parents[1] / "byo_model.py") + ":build"
+
+
+def test_report_rebuild_uses_the_runs_bbox_root_file(tmp_path, capsys):
+    data = build_dataset(tmp_path / "h36m")
+    own = tmp_path / "rootnet_p2.json"
+    shutil.move(data / "bbox_root" / "bbox_root_human36m_output.json", own)
+    out = tmp_path / "out"
+    assert cli_main(["run", "--data", str(data), "--out", str(out), "--protocol", "2", "--root", "rootnet",
+                     "--bbox-root", str(own), "--model", BYO, "--no-profile", "--no-progress"]) == 0
+    first = (out / "report.md").read_text()
+    assert "## Qualitative examples" in first
+    capsys.readouterr()
+    assert cli_main(["report", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "without the qualitative panel" not in err
+    assert (out / "report.md").read_text() == first
