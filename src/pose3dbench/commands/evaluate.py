@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PredictionsError
+from ..protocols import BOX_SOURCES, PROTOCOLS, ROOT_SOURCES, box_source, is_protocol
 
 
 def add_parser(sub) -> None:
@@ -24,10 +25,10 @@ def add_parser(sub) -> None:
     p.add_argument("--predictions", type=Path, required=True,
                    help="predictions written by `pose3dbench run` (.npz), the authors' "
                         "bbox_root_pose_human36m_output.json, or a RootNet bbox_root json")
-    p.add_argument("--protocol", type=int, choices=[1, 2], default=None,
+    p.add_argument("--protocol", type=int, choices=list(PROTOCOLS), default=None,
                    help="1: S11, PA-MPJPE (rigid alignment: rotation + translation, no scale); 2: S9+S11, MPJPE "
                         "(default: the file's, else 2)")
-    p.add_argument("--root", choices=["gt", "rootnet"], default=None,
+    p.add_argument("--root", choices=list(BOX_SOURCES), default=None,
                    help="which split to match: gt boxes (degenerate boxes skipped) or the bbox_root file "
                         "(default: the file's, else gt)")
     p.add_argument("--joint-set", default=None,
@@ -39,12 +40,12 @@ def add_parser(sub) -> None:
 
 def _defaults(args, meta: dict) -> tuple[int, str, str | None]:
     protocol = args.protocol if args.protocol is not None else int(meta.get("protocol", 2))
-    if protocol not in (1, 2):
+    if not is_protocol(protocol):
         raise PredictionsError(f"{args.predictions}: protocol {protocol!r} in the file; pass --protocol 1 or 2")
     label = meta.get("root", "gt") if args.root is None else args.root
-    split_root = {"gt": "gt", "rootnet": "rootnet", "rootnet-model": "rootnet"}.get(label)
-    if split_root is None:
+    if label not in ROOT_SOURCES:
         raise PredictionsError(f"{args.predictions}: root {label!r} in the file is unknown; pass --root gt|rootnet")
+    split_root = box_source(label)
     return protocol, split_root, (label if args.root is None else None)
 
 

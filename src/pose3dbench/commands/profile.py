@@ -132,6 +132,6 @@ def run(args: argparse.Namespace) -> int:
             print(line)
         print("GMACs = multiply-accumulates per image (what the papers call GFLOPs); GFLOPs = 2*GMACs "
               "(conv/matmul only). Latency at batch 1; img/s at the throughput batch; "
-              f"peak.inc = {'CUDA allocator peak' if env['device_type'] == 'cuda' else 'process RSS'} "
+              f"peak.inc = {'CUDA allocator peak' if env['device'] == 'cuda' else 'process RSS'} "
               "increase during one forward.")
     return 0

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..argtypes import int_range
+from ..protocols import PROTOCOLS, ROOT_SOURCES
 
 HELP_MODEL = (
     "model to benchmark (repeatable): NAME (registry variant, untrained weights), NAME=CKPT, CKPT "
@@ -22,11 +23,11 @@ def add_parser(sub) -> None:
                    help="Human3.6M folder in the 3DMPPE format (searched recursively). Default: a Kaggle input "
                         "dataset if present, else the built-in synthetic set")
     p.add_argument("--model", dest="models", action="append", default=[], metavar="SPEC", help=HELP_MODEL)
-    p.add_argument("--protocol", dest="protocols", type=int, nargs="+", default=[1, 2], choices=[1, 2],
+    p.add_argument("--protocol", dest="protocols", type=int, nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS),
                    help="1: S11, PA-MPJPE (rigid alignment: rotation + translation, no scale); 2: S9+S11, MPJPE "
                         "(default: both)")
     p.add_argument("--root", dest="roots", nargs="+", default=["gt", "rootnet"],
-                   choices=["gt", "rootnet", "rootnet-model"],
+                   choices=list(ROOT_SOURCES),
                    help="root and box source: gt, rootnet (the bbox_root file), rootnet-model (a RootNet model "
                         "in this run predicts the roots on the bbox_root boxes) (default: gt rootnet)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test (default: on)")
@@ -130,21 +131,6 @@ def _logger(args):
     return log
 
 
-def _check_labels(specs: list[str]) -> None:
-    from ..errors import RunError
-    from ..specs import split_label
-
-    seen: dict[str, str] = {}
-    for spec in specs:
-        label, _ = split_label(spec)
-        if label is None:
-            continue
-        if label in seen:
-            raise RunError(f"--model {spec}: the label {label!r} is already used by --model {seen[label]}; "
-                           "give each row its own label")
-        seen[label] = spec
-
-
 def json_summary(results: dict, out: Path, report: bool) -> dict:
     """The one JSON object ``run --json`` prints: per evaluation the error and published number, per model cost."""
     from ..report.tables import cost_fields, published_comparable, published_mrpe, published_value
@@ -177,7 +163,6 @@ def main(args) -> int:
     from ..eval.runner import run_benchmark
     from ..report.tables import summary_table
 
-    _check_labels(args.models)
     opts = RunOptions(
         data=args.data, models=args.models, protocols=tuple(args.protocols), roots=tuple(args.roots),
         flip=args.flip, device=args.device, batch_size=args.batch_size,

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import RunError
 from ..protocols import PROTOCOL_TEXT, ROOT_SOURCES, is_protocol
+from ..specs import split_label
 
 # The demo run (`pose3dbench run` with no --data and no --model: every variant, untrained, on the
 # synthetic set) evaluates the first DEMO_PER_ACTION samples of every (subject, action) of each split
@@ -23,9 +24,9 @@ from ..protocols import PROTOCOL_TEXT, ROOT_SOURCES, is_protocol
 # on 2 CPU cores. Any explicit --limit / --limit-per-action / --profile-iters wins.
 DEMO_PER_ACTION = 1
 # ... at batch 1, the flip test's mirrored pass as its own call (split_flip) and a cost profile at batch 1:
-# the heaviest variant
-# (MobileHumanPose-LPRES, full-resolution dense concatenation) holds ~1 GB of activations per crop (measured:
-# the demo peaked at 10.6 GB resident with batch 4 + flip), so one crop at a time keeps the demo under 2 GB.
+# the heaviest variant (MobileHumanPose-LPRES, full-resolution dense concatenation) holds ~0.5 GB of
+# activations per crop; the demo peaked at 10.6 GB resident with batch 4 + flip, 1.26 GB one crop at a time
+# (benchmarks/demo_memory.py).
 DEMO_BATCH = 1
 DEFAULT_BATCH = 16
 DEMO_PROFILE_ITERS = 2
@@ -72,7 +73,7 @@ class RunOptions:
     #: half-precision inference (torch.autocast): None (float32), "fp16" or "bf16"; eager models only
     amp: str | None = None
     #: the flip test's mirrored pass as its own forward call instead of one [2B] call (half the activation
-    #: memory of a batch; the demo run sets it: MobileHumanPose-LPRES holds ~1 GB per crop)
+    #: memory of a batch; the demo run sets it: MobileHumanPose-LPRES holds ~0.5 GB per crop)
     split_flip: bool = False
     #: image corruptions of the crops (data.corruptions): a set name ("none", "common") or comma-separated names
     corruptions: str = "none"
@@ -103,6 +104,13 @@ def validate_options(opts: RunOptions) -> None:
     for p in opts.protocols:
         if not is_protocol(p):
             raise RunError(f"unknown --protocol {p!r}; Human3.6M protocols are {PROTOCOL_TEXT}")
+    labels: dict[str, str] = {}
+    for spec in opts.models:
+        label, _ = split_label(spec)
+        if label is not None and label in labels:
+            raise RunError(f"--model {spec}: the label {label!r} is already used by --model {labels[label]}; "
+                           "give each row its own label")
+        labels.setdefault(label, spec)
 
 
 def _env_int(name: str, default: int) -> int:

@@ -22,7 +22,7 @@ from ..allocator import release_free_memory
 from ..errors import Pose3DBenchError, RunError
 from ..models.info import ModelInfo
 from ..models.input import describe_input_convention, input_convention, normalize_crops
-from ..protocols import box_source, box_sources
+from ..protocols import box_sources
 from .inference import crop_keys
 from .options import RunOptions
 
@@ -175,9 +175,7 @@ def choose_crop_mode(opts: RunOptions, plan: list[ModelPlan], split) -> str:
 
     if opts.crop_cache != "auto":
         return choose_mode(opts.crop_cache, 0)
-    sources = {box_source(r) for r in opts.roots}
-    if "rootnet-model" in opts.roots:
-        sources.add("rootnet")
+    sources = box_sources(opts.roots)
     keys: set[tuple] = set()
     for protocol in opts.protocols:
         for source in sources:

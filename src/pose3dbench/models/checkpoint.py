@@ -33,11 +33,9 @@ from ..errors import CheckpointError, Pose3DBenchError
 from ..suggest import did_you_mean
 from ..io import sha256_file
 from .config import ModelConfig
+from .keys import factor_channels  # noqa: F401 (part of this module's API)
 
-FAMILIES = ("convnextpose", "posenet", "rootnet", "mobilehumanpose", "integral")
 STATE_DICT_KEYS = ("network", "state_dict", "model", "model_state_dict", "net")
-JOINT_CANDIDATES = (18, 17, 21)
-DEPTH_CANDIDATES = (64, 32)
 # Arch entries that say how keys are named, not what the network computes: ignored when naming a variant.
 LAYOUT_ARCH_KEYS = frozenset({"head_layout"})
 TRUST_HINT = ("If you trust where this file came from, load it with full unpickling: "
@@ -311,87 +309,19 @@ def state_dict_shapes(state: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
 
 
 def infer_family(shapes: Mapping[str, Any], *, source: str = "checkpoint") -> str:
-    """Family from the key layout (bare keys). PoseNet-layout heads come out as ``posenet``
-    (the Integral re-implementation shares that layout; ask for ``integral`` to get it)."""
+    """Family from the key layout (bare keys): the first registered family whose ``claims(keys)`` hook says
+    so (``registry.key_layouts``). PoseNet-layout heads come out as ``posenet`` (the Integral
+    re-implementation shares that layout; ask for ``integral`` to get it)."""
+    from . import registry
+
     keys = list(shapes)
-
-    def has(prefix: str) -> bool:
-        return any(k.startswith(prefix) for k in keys)
-
-    if has("backbone.downsample_layers.") or has("backbone.stages."):
-        return "convnextpose"
-    if has("backbone.inv_residual."):
-        return "mobilehumanpose"
-    if has("root."):
-        return "rootnet"
-    if has("head.features."):
-        return "integral"
-    if has("head.deconv_layers.") and has("head.final_layer."):
-        return "posenet"
+    for family in registry.key_layouts():
+        if family.claims(keys):
+            return family.name
     prefixes = sorted(Counter(".".join(k.split(".")[:2]) for k in keys))[:12]
     raise CheckpointError(
         f"{source}: cannot tell the network family from the key layout (prefixes: {prefixes}). "
-        f"Pass the family or variant explicitly (one of {', '.join(FAMILIES)}).")
-
-
-def _need(shapes: Mapping[str, tuple], key: str, source: str, family: str) -> tuple[int, ...]:
-    if key not in shapes:
-        raise CheckpointError(f"{source}: key {key!r} is missing, so this is not a {family} state dict in the "
-                              "authors' layout.")
-    return tuple(shapes[key])
-
-
-def _indices(shapes: Mapping[str, Any], prefix: str) -> list[int]:
-    """Sorted distinct integer components right after ``prefix`` (block indices)."""
-    out = set()
-    for k in shapes:
-        if k.startswith(prefix):
-            head = k[len(prefix):].split(".", 1)[0]
-            if head.isdigit():
-                out.add(int(head))
-    return sorted(out)
-
-
-def factor_channels(channels: int, *, joint_num: int | None = None, depth_bins: int | None = None,
-                    source: str = "checkpoint") -> tuple[int, int]:
-    """Final-layer channels = joint_num * depth_bins -> (joint_num, depth_bins).
-
-    Without hints, searches joints {18, 17, 21} x bins {64, 32}; hints pin either factor.
-    """
-    hint = "pass joint_num=... and/or depth_dim=... (overrides) to say how to split them"
-    if joint_num and depth_bins:
-        if joint_num * depth_bins != channels:
-            raise CheckpointError(f"{source}: final layer has {channels} channels but joint_num*depth_bins = "
-                                  f"{joint_num}*{depth_bins} = {joint_num * depth_bins}; fix the overrides.")
-        return joint_num, depth_bins
-    if joint_num or depth_bins:
-        known = joint_num or depth_bins
-        if channels % known:
-            raise CheckpointError(f"{source}: final layer has {channels} channels, not divisible by "
-                                  f"{'joint_num' if joint_num else 'depth_dim'}={known}; fix the override.")
-        return (joint_num, channels // joint_num) if joint_num else (channels // depth_bins, depth_bins)
-    pairs = [(j, d) for j in JOINT_CANDIDATES for d in DEPTH_CANDIDATES if j * d == channels]
-    if len(pairs) != 1:
-        raise CheckpointError(f"{source}: final layer has {channels} channels, which is "
-                              f"{'not' if not pairs else 'ambiguously'} joints x depth bins for joints in "
-                              f"{{17, 18, 21}} and bins in {{32, 64}}; {hint}.")
-    return pairs[0]
-
-
-def _resnet_depth(shapes: Mapping[str, tuple], source: str) -> int:
-    counts = tuple(len(_indices(shapes, f"backbone.layer{i}.")) for i in range(1, 5))
-    if counts[0] == 0:
-        raise CheckpointError(f"{source}: no 'backbone.layer1.N' keys; not a ResNet backbone in torchvision naming.")
-    bottleneck = "backbone.layer1.0.conv3.weight" in shapes
-    table = {True: {(3, 4, 6, 3): 50, (3, 4, 23, 3): 101, (3, 8, 36, 3): 152},
-             False: {(2, 2, 2, 2): 18, (3, 4, 6, 3): 34}}[bottleneck]
-    if counts in table:
-        return table[counts]
-    by_layer3 = {True: {6: 50, 23: 101, 36: 152}, False: {2: 18, 6: 34}}[bottleneck]
-    if counts[2] in by_layer3:
-        return by_layer3[counts[2]]
-    raise CheckpointError(f"{source}: ResNet block counts {list(counts)} ({'bottleneck' if bottleneck else 'basic'} "
-                          "blocks) match no ResNet-18/34/50/101/152.")
+        f"Pass the family or variant explicitly (one of {', '.join(registry.families())}).")
 
 
 def infer_architecture(shapes: Mapping[str, Any], family: str | None = None, *, joint_num: int | None = None,
@@ -404,54 +334,21 @@ def infer_architecture(shapes: Mapping[str, Any], family: str | None = None, *, 
     PoseNet key layout as head_layout ``3dmppe``). ConvNeXtPose's ``upsample_layers`` is not in the
     keys: default 3 when the file has 64 depth bins, else 2.
     """
+    from . import registry
+
     shapes = state_dict_shapes(shapes)
     layout = infer_family(shapes, source=source)
     fam = family or layout
-    if fam not in FAMILIES:
-        raise CheckpointError(f"unknown family {fam!r}; known: {', '.join(FAMILIES)}")
-    if fam == "integral" and layout == "posenet":
-        layout = "integral"  # 3DMPPE-style keys, the widely used re-implementation
+    if fam not in registry.families():
+        raise CheckpointError(f"unknown family {fam!r}; known: {', '.join(registry.families())}")
+    if layout in registry.get_family(fam).also_reads:
+        layout = fam  # e.g. Integral with 3DMPPE-style keys, the widely used re-implementation
     if fam != layout:
         fam = layout  # callers warn; the file decides
-    out: dict[str, Any] = {"family": fam, "joint_num": None, "depth_bins": None, "arch": {}}
-    if fam == "convnextpose":
-        dims = [_need(shapes, "backbone.downsample_layers.0.0.weight", source, fam)[0]]
-        dims += [_need(shapes, f"backbone.downsample_layers.{i}.1.weight", source, fam)[0] for i in (1, 2, 3)]
-        depths = [len(_indices(shapes, f"backbone.stages.{i}.")) for i in range(4)]
-        head_width = _need(shapes, "head.deconv_layers_1.pwconv.weight", source, fam)[0]
-        channels = _need(shapes, "head.final_layer.weight", source, fam)[0]
-        j, d = factor_channels(channels, joint_num=joint_num, depth_bins=depth_bins, source=source)
-        up = upsample_layers if upsample_layers is not None else (3 if d == 64 else 2)
-        out.update(joint_num=j, depth_bins=d,
-                   arch={"depths": depths, "dims": dims, "head_width": head_width, "upsample_layers": up})
-    elif fam in ("posenet", "integral"):
-        msra = any(k.startswith("head.features.") for k in shapes)
-        if msra:
-            convs = [i for i in _indices(shapes, "head.features.")
-                     if len(shapes.get(f"head.features.{i}.weight", ())) == 4]
-            final_key = f"head.features.{convs[-1]}.weight"
-        else:
-            final_key = "head.final_layer.weight"
-        channels = _need(shapes, final_key, source, fam)[0]
-        j, d = factor_channels(channels, joint_num=joint_num, depth_bins=depth_bins, source=source)
-        arch: dict[str, Any] = {"resnet_depth": _resnet_depth(shapes, source)}
-        if fam == "integral":
-            arch["head_layout"] = "msra" if msra else "3dmppe"
-        out.update(joint_num=j, depth_bins=d, arch=arch)
-    elif fam == "rootnet":
-        _need(shapes, "root.xy_layer.weight", source, fam)
-        _need(shapes, "root.depth_layer.weight", source, fam)
-        out["arch"] = {"resnet_depth": _resnet_depth(shapes, source)}
-    else:  # mobilehumanpose
-        from .mobilehumanpose import infer_arch_from_state_dict
-
-        mhp = dict(infer_arch_from_state_dict(shapes, source=source))
-        j, d = mhp.pop("joint_num"), mhp.pop("depth_bins")
-        if joint_num or depth_bins:
-            channels = _need(shapes, "backbone.final_layer.weight", source, fam)[0]
-            j, d = factor_channels(channels, joint_num=joint_num or None, depth_bins=depth_bins or d, source=source)
-        out.update(joint_num=j, depth_bins=d, arch=mhp)
-    return out
+    found = registry.get_family(fam).infer_arch(shapes, joint_num=joint_num, depth_bins=depth_bins,
+                                                upsample_layers=upsample_layers, source=source)
+    return {"family": fam, "joint_num": found.get("joint_num"), "depth_bins": found.get("depth_bins"),
+            "arch": found["arch"]}
 
 
 def _identity(config: ModelConfig, arch_keys, with_bins: bool) -> dict[str, Any]:
@@ -487,11 +384,11 @@ def infer_config(shapes: Mapping[str, Any], model: str | None = None, *, source:
         if model in registry.available():
             named_variant = model
             named_family = registry.get_config(model).family
-        elif model in registry.families() or model in FAMILIES:
+        elif model in registry.families():
             named_family = model
         else:
             raise CheckpointError(f"unknown model {model!r}:{did_you_mean(model, registry.names())} give a family "
-                                  f"({', '.join(FAMILIES)}) or a variant "
+                                  f"({', '.join(registry.families())}) or a variant "
                                   f"({', '.join(registry.available())}), or leave it out to infer it from {source}.")
     upsample = overrides.pop("upsample_layers", None)
     facts = infer_architecture(shapes, named_family, joint_num=overrides.pop("joint_num", None),

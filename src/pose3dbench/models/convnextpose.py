@@ -28,6 +28,7 @@ from torch import nn
 
 from ..errors import ModelConfigError
 from .config import check_input_size_and_counts, ModelConfig
+from .keys import factor_channels, has_prefix, indices, need
 from .registry import register_family, register_variant
 from .soft_argmax import VolumetricPoseModel
 
@@ -168,7 +169,26 @@ def build(config: ModelConfig) -> ConvNeXtPose:
                         config.joint_num, config.depth_bins)
 
 
-register_family(FAMILY, build, finalize)
+def claims(keys) -> bool:
+    """The authors' ConvNeXtPose key layout (``backbone.downsample_layers.*``, ``backbone.stages.*``)."""
+    return has_prefix(keys, "backbone.downsample_layers.") or has_prefix(keys, "backbone.stages.")
+
+
+def infer_arch(shapes, *, joint_num=None, depth_bins=None, upsample_layers=None, source="checkpoint") -> dict:
+    """Stage depths and widths, head width and volume from the keys. ``upsample_layers`` is not in the keys:
+    default 3 when the file has 64 depth bins, else 2."""
+    dims = [need(shapes, "backbone.downsample_layers.0.0.weight", source, FAMILY)[0]]
+    dims += [need(shapes, f"backbone.downsample_layers.{i}.1.weight", source, FAMILY)[0] for i in (1, 2, 3)]
+    depths = [len(indices(shapes, f"backbone.stages.{i}.")) for i in range(4)]
+    head_width = need(shapes, "head.deconv_layers_1.pwconv.weight", source, FAMILY)[0]
+    channels = need(shapes, "head.final_layer.weight", source, FAMILY)[0]
+    j, d = factor_channels(channels, joint_num=joint_num, depth_bins=depth_bins, source=source)
+    up = upsample_layers if upsample_layers is not None else (3 if d == 64 else 2)
+    return {"joint_num": j, "depth_bins": d,
+            "arch": {"depths": depths, "dims": dims, "head_width": head_width, "upsample_layers": up}}
+
+
+register_family(FAMILY, build, finalize, claims=claims, infer_arch=infer_arch, key_priority=10)
 
 _FEMTO = ([3, 3, 9, 3], [48, 96, 192, 384])
 

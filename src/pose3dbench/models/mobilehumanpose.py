@@ -40,6 +40,7 @@ from torch import nn
 
 from ..errors import CheckpointError, MobileHumanPoseConfigError
 from .config import ModelConfig
+from .keys import factor_channels, has_prefix, need
 from .registry import register_family, register_variant
 from .soft_argmax import VolumetricPoseModel
 
@@ -459,7 +460,22 @@ _NOT_REPORTED = {"p2_mpjpe_mm": None, "p1_pa_mpjpe_mm": None, "params_m": None, 
                  "note": "The paper reports Human3.6M numbers only for its skip-concatenation models "
                          "(L, S; see mobilehumanpose-lpski / -lpski-s); this backbone has none."}
 
-register_family("mobilehumanpose", build, finalize)
+def claims(keys) -> bool:
+    """The original CustomNet keys (``backbone.inv_residual.N...``)."""
+    return has_prefix(keys, "backbone.inv_residual.")
+
+
+def infer_arch(shapes, *, joint_num=None, depth_bins=None, upsample_layers=None, source="checkpoint") -> dict:
+    """``infer_arch_from_state_dict``; ``joint_num`` / ``depth_bins`` hints re-split the final layer."""
+    mhp = dict(infer_arch_from_state_dict(shapes, source=source))
+    j, d = mhp.pop("joint_num"), mhp.pop("depth_bins")
+    if joint_num or depth_bins:
+        channels = need(shapes, "backbone.final_layer.weight", source, "mobilehumanpose")[0]
+        j, d = factor_channels(channels, joint_num=joint_num or None, depth_bins=depth_bins or d, source=source)
+    return {"joint_num": j, "depth_bins": d, "arch": mhp}
+
+
+register_family("mobilehumanpose", build, finalize, claims=claims, infer_arch=infer_arch, key_priority=20)
 
 register_variant(ModelConfig(
     family="mobilehumanpose", variant="mobilehumanpose-lpski",

@@ -18,11 +18,28 @@ from .config import ModelConfig
 FAMILY_MODULES = ("convnextpose", "resnet_pose", "mobilehumanpose")
 
 
+def _no_claim(keys) -> bool:
+    return False
+
+
+def _no_arch(shapes, **kw) -> dict:
+    raise NotImplementedError("this family cannot read an architecture from checkpoint keys")
+
+
 @dataclass(frozen=True)
 class Family:
+    """A model family: ``build(config)`` and ``finalize(config)`` (derived fields), plus the checkpoint
+    adapter that lives in the family's file: ``claims(keys)`` (is this state dict in my key layout?),
+    ``infer_arch(shapes, joint_num=, depth_bins=, upsample_layers=, source=)`` -> {joint_num, depth_bins,
+    arch}, and ``also_reads`` (other families' key layouts this one accepts when asked for by name)."""
+
     name: str
     build: Callable[[ModelConfig], nn.Module]
     finalize: Callable[[ModelConfig], ModelConfig]
+    claims: Callable[[list[str]], bool] = _no_claim
+    infer_arch: Callable[..., dict] = _no_arch
+    also_reads: tuple[str, ...] = ()
+    key_priority: int = 100  # lower is asked first by ``key_layouts`` (more specific layouts first)
 
 
 _FAMILIES: dict[str, Family] = {}
@@ -31,8 +48,12 @@ _loaded = False
 
 
 def register_family(name: str, build: Callable[[ModelConfig], nn.Module],
-                    finalize: Callable[[ModelConfig], ModelConfig] | None = None) -> None:
-    _FAMILIES[name] = Family(name, build, finalize or (lambda c: c))
+                    finalize: Callable[[ModelConfig], ModelConfig] | None = None, *,
+                    claims: Callable[[list[str]], bool] | None = None, infer_arch: Callable[..., dict] | None = None,
+                    also_reads: tuple[str, ...] = (), key_priority: int = 100) -> None:
+    """Register a family with its builder and, for checkpoint loading, its key-layout hooks (see ``Family``)."""
+    _FAMILIES[name] = Family(name, build, finalize or (lambda c: c), claims or _no_claim, infer_arch or _no_arch,
+                             tuple(also_reads), key_priority)
 
 
 def register_variant(config: ModelConfig) -> None:
@@ -47,6 +68,12 @@ def _ensure_loaded() -> None:
         for mod in FAMILY_MODULES:
             importlib.import_module(f"{__package__}.{mod}")
         _loaded = True
+
+
+def key_layouts() -> list[Family]:
+    """The families in the order checkpoint keys are matched against them (most specific layout first)."""
+    _ensure_loaded()
+    return sorted(_FAMILIES.values(), key=lambda f: (f.key_priority, f.name))
 
 
 def families() -> list[str]:

@@ -56,6 +56,7 @@ from torch import nn
 
 from ..errors import DatasetError, ModelConfigError
 from .config import IMAGENET_MEAN, IMAGENET_STD, check_input_size_and_counts, ModelConfig
+from .keys import factor_channels, has_prefix, indices, need, resnet_depth
 from .registry import register_family, register_variant
 from .resnet import ResNetBackbone, resnet_out_channels
 from .soft_argmax import VolumetricPoseModel, soft_argmax_2d
@@ -303,9 +304,56 @@ def build_rootnet(config: ModelConfig) -> RootNet:
     return RootNet(config.arch["resnet_depth"])
 
 
-register_family("posenet", build_posenet, finalize_posenet)
-register_family("rootnet", build_rootnet, finalize_rootnet)
-register_family("integral", build_integral, finalize_integral)
+def claims_posenet(keys) -> bool:
+    """3DMPPE PoseNet's head (``head.deconv_layers.*`` + ``head.final_layer``), also the Integral re-implementation's."""
+    return has_prefix(keys, "head.deconv_layers.") and has_prefix(keys, "head.final_layer.")
+
+
+def claims_rootnet(keys) -> bool:
+    return has_prefix(keys, "root.")
+
+
+def claims_integral(keys) -> bool:
+    """The MSRA Integral head (``head.features.N``)."""
+    return has_prefix(keys, "head.features.")
+
+
+def _infer_pose_arch(family: str, shapes, joint_num, depth_bins, source) -> dict:
+    msra = has_prefix(shapes, "head.features.")
+    if msra:
+        convs = [i for i in indices(shapes, "head.features.") if len(shapes.get(f"head.features.{i}.weight", ())) == 4]
+        final_key = f"head.features.{convs[-1]}.weight"
+    else:
+        final_key = "head.final_layer.weight"
+    channels = need(shapes, final_key, source, family)[0]
+    j, d = factor_channels(channels, joint_num=joint_num, depth_bins=depth_bins, source=source)
+    arch: dict = {"resnet_depth": resnet_depth(shapes, source)}
+    if family == "integral":
+        arch["head_layout"] = "msra" if msra else "3dmppe"
+    return {"joint_num": j, "depth_bins": d, "arch": arch}
+
+
+def infer_arch_posenet(shapes, *, joint_num=None, depth_bins=None, upsample_layers=None, source="checkpoint"):
+    return _infer_pose_arch("posenet", shapes, joint_num, depth_bins, source)
+
+
+def infer_arch_integral(shapes, *, joint_num=None, depth_bins=None, upsample_layers=None, source="checkpoint"):
+    return _infer_pose_arch("integral", shapes, joint_num, depth_bins, source)
+
+
+def infer_arch_rootnet(shapes, *, joint_num=None, depth_bins=None, upsample_layers=None, source="checkpoint"):
+    """ResNet depth only: joints and depth bins are not in RootNet's keys."""
+    need(shapes, "root.xy_layer.weight", source, "rootnet")
+    need(shapes, "root.depth_layer.weight", source, "rootnet")
+    return {"joint_num": None, "depth_bins": None, "arch": {"resnet_depth": resnet_depth(shapes, source)}}
+
+
+register_family("posenet", build_posenet, finalize_posenet, claims=claims_posenet, infer_arch=infer_arch_posenet,
+                key_priority=50)
+register_family("rootnet", build_rootnet, finalize_rootnet, claims=claims_rootnet, infer_arch=infer_arch_rootnet,
+                key_priority=30)
+register_family("integral", build_integral, finalize_integral, claims=claims_integral,
+                infer_arch=infer_arch_integral, also_reads=("posenet",), key_priority=40)
 
 _NO_NUMBERS = {"p2_mpjpe_mm": None, "p1_pa_mpjpe_mm": None, "params_m": None, "gmacs": None}
 

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..protocols import PROTOCOL_METRIC
 from ..results.robustness import corruption_table
 from . import tables as T
 from .document import Block, Figure, Heading, Paragraph, Table
 from .plots import new_figure, save_figure
 from .stats import DEFAULT_RESAMPLES, DEFAULT_SEED, match_by_image_id, paired_bootstrap_diff_ci
 
-METRIC = {1: "PA-MPJPE", 2: "MPJPE"}
+METRIC = PROTOCOL_METRIC
 
 
 def _fmt(v: float, nd: int = 1) -> str:

@@ -10,6 +10,7 @@ import math
 from typing import Any, Iterable
 
 from ..joints import H36M_ACTIONS
+from ..protocols import PROTOCOLS, subjects_text
 from .document import Table
 from .stats import CI, PairwiseDiff
 
@@ -27,7 +28,7 @@ PRACTICAL_THRESHOLD_MM = 0.5
 METRIC_WORDS = {"MPJPE": "MPJPE (pelvis-aligned)",
                 "PA-MPJPE": "PA-MPJPE (rigid alignment: rotation + translation, no scale)"}
 ROOT_ORDER = {"gt": 0, "rootnet": 1, "rootnet-model": 2}
-PROTOCOL_SUBJECTS = {1: "S11", 2: "S9, S11"}
+PROTOCOL_SUBJECTS = {p: subjects_text(p) for p in PROTOCOLS}
 DASH = "—"
 
 SplitKey = tuple[int, str, str]  # (protocol, root, metric)
