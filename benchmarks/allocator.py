@@ -62,7 +62,8 @@ def main() -> int:
             rows[mode] = r
             print(f"{model:24s} {r['mode']:8s} {r['img_per_s']:8.2f} {r['sys_s']:7.1f} {r['user_s']:7.1f} "
                   f"{r['peak_rss_mib']:9.0f}")
-        print(f"{model:24s} heap/default throughput ratio: {rows['heap']['img_per_s'] / rows['default']['img_per_s']:.2f}")
+        print(f"{model:24s} heap/default throughput ratio: "
+              f"{rows['heap']['img_per_s'] / rows['default']['img_per_s']:.2f}")
     return 0
 
 

@@ -36,7 +36,8 @@ def one_run(data: Path, models: list[str], mode: str, limit: int, workers: int, 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="+", default=["mobilehumanpose-lpski", "mobilehumanpose-lpski-s", "convnextpose-xs"])
+    ap.add_argument("--models", nargs="+",
+                    default=["mobilehumanpose-lpski", "mobilehumanpose-lpski-s", "convnextpose-xs"])
     ap.add_argument("--size", default="small", choices=["tiny", "small", "full"])
     ap.add_argument("--limit", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=2)

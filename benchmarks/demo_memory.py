@@ -2,9 +2,9 @@
 
 Runs the demo (`python -m pose3dbench run`) in a child process (fresh output folder, shared
 synthetic-data cache) and reports its maximum resident set size (``getrusage(RUSAGE_CHILDREN).ru_maxrss``
-in a parent that ran nothing else: the kernel's peak, the figure ``/usr/bin/time -v`` prints). With ``--ref SRC`` the same demo also runs with another
-source tree first on ``PYTHONPATH`` (e.g. a ``git worktree`` of an older commit) and the ratio of the
-two peaks is printed, both measured in this one invocation.
+in a parent that ran nothing else: the kernel's peak, the figure ``/usr/bin/time -v`` prints). With ``--ref SRC``
+the same demo also runs with another source tree first on ``PYTHONPATH`` (e.g. a ``git worktree`` of an older
+commit) and the ratio of the two peaks is printed, both measured in this one invocation.
 
     python benchmarks/demo_memory.py                      # this checkout
     git worktree add /tmp/old 4f739b8 && python benchmarks/demo_memory.py --ref /tmp/old/src
@@ -31,7 +31,8 @@ def peak_rss_of_demo(src: str | None, extra: list[str]) -> tuple[float, float, i
         env["PYTHONPATH"] = str(Path(src).resolve()) + os.pathsep + env.get("PYTHONPATH", "")
     with tempfile.TemporaryDirectory() as out:
         probe = ("import resource, subprocess, sys\n"
-                 "rc = subprocess.run([sys.executable, '-m', 'pose3dbench', 'run', '--out', sys.argv[1], '--no-progress']"
+                 "rc = subprocess.run([sys.executable, '-m', 'pose3dbench', 'run', '--out', sys.argv[1], "
+                 "'--no-progress']"
                  " + sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)\n"
                  "sys.stderr.write(rc.stderr[-3000:] if rc.returncode else '')\n"
                  "print('PEAK_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, flush=True)\n"

@@ -102,7 +102,8 @@ def main() -> None:
               f"{row['peak_rss_with_workers_mib']:7.1f} MiB ({row['seconds']:.0f} s)", flush=True)
     if len(rows) > 1:
         a, b = rows[0], rows[-1]
-        print(f"peak RSS growth {a['n']} -> {b['n']} images: run process {b['peak_rss_main_mib'] - a['peak_rss_main_mib']:+.1f} "
+        print(f"peak RSS growth {a['n']} -> {b['n']} images: run process "
+              f"{b['peak_rss_main_mib'] - a['peak_rss_main_mib']:+.1f} "
               f"MiB, with workers {b['peak_rss_with_workers_mib'] - a['peak_rss_with_workers_mib']:+.1f} MiB")
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "python": sys.version}, indent=2))

@@ -150,8 +150,8 @@ def main() -> None:
             for k, fn in fns.items():
                 times[k].append(throughput(fn, x))
         med = {k: statistics.median(v) for k, v in times.items()}
-        row = {"model": name, **{f"{k}_ips": v for k, v in med.items()}, "ort_over_eager": med["onnxruntime"] / med["eager"],
-               "all": times}
+        row = {"model": name, **{f"{k}_ips": v for k, v in med.items()},
+               "ort_over_eager": med["onnxruntime"] / med["eager"], "all": times}
         if "compile" in med:
             row["compile_over_eager"] = med["compile"] / med["eager"]
         rows.append(row)

@@ -145,7 +145,8 @@ def main() -> None:
                "loader_ips": loader, "forward_all": fwd, "run_all": run}
         rows.append(row)
         print(f"{name:24s} forward {row['forward_ips']:8.2f} img/s   run {row['run_ips']:8.2f} img/s   "
-              f"run/forward {row['ratio']:.3f}   loader alone {loader:8.1f} img/s   (all: fwd {[round(v, 2) for v in fwd]}, run {[round(v, 2) for v in run]})",
+              f"run/forward {row['ratio']:.3f}   loader alone {loader:8.1f} img/s   "
+              f"(all: fwd {[round(v, 2) for v in fwd]}, run {[round(v, 2) for v in run]})",
               flush=True)
         del batches
     if args.json:

@@ -80,7 +80,8 @@ def check_heatmap(heatmap: torch.Tensor, vector: dict) -> None:
     assert_close(flat[ref["sample_indices"]].numpy(), ref["samples"], tols["heatmap_samples"], "heatmap samples")
     h64 = flat.double()
     assert_close(h64.sum().item(), ref["sum"], {"rtol": tols["heatmap_sum"]["rtol"], "atol": 0}, "heatmap sum")
-    assert_close(h64.abs().mean().item(), ref["mean_abs"], {"rtol": tols["heatmap_mean_abs"]["rtol"], "atol": 0}, "heatmap mean |x|")
+    assert_close(h64.abs().mean().item(), ref["mean_abs"], {"rtol": tols["heatmap_mean_abs"]["rtol"], "atol": 0},
+                 "heatmap mean |x|")
 
 
 def manifest(model: nn.Module) -> list:

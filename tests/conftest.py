@@ -12,7 +12,8 @@ import pytest
 import torch
 
 _TESTS = Path(__file__).resolve().parent
-for _folder in [_TESTS, *sorted(p for p in _TESTS.iterdir() if p.is_dir() and p.name not in ("fixtures", "__pycache__"))]:
+for _folder in [_TESTS, *sorted(p for p in _TESTS.iterdir()
+                                if p.is_dir() and p.name not in ("fixtures", "__pycache__"))]:
     if str(_folder) not in sys.path:
         sys.path.insert(0, str(_folder))
 

@@ -71,7 +71,8 @@ class JointSet:
 JOINT_SETS: dict[str, JointSet] = {
     "h36m18": JointSet("h36m18", H36M_JOINT_NAMES, H36M_FLIP_PAIRS, H36M_SKELETON, 0, tuple(range(17))),
     "h36m17": JointSet("h36m17", H36M_JOINT_NAMES[:17], H36M_FLIP_PAIRS, H36M_SKELETON, 0, tuple(range(17))),
-    "muco21": JointSet("muco21", MUCO_JOINT_NAMES, MUCO_FLIP_PAIRS, MUCO_SKELETON, 14, MUCO_TO_H36M17, approximate=True),
+    "muco21": JointSet("muco21", MUCO_JOINT_NAMES, MUCO_FLIP_PAIRS, MUCO_SKELETON, 14, MUCO_TO_H36M17,
+                       approximate=True),
 }
 JOINT_SET_BY_COUNT: dict[int, str] = {18: "h36m18", 17: "h36m17", 21: "muco21"}
 

@@ -90,7 +90,8 @@ def looks_like_run_output(out: Path) -> bool:
                 if name == "predictions":
                     if not _RUN_PREDICTIONS.match(entry) or not (path / entry).is_file():
                         return False
-                elif not _RUN_PARTIAL.match(entry) or not all(_RUN_CHUNK.match(c) for c in _names(path / entry) or ["?"]):
+                elif (not _RUN_PARTIAL.match(entry)
+                      or not all(_RUN_CHUNK.match(c) for c in _names(path / entry) or ["?"])):
                     return False
         elif name not in (".force-staging",) and not name.startswith(".predictions.old-") and not path.is_file():
             return False
@@ -129,8 +130,8 @@ def claim_run_folder(out: Path, log: Callable[[str], None] = print,
     """Make ``out`` a run output folder (see the module docstring); writes the marker.
 
     Accepted: a new or empty folder, a folder with ``pose3dbench_output.json``, or one written by an older
-    pose3dbench (only files and folders ``run`` writes, no marker yet: the marker is added). Nothing is written before the
-    folder is accepted; then ``prepare(out)`` (e.g. create it and check it is writable) and the marker.
+    pose3dbench (only files and folders ``run`` writes, no marker yet: the marker is added). Nothing is written before
+    the folder is accepted; then ``prepare(out)`` (e.g. create it and check it is writable) and the marker.
     """
     out = Path(out)
     marker = _read_json_object(out / RUN_MARKER)
@@ -242,4 +243,5 @@ def check_writable(out: Path) -> None:
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
-        raise OutputError(f"output folder {out} is not writable ({exc.strerror}); pass --out to a folder you can write to") from None
+        raise OutputError(f"output folder {out} is not writable ({exc.strerror}); "
+                          "pass --out to a folder you can write to") from None

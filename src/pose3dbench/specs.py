@@ -130,7 +130,8 @@ def validate_custom_model(model: Any, where: str, *, check_forward: bool = True)
     a RootNet-family model is called as (img, k_value [1, 1]) and must give [1, 3].
     """
     if not isinstance(model, nn.Module):
-        raise ModelSpecError(f"{where} returned {type(model).__name__}, not a torch.nn.Module; return the model itself.")
+        raise ModelSpecError(f"{where} returned {type(model).__name__}, not a torch.nn.Module; "
+                             "return the model itself.")
     cfg = getattr(model, "config", None)
     if cfg is None:
         raise ModelSpecError(f"{where}: the model has no `config` attribute; set model.config = "
@@ -247,7 +248,10 @@ _LABEL_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+()\[\]#-]{0,63}$")
 
 
 def split_label(spec: str) -> tuple[str | None, str]:
-    """``LABEL:=SPEC`` -> (LABEL, SPEC); a spec without ``:=`` -> (None, spec). Raises ModelSpecError for a bad label."""
+    """``LABEL:=SPEC`` -> (LABEL, SPEC); a spec without ``:=`` -> (None, spec).
+
+    Raises ModelSpecError for a bad label.
+    """
     text = str(spec).strip()
     if ":=" not in text:
         return None, text
@@ -298,8 +302,9 @@ def _resolve_base(spec: str, full: str, overrides: dict[str, Any], trust_checkpo
             return _resolve_onnx(full, path, overrides or None)
         known = set(registry.available()) | set(registry.families())
         if name not in known:
-            raise ModelSpecError(f"{full!r}: unknown model {name!r}.{did_you_mean(name, registry.names())} Use a family "
-                                 f"({', '.join(registry.families())}) or a variant ({', '.join(registry.available())}).")
+            raise ModelSpecError(f"{full!r}: unknown model {name!r}.{did_you_mean(name, registry.names())} "
+                                 f"Use a family ({', '.join(registry.families())}) "
+                                 f"or a variant ({', '.join(registry.available())}).")
         return _load_checkpoint(full, name, path, trust_checkpoint, overrides)
     if spec in registry.available():
         model = registry.create(spec, **overrides).eval()
@@ -331,4 +336,5 @@ def verify_weights(target, *, load: bool = True, relock: bool = False) -> dict[s
     return verify(target, load=load, relock=relock, load_checkpoint=check_checkpoint)
 
 
-__all__ = ["ModelInfo", "ModelSpecError", "resolve_model_spec", "split_label", "validate_custom_model", "verify_weights"]
+__all__ = ["ModelInfo", "ModelSpecError", "resolve_model_spec", "split_label", "validate_custom_model",
+           "verify_weights"]

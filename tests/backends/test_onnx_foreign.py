@@ -72,7 +72,8 @@ def test_heatmap_output_fixed_batch(mhp21, heatmap_file):
     model, info = resolve_model_spec(str(heatmap_file))
     cfg = model.config
     assert info.onnx["layout"] == "heatmaps" and info.onnx["fixed_batch"] == 1
-    assert (cfg.joint_num, cfg.depth_bins, tuple(cfg.heatmap_size), tuple(cfg.input_size)) == (21, 32, (32, 32), (256, 256))
+    assert ((cfg.joint_num, cfg.depth_bins, tuple(cfg.heatmap_size), tuple(cfg.input_size))
+            == (21, 32, (32, 32), (256, 256)))
     assert cfg.joint_set == "muco21" and info.onnx["approximate_joint_mapping"] is True
     assert info.weights == "checkpoint" and len(info.sha256) == 64
     x = torch.randn(3, 3, 256, 256)  # 3 images through a batch-1 graph: sliced

@@ -161,7 +161,8 @@ def test_authors_json_and_rootnet_split(data_dir, tmp_path, capsys):
 
 
 def test_rootnet_file_gives_mrpe(data_dir, capsys):
-    res = run_json(capsys, "--data", data_dir, "--predictions", data_dir / "bbox_root" / "bbox_root_human36m_output.json",
+    res = run_json(capsys, "--data", data_dir,
+                   "--predictions", data_dir / "bbox_root" / "bbox_root_human36m_output.json",
                    "--root", "rootnet")
     assert res["metric"] == "MRPE" and res["num_samples"] == 88
     assert 40 < res["mrpe_mm"] < 120  # 3D Gaussian, sigma 50 mm: expectation 79.8 mm

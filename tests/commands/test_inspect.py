@@ -13,7 +13,8 @@ from pose3dbench.cli import main
 
 # one conformance configuration per family -> (family, variant, arch line fragment)
 FAMILIES = {
-    "convnextpose_official": ("convnextpose", "convnextpose-xs", "depths=[2, 2, 6, 2], dims=[40, 80, 160, 320], head_width=128"),
+    "convnextpose_official": ("convnextpose", "convnextpose-xs",
+                              "depths=[2, 2, 6, 2], dims=[40, 80, 160, 320], head_width=128"),
     "posenet_r50": ("posenet", "posenet-r50", "resnet_depth=50"),
     "rootnet_r50": ("rootnet", "rootnet-r50", "resnet_depth=50"),
     "mhp_lpski_j21": ("mobilehumanpose", "mobilehumanpose-lpski", "backbone=LPSKI"),

@@ -87,7 +87,8 @@ def test_notebook_runs_on_synthetic_data(tmp_path, monkeypatch):
                      f"OUT, ROOTS, LIMIT, LIMIT_PER_ACTION = {str(out)!r}, ['gt'], None, 1\n"
                      f"PACKAGE, INPUTS = None, {str(tmp_path / 'no-inputs')!r}")
     monkeypatch.setenv("POSE3DBENCH_CACHE", str(tmp_path / "cache"))
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
     client.execute()
     results = json.loads((out / "results.json").read_text())
     assert {e["model"] for e in results["evaluations"]} == {"mobilehumanpose-lpski"}

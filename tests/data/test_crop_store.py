@@ -115,7 +115,8 @@ def test_run_records_the_store_and_a_second_run_decodes_nothing(tmp_path, monkey
     data = build_dataset(tmp_path / "h36m")
     byo = str(Path(__file__).resolve().parents[1] / "byo_model.py") + ":build"
     common = ["--data", str(data), "--protocol", "2", "--root", "rootnet", "--model", byo,
-              "--model", "mobilehumanpose-lpski", "--no-profile", "--no-report", "--no-progress", "--crop-cache", "disk"]
+              "--model", "mobilehumanpose-lpski", "--no-profile", "--no-report", "--no-progress",
+              "--crop-cache", "disk"]
     assert cli_main(["run", "--out", str(tmp_path / "a"), *common]) == 0
     res = json.loads((tmp_path / "a" / "results.json").read_text())
     assert res["settings"]["crop_cache"]["mode"] == "disk"

@@ -100,7 +100,8 @@ def test_real_record_with_placeholder_image(tmp_path, capsys):
     assert rc == 1
     assert rep["subjects"]["11"]["images_size_mismatch"] == 1
     assert "48x64, annotation says 1000x1002" in rep["protocols"]["1"]["gt"]["problems"][0]
-    assert rep["bbox_root"][str((root / "bbox_root" / "bbox_root_human36m_output.json").resolve())]["coverage"]["1"] == "1/1"
+    assert (rep["bbox_root"][str((root / "bbox_root" / "bbox_root_human36m_output.json").resolve())]["coverage"]["1"]
+            == "1/1")
 
 
 def test_protocol2_bbox_root_file_is_flagged_for_protocol1(tiny, tmp_path, capsys):

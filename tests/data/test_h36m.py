@@ -47,7 +47,8 @@ def test_real_s11_record_gt(tmp_path):
     assert s.image_id.tolist() == [IMAGE_ID] and s.subject.tolist() == [11] and s.frame_idx.tolist() == [0]
     assert (s.action_idx[0], s.subaction_idx[0], s.cam_idx[0]) == (2, 1, 1)
     assert s.image_size.tolist() == [[1000, 1002]]
-    assert s.image_path[0] == str(root.resolve() / "images" / "s_11_act_02_subact_01_ca_01" / "s_11_act_02_subact_01_ca_01_000001.jpg")
+    assert s.image_path[0] == str(root.resolve() / "images" / "s_11_act_02_subact_01_ca_01"
+                                  / "s_11_act_02_subact_01_ca_01_000001.jpg")
     assert s.joints_cam.shape == (1, 18, 3)
     np.testing.assert_allclose(s.joints_cam[0, 17], (s.joints_cam[0, 11] + s.joints_cam[0, 14]) / 2)
     np.testing.assert_allclose(s.root_cam[0], s.joints_cam[0, 0])
@@ -144,7 +145,8 @@ def test_missing_field_and_joint_frame(tmp_path):
     with pytest.raises(DatasetError, match="cam_idx"):
         load_split(root, 1, "gt")
     root = make_real_s11(tmp_path / "b")
-    _rewrite(root / "annotations" / "Human36M_subject11_joint_3d.json", lambda d: d["2"]["1"].update({"64": d["2"]["1"].pop("0")}))
+    _rewrite(root / "annotations" / "Human36M_subject11_joint_3d.json",
+             lambda d: d["2"]["1"].update({"64": d["2"]["1"].pop("0")}))
     with pytest.raises(DatasetError, match="no 3D joints for action 2, subaction 1, frame 0"):
         load_split(root, 1, "gt")
 

@@ -12,8 +12,10 @@ from pose3dbench.errors import SynthError
 from pose3dbench.data.transforms import load_image
 from pose3dbench.joints import H36M_ACTIONS
 
-REAL_CAMS = Path(__file__).resolve().parents[1] / "fixtures" / "h36m-real" / "s11_frame" / "annotations" / "Dummy_subject1_camera.json"
-JSONS = [f"annotations/Human36M_subject{s}_{k}.json" for s in (1, 5, 6, 7, 8, 9, 11) for k in ("data", "camera", "joint_3d")] + [
+REAL_CAMS = (Path(__file__).resolve().parents[1] / "fixtures" / "h36m-real" / "s11_frame" / "annotations"
+             / "Dummy_subject1_camera.json")
+JSONS = [f"annotations/Human36M_subject{s}_{k}.json" for s in (1, 5, 6, 7, 8, 9, 11)
+         for k in ("data", "camera", "joint_3d")] + [
     "bbox_root/bbox_root_human36m_output.json", "pose3dbench_synthetic.json"]
 
 
@@ -30,10 +32,13 @@ def test_files_and_marker(tiny):
     assert find_dataset(tiny).synthetic["size"] == "tiny"
     data = json.loads((tiny / "annotations/Human36M_subject11_data.json").read_text())
     im, ann = data["images"][0], data["annotations"][0]
-    assert set(im) == {"id", "file_name", "width", "height", "subject", "action_name", "action_idx", "subaction_idx", "cam_idx", "frame_idx"}
+    assert set(im) == {"id", "file_name", "width", "height", "subject", "action_name", "action_idx", "subaction_idx",
+                       "cam_idx", "frame_idx"}
     assert set(ann) == {"id", "image_id", "keypoints_vis", "bbox"}
-    assert im["file_name"] == (f"s_11_act_{im['action_idx']:02d}_subact_{im['subaction_idx']:02d}_ca_{im['cam_idx']:02d}/"
-                               f"s_11_act_{im['action_idx']:02d}_subact_{im['subaction_idx']:02d}_ca_{im['cam_idx']:02d}_{im['frame_idx'] + 1:06d}.jpg")
+    assert im["file_name"] == (f"s_11_act_{im['action_idx']:02d}_subact_{im['subaction_idx']:02d}"
+                               f"_ca_{im['cam_idx']:02d}/"
+                               f"s_11_act_{im['action_idx']:02d}_subact_{im['subaction_idx']:02d}"
+                               f"_ca_{im['cam_idx']:02d}_{im['frame_idx'] + 1:06d}.jpg")
     frames = np.array([i["frame_idx"] for i in data["images"]])
     assert (frames % 64 == 0).any() and (frames % 64 != 0).any()
     assert all(H36M_ACTIONS[i["action_idx"]] == i["action_name"] for i in data["images"])
@@ -75,7 +80,8 @@ def test_loads_for_protocols_and_root_sources(tiny, protocol, n_subjects):
     assert (gt.frame_idx % 64 == 0).all() and np.array_equal(gt.image_id, rn.image_id)
     assert json.loads(gt.source["synthetic"])["size"] == "tiny"
     if protocol == 2:
-        assert set(gt.action_idx) == set(range(2, 17)) and set(gt.subaction_idx) == {1, 2} and set(gt.cam_idx) == {1, 2, 3, 4}
+        assert (set(gt.action_idx) == set(range(2, 17)) and set(gt.subaction_idx) == {1, 2}
+                and set(gt.cam_idx) == {1, 2, 3, 4})
     # RootNet-like roots: off by tens of mm, not zero
     err = np.linalg.norm(rn.root_cam - gt.root_cam, axis=1)
     assert 5 < err.mean() < 150 and err.min() > 0

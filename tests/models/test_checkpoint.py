@@ -77,7 +77,8 @@ def test_infer_config_from_manifest(name):
 
 def test_integral_family_selects_3dmppe_layout_and_overrides_apply():
     config, warns = infer_config(shapes_of("integral_r50_mks"), "integral")
-    assert (config.family, config.variant, config.arch["head_layout"], warns) == ("integral", "integral-r50", "3dmppe", [])
+    assert ((config.family, config.variant, config.arch["head_layout"], warns)
+            == ("integral", "integral-r50", "3dmppe", []))
     config, _ = infer_config(shapes_of("integral_r50_msra"), "integral")
     assert config.arch["head_layout"] == "msra"
     config, _ = infer_config(shapes_of("convnextpose_femto_d512_dd64_up2"), "convnextpose", upsample_layers=2)
@@ -336,7 +337,8 @@ def test_spec_custom_models(tmp_path):
         "import torch\nfrom torch import nn\nimport byo_model\n"
         "def not_module():\n    return 42\n"
         "def no_config():\n    return nn.Conv2d(3, 3, 1)\n"
-        "def wrong_shape():\n    m = byo_model.TinyPose()\n    m.forward = lambda img: torch.zeros(img.shape[0], 5)\n    return m\n"
+        "def wrong_shape():\n    m = byo_model.TinyPose()\n"
+        "    m.forward = lambda img: torch.zeros(img.shape[0], 5)\n    return m\n"
         "def raises():\n    raise RuntimeError('boom')\n")
     for func, expect in (("not_module", "not a torch.nn.Module"), ("no_config", "no `config` attribute"),
                          ("wrong_shape", r"forward returned \(1, 5\), expected .*\[1, 18, 3\]"),

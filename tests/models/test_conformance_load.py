@@ -34,7 +34,8 @@ OVERRIDES = {"convnextpose_femto_d256_dd64_up2": {"upsample_layers": 2},
              "convnextpose_femto_d512_dd64_up2": {"upsample_layers": 2}}
 EXPECTED_VARIANT = {
     "convnextpose_official": "convnextpose-xs", "convnextpose_femto_d256_dd32_up2": "convnextpose-s",
-    "convnextpose_femto_d256_dd64_up2": "convnextpose-custom", "convnextpose_femto_d512_dd64_up2": "convnextpose-custom",
+    "convnextpose_femto_d256_dd64_up2": "convnextpose-custom",
+    "convnextpose_femto_d512_dd64_up2": "convnextpose-custom",
     "convnextpose_femto_d256_dd64_up3_derived": "convnextpose-m", "posenet_r50": "posenet-r50",
     "rootnet_r50": "rootnet-r50", "mhp_lpski": "mobilehumanpose-lpski", "mhp_lpski_j21": "mobilehumanpose-lpski",
     "mhp_lpres": "mobilehumanpose-lpres", "mhp_lpwo": "mobilehumanpose-lpwo", "integral_r50_msra": "integral-r50",
@@ -90,7 +91,8 @@ def _check_outputs(name: str, model, vec: dict) -> None:
         assert_close(norm, ref, tols["coord"], f"{name} coord (normalised)")
         # the repo's patch-pixel conversion ((x+0.5)*256, (y+0.5)*256, z*256) of the same numbers
         patch = torch.stack(((norm[..., 0] + 0.5) * 256, (norm[..., 1] + 0.5) * 256, norm[..., 2] * 256), dim=-1)
-        assert_close(patch, vec["outputs"]["coord_patch_px"]["values"], tols["coord_patch_px"], f"{name} coord_patch_px")
+        assert_close(patch, vec["outputs"]["coord_patch_px"]["values"], tols["coord_patch_px"],
+                     f"{name} coord_patch_px")
     else:
         assert_close(coord, ref, tols["coord"], f"{name} coord")
 

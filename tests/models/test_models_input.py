@@ -29,10 +29,12 @@ def test_0_1_divides_by_255_first_and_bgr_reverses_channels():
     p = _crops(1)
     cfg = ModelConfig(family="custom", variant="b", input_pixel_range="0-1")
     x = normalize_crops(p, cfg)
-    ref = (p.permute(0, 3, 1, 2).float().div(255) - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    ref = ((p.permute(0, 3, 1, 2).float().div(255) - torch.tensor(MEAN).view(1, 3, 1, 1))
+           / torch.tensor(STD).view(1, 3, 1, 1))
     assert torch.equal(x, ref)
     bgr = normalize_crops(p, ModelConfig(family="custom", variant="c", input_channel_order="BGR"))
-    ref_bgr = (p.permute(0, 3, 1, 2).float().flip(1) - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    ref_bgr = ((p.permute(0, 3, 1, 2).float().flip(1) - torch.tensor(MEAN).view(1, 3, 1, 1))
+               / torch.tensor(STD).view(1, 3, 1, 1))
     assert torch.equal(bgr, ref_bgr)
 
 

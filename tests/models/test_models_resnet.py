@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from conformance_utils import (ROOTNET_K_VALUE, leaf_modules, manifest, assert_close, check_heatmap, conformance_input, load_vector,
-                               recipe_v1, synthetic_heatmap)
+from conformance_utils import (ROOTNET_K_VALUE, leaf_modules, manifest, assert_close, check_heatmap, conformance_input,
+                               load_vector, recipe_v1, synthetic_heatmap)
 from pose3dbench.errors import DatasetError, ModelConfigError
 from pose3dbench.models import registry
 from pose3dbench.models.resnet import ResNetBackbone, resnet_out_channels

@@ -357,7 +357,8 @@ def test_results_csv(built):
     assert float(r["published_mm"]) == 54.4
     assert r["diff_mm"] == ""  # posenet-r50 is untrained here: no difference to the paper
     c = by[("convnextpose-s", "2", "gt")]
-    ev_c = next(e for e in results["evaluations"] if (e["model"], e["protocol"], e["root"]) == ("convnextpose-s", 2, "gt"))
+    ev_c = next(e for e in results["evaluations"]
+                if (e["model"], e["protocol"], e["root"]) == ("convnextpose-s", 2, "gt"))
     assert float(c["diff_mm"]) == pytest.approx(ev_c["total_mm"] - 42.3, abs=2e-3)
     assert float(r["ci_low_mm"]) < float(r["total_mm"]) < float(r["ci_high_mm"])
     assert float(r["params_m"]) == 34.3 and float(r["latency_ms"]) == 30.0
@@ -533,7 +534,8 @@ needs_chromium = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"
 def _chromium(*args, timeout=120) -> subprocess.CompletedProcess:
     assert CHROMIUM, "chromium is not installed: .ci/run installs Debian's chromium package"
     with tempfile.TemporaryDirectory() as profile:
-        return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                               "--disable-background-networking",
                                "--disable-component-update", "--disable-sync", "--no-first-run",
                                f"--user-data-dir={profile}", *args], check=True, capture_output=True, text=True,
                               timeout=timeout)
@@ -545,7 +547,8 @@ PROBE = """<script>
 window.__errors = [];
 const origError = console.error;
 console.error = (...a) => { window.__errors.push(a.join(' ')); origError(...a); };
-window.addEventListener('error', e => window.__errors.push('error: ' + (e.message || (e.target && e.target.tagName))), true);
+window.addEventListener('error', e => window.__errors.push('error: ' + (e.message || (e.target && e.target.tagName))), \
+true);
 window.addEventListener('load', () => {
   const wrap = document.querySelector('.table-wrap');
   const fits = [...document.querySelectorAll('.table-wrap.fit')].map(w => w.scrollWidth - w.clientWidth);
@@ -625,7 +628,8 @@ def test_per_action_table_has_models_as_rows(built):
     # family groups in ranking order, each model's measured row followed by the paper's row
     assert firsts == ["*ConvNeXtPose*", "convnextpose-s", "*↳ published*", "*3DMPPE PoseNet*", "posenet-r50",
                       "*↳ published*", "*MobileHumanPose*", "mhp-lpski-j21 *", "*↳ published*"]
-    ev = next(e for e in results["evaluations"] if (e["model"], e["protocol"], e["root"]) == ("convnextpose-s", 2, "gt"))
+    ev = next(e for e in results["evaluations"]
+              if (e["model"], e["protocol"], e["root"]) == ("convnextpose-s", 2, "gt"))
     assert rows[2][-1] == f"**{ev['total_mm']:.1f}**" and rows[2][3] == f"**{ev['per_action_mm']['Eating']:.1f}**"
     assert rows[3][-1] == "*42.3*" and set(rows[3][1:-1]) == {"—"}
     posenet = next(r for r in rows if r[0] == "posenet-r50")  # untrained: never bold, even where lowest

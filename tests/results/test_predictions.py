@@ -11,7 +11,8 @@ import torch
 from pose3dbench.errors import PredictionsError
 from pose3dbench.results.predictions import load_predictions, match_to_samples, save_predictions
 
-REAL_BBOX_ROOT_P1 = Path(__file__).resolve().parents[1] / "fixtures" / "h36m-real" / "bbox_root" / "bbox_root_human36m_output_protocol1_S11.json"
+REAL_BBOX_ROOT_P1 = (Path(__file__).resolve().parents[1] / "fixtures" / "h36m-real" / "bbox_root"
+                     / "bbox_root_human36m_output_protocol1_S11.json")
 META = {"heatmap_size": [64, 64], "depth_bins": 64, "joint_set": "h36m18", "protocol": 2, "root": "gt",
         "model": "posenet_r50"}
 

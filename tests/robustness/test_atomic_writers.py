@@ -183,7 +183,8 @@ def test_synth_output(which, dataset, fail_writing):
 def test_single_file_outputs(command, dataset, tmp_path, run_cli, fail_writing):
     path = tmp_path / "result.json"
     if command == "evaluate":
-        argv = ["evaluate", "--data", dataset, "--predictions", dataset / "bbox_root" / "bbox_root_human36m_output.json",
+        argv = ["evaluate", "--data", dataset,
+                "--predictions", dataset / "bbox_root" / "bbox_root_human36m_output.json",
                 "--root", "rootnet", "--out", path]
     else:
         argv = ["profile", "--model", f"{TESTS / 'byo_model.py'}:build", "--iters", "1", "--warmup", "0",

@@ -82,7 +82,8 @@ def test_subject_annotation_file_missing(dataset, tmp_path, run_cli):
     (dataset / "annotations" / "Human36M_subject9_joint_3d.json").unlink()
     out = tmp_path / "out"
     rc, _, err = run_cli(base_argv(dataset, out))
-    assert_clean_failure(rc, err, out, "Human36M_subject9_joint_3d.json", "not found below", "copy the 3DMPPE annotation")
+    assert_clean_failure(rc, err, out, "Human36M_subject9_joint_3d.json", "not found below",
+                         "copy the 3DMPPE annotation")
 
 
 def test_bbox_root_missing_ids(dataset, tmp_path, run_cli):

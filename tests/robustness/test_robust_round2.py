@@ -101,7 +101,8 @@ def test_single_file_outputs_never_replace_a_foreign_file(command, dataset, tmp_
     victim = dataset / "annotations" / "Human36M_subject9_camera.json"
     before = victim.read_bytes()
     if command == "evaluate":
-        argv = ["evaluate", "--data", dataset, "--predictions", dataset / "bbox_root" / "bbox_root_human36m_output.json",
+        argv = ["evaluate", "--data", dataset,
+                "--predictions", dataset / "bbox_root" / "bbox_root_human36m_output.json",
                 "--root", "rootnet", "--out", victim]
         option = "--out"
     else:

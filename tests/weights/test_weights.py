@@ -374,12 +374,12 @@ def test_cli_list_get_verify(server, ckpt_bytes, capsys):
         code, out = _cli("weights", "get", "testnet:cli", "--no-progress")
         assert code == 0 and out.strip() == str(download.cached_path(entry))
         code, out = _cli("weights", "list")
-        line = next(l for l in out.splitlines() if l.startswith("testnet:cli"))
+        line = next(ln for ln in out.splitlines() if ln.startswith("testnet:cli"))
         assert "cached" in line and line.split()[-1] == "snap.pth.tar"  # the file name; the path with --long
         assert "mobilehumanpose" in out and "--model" in out and "weights list --long" in out
-        assert max(len(l) for l in out.splitlines()) <= 100, "weights list must fit 100 columns"
+        assert max(len(ln) for ln in out.splitlines()) <= 100, "weights list must fit 100 columns"
         code, out = _cli("weights", "list", "--long")
-        line = next(l for l in out.splitlines() if l.startswith("testnet:cli"))
+        line = next(ln for ln in out.splitlines() if ln.startswith("testnet:cli"))
         assert "cached" in line and str(download.cached_path(entry)) in line
         code, out = _cli("weights", "verify", "testnet:cli", "--no-load", "--json")
         assert code == 0 and json.loads(out)["lock"] == "match"

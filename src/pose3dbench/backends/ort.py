@@ -169,4 +169,5 @@ def compile_model(model: nn.Module, **kwargs) -> nn.Module:
             return model
         return torch.compile(model, **kwargs)  # torch < 2.2
     except Exception as exc:
-        raise BackendError(f"torch.compile is not usable here ({type(exc).__name__}: {exc}); run without --compile") from exc
+        raise BackendError(f"torch.compile is not usable here ({type(exc).__name__}: {exc}); "
+                           "run without --compile") from exc

@@ -26,8 +26,10 @@ def add_parser(subparsers) -> None:
 def _print(rep: dict) -> None:
     print(f"Human3.6M folder: {rep['data_dir']}")
     if rep["synthetic"]:
-        print(f"  SYNTHETIC data (pose3dbench synth, size {rep['synthetic'].get('size')}, seed {rep['synthetic'].get('seed')})"
-              + ("" if rep["synthetic"].get("complete", True) else " -- generation did not finish: run pose3dbench synth again"))
+        print(f"  SYNTHETIC data (pose3dbench synth, size {rep['synthetic'].get('size')}, "
+              f"seed {rep['synthetic'].get('seed')})"
+              + ("" if rep["synthetic"].get("complete", True)
+                 else " -- generation did not finish: run pose3dbench synth again"))
     print(f"  image sequence folders: {rep['sequence_folders']} (under {rep['image_root']})")
     have = [s for s, f in rep["annotation_files"].items() if all(f.values())]
     print(f"  subjects with all annotation files: {', '.join(have) or 'none'}")
@@ -48,7 +50,8 @@ def _print(rep: dict) -> None:
     for proto, d in rep["protocols"].items():
         for src in ("gt", "rootnet"):
             st = d[src]
-            print(f"  Protocol {proto} ({'+'.join('S' + str(s) for s in d['subjects'])}, {d['test_images']} test images) "
+            print(f"  Protocol {proto} ({'+'.join('S' + str(s) for s in d['subjects'])}, "
+                  f"{d['test_images']} test images) "
                   f"with {src} boxes/roots: {'OK' if st['ok'] else 'CANNOT RUN'}")
             for msg in st["problems"]:
                 print(f"    - {msg}")
@@ -67,7 +70,8 @@ def run(args) -> int:
     else:
         _print(rep)
         if failing:
-            print(f"pose3dbench doctor: protocol(s) {', '.join(sorted(set(failing)))} cannot run; fix the problems listed above")
+            print(f"pose3dbench doctor: protocol(s) {', '.join(sorted(set(failing)))} cannot run; "
+                  "fix the problems listed above")
         else:
             print("pose3dbench doctor: all protocols can run")
     return 1 if failing else 0

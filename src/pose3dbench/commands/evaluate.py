@@ -20,7 +20,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "evaluate", help="re-score saved predictions (.npz or the authors' result json) without a model",
         description="Re-score saved predictions on a Human3.6M split: MPJPE (Protocol 2) or the authors' "
-                    "PA-MPJPE (Protocol 1; rigid alignment: rotation + translation, no scale), per action and per joint; MRPE for root-only (RootNet) files.")
+                    "PA-MPJPE (Protocol 1; rigid alignment: rotation + translation, no scale), "
+                    "per action and per joint; MRPE for root-only (RootNet) files.")
     p.add_argument("--data", type=Path, required=True, help="Human3.6M folder in the 3DMPPE format")
     p.add_argument("--predictions", type=Path, required=True,
                    help="predictions written by `pose3dbench run` (.npz), the authors' "

@@ -48,10 +48,12 @@ def format_report(r: dict[str, Any]) -> str:
         f"epoch        {r['epoch'] if r['epoch'] is not None else '-'}",
         f"tensors      {r['tensors']} ({r['numel']:,} values, {', '.join(f'{k} x{v}' for k, v in r['dtypes'].items())})"
         + (f", prefix {r['stripped_prefix']!r} stripped" if r["stripped_prefix"] else ""),
-        f"family       {r['family']}" + (f"   (asked for {r['requested']})" if r["requested"] else "   (inferred from keys)"),
+        f"family       {r['family']}"
+        + (f"   (asked for {r['requested']})" if r["requested"] else "   (inferred from keys)"),
         f"variant      {r['variant']}",
         f"config       joints {cfg['joint_num']} ({cfg['joint_set']}), depth bins {cfg['depth_bins']}, "
-        f"heatmap {cfg['heatmap_size'][0]}x{cfg['heatmap_size'][1]}, input {cfg['input_size'][0]}x{cfg['input_size'][1]}",
+        f"heatmap {cfg['heatmap_size'][0]}x{cfg['heatmap_size'][1]}, "
+        f"input {cfg['input_size'][0]}x{cfg['input_size'][1]}",
         f"arch         {arch}",
         f"params       {r['params']:,} ({r['params_m']:.2f} M trainable)",
         f"strict load  {'yes' if r['strict_load'] else 'NO'}",

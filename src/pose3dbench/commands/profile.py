@@ -52,7 +52,8 @@ def timing_noise_warnings(results: list[dict]) -> list[str]:
         lat = r.get("latency") or {}
         med, p90 = lat.get("median_ms"), lat.get("p90_ms")
         if med and p90 is not None and (p90 - med) / med > TIMING_NOISE:
-            out.append(f"warning: {r['model']}: latency samples spread by +{(p90 - med) / med:.0%} (p90 {p90:.1f} ms vs "
+            out.append(f"warning: {r['model']}: latency samples spread by +{(p90 - med) / med:.0%} "
+                       f"(p90 {p90:.1f} ms vs "
                        f"median {med:.1f} ms): the machine is busy or the timed runs are too few; re-measure on an "
                        "idle machine with more --iters before quoting it")
     return out

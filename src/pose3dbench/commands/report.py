@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
                                  threshold_mm=threshold)
         except OSError as exc:
             raise ResultsError(f"cannot write the report into {args.out} ({exc.strerror or exc}); free disk space "
-                               "and re-run (each report file is replaced only once its new version is complete)") from None
+                               "and re-run (each report file is replaced only once its new "
+                               "version is complete)") from None
     files = [k for k in ("report_html", "report_md", "results_csv", "tables_tex") if k in paths]
     for key in files:
         print(f"{key.replace('_', '.')}: {paths[key]}")

@@ -39,11 +39,13 @@ def add_parser(sub) -> None:
                    help="data-loading processes (decode + crop); 0 = in-process. Default: 0 on CPU (a worker "
                         "competes with torch's threads for the cores: measured up to 2x slower on 2 cores), "
                         "cores - 2 (at most 16) on CUDA (see benchmarks/RESULTS.md)")
-    p.add_argument("--threads", type=int_range(1), default=None, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--threads", type=int_range(1), default=None,
+                   help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--out", type=Path, default=Path("pose3dbench-out"),
                    help="output folder: new, empty or an earlier run's (default: ./pose3dbench-out); one run at a time")
     p.add_argument("--force", action="store_true",
-                   help="recompute everything instead of resuming; the previous results are replaced only when it finished")
+                   help="recompute everything instead of resuming; the previous results are replaced only when "
+                        "it finished")
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="allow full unpickling of checkpoints that weights_only loading refuses (trusted files only)")
     p.add_argument("--no-profile", dest="profile", action="store_false", help="skip the cost profile")
@@ -168,7 +170,8 @@ def main(args) -> int:
         flip=args.flip, device=args.device, batch_size=args.batch_size,
         workers=args.workers if args.workers is not None else default_workers(args.device),
         threads=args.threads, out=args.out, force=args.force, trust_checkpoint=args.trust_checkpoint,
-        profile=args.profile, profile_iters=args.profile_iters, profile_batch=args.profile_batch, synthetic_size=args.synthetic_size,
+        profile=args.profile, profile_iters=args.profile_iters, profile_batch=args.profile_batch,
+        synthetic_size=args.synthetic_size,
         limit=args.limit, limit_per_action=args.limit_per_action, bbox_root=parse_bbox_root(args.bbox_root),
         report=args.report, channels_last=args.channels_last, progress=args.progress and not args.quiet,
         backend=args.backend, compile=args.compile, crop_cache=args.crop_cache, crop_budget_mb=args.crop_budget_mb,

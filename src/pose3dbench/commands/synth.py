@@ -14,10 +14,12 @@ def add_parser(subparsers) -> None:
         "below --out. Deterministic for a seed. --out must be new, empty, or a set this command wrote before "
         "(its pose3dbench_synthetic.json at the top): any other folder, e.g. a real dataset, is refused.",
     )
-    p.add_argument("--out", required=True, help="output folder: new, empty or an earlier synth output (created if needed)")
+    p.add_argument("--out", required=True,
+                   help="output folder: new, empty or an earlier synth output (created if needed)")
     p.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0, help="random seed (default 0)")
     p.add_argument("--size", choices=("tiny", "small", "full"), default="tiny",
-                   help="tiny: a few dozen test images per protocol; small: a few hundred; full: 8695 (as the real set)")
+                   help="tiny: a few dozen test images per protocol; small: a few hundred; "
+                        "full: 8695 (as the real set)")
     p.set_defaults(func=run)
 
 

@@ -103,7 +103,8 @@ def _describe(report: dict[str, Any]) -> str:
         if "variant" in content:
             hm = content.get("heatmap_size")
             lines.append(
-                f"  loads strictly as {content.get('claimed') if content['ok'] and content.get('claimed') else content['variant']}"
+                "  loads strictly as "
+                f"{content.get('claimed') if content['ok'] and content.get('claimed') else content['variant']}"
                 f" ({content['family']}, {content['joint_num']} joints, "
                 f"volume {content['depth_bins']}x{hm[0]}x{hm[1]}, {content['params']:,} parameters"
                 + (f", epoch {content['epoch']}" if content.get("epoch") is not None else "") + ")"

@@ -94,21 +94,25 @@ def load_bbox_root(path: str | os.PathLike) -> BBoxRoot:
     path = Path(path)
     data = read_json(path, "bbox_root")
     if not isinstance(data, list):
-        raise DatasetError(f"{path} must hold a JSON list of {{image_id, bbox, root_cam}} entries (RootNet output), got {type(data).__name__}")
+        raise DatasetError(f"{path} must hold a JSON list of {{image_id, bbox, root_cam}} entries (RootNet output), "
+                           f"got {type(data).__name__}")
     try:
         ids = np.asarray([_entry_int(e, "image_id", path, "bbox_root") for e in data], dtype=np.int64).reshape(-1)
         bbox = np.asarray([e["bbox"] for e in data], dtype=np.float64).reshape(len(data), -1)
         root = np.asarray([e["root_cam"] for e in data], dtype=np.float64).reshape(len(data), -1)
     except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
-        raise DatasetError(f"{path}: every entry needs image_id, bbox [x,y,w,h] and root_cam [X,Y,Z] ({exc!r}); is this a RootNet bbox_root file?") from None
+        raise DatasetError(f"{path}: every entry needs image_id, bbox [x,y,w,h] and root_cam [X,Y,Z] ({exc!r}); "
+                           "is this a RootNet bbox_root file?") from None
     if len(data) and (bbox.shape[1] != 4 or root.shape[1] != 3):
         raise DatasetError(f"{path}: bbox must have 4 numbers and root_cam 3 (got {bbox.shape[1]} and {root.shape[1]})")
     bad = ~(np.isfinite(bbox).all(1) & np.isfinite(root).all(1))
     if bad.any():
-        raise DatasetError(f"{path}: {int(bad.sum())} entries have NaN/inf bbox or root_cam (image ids {ids[bad][:10].tolist()}); regenerate the RootNet output")
+        raise DatasetError(f"{path}: {int(bad.sum())} entries have NaN/inf bbox or root_cam "
+                           f"(image ids {ids[bad][:10].tolist()}); regenerate the RootNet output")
     uniq, counts = np.unique(ids, return_counts=True)
     if (counts > 1).any():
-        raise DatasetError(f"{path}: duplicate image ids {uniq[counts > 1][:10].tolist()}; a bbox_root file has one entry per image")
+        raise DatasetError(f"{path}: duplicate image ids {uniq[counts > 1][:10].tolist()}; "
+                           "a bbox_root file has one entry per image")
     return BBoxRoot(path=path, image_id=ids, bbox=bbox.reshape(-1, 4), root_cam=root.reshape(-1, 3))
 
 
@@ -133,7 +137,8 @@ def read_cameras(path: str | os.PathLike) -> dict[int, dict[str, np.ndarray]]:
         if idx in cams:
             raise DatasetError(f"{path}: cameras {key!r} and another key both name camera {idx}; keep one")
         if R.shape != (3, 3) or t.shape != (3,) or f.shape != (2,) or c.shape != (2,):
-            raise DatasetError(f"{path}: camera {key}: R must be 3x3, t 3, f 2, c 2 numbers (got {R.shape}, {t.shape}, {f.shape}, {c.shape})")
+            raise DatasetError(f"{path}: camera {key}: R must be 3x3, t 3, f 2, c 2 numbers "
+                               f"(got {R.shape}, {t.shape}, {f.shape}, {c.shape})")
         if not (np.isfinite(R).all() and np.isfinite(t).all() and np.isfinite(f).all() and np.isfinite(c).all()):
             raise DatasetError(f"{path}: camera {key} has NaN/inf values; re-download the camera file")
         if not (f > 0).all():
@@ -204,7 +209,8 @@ def _read_subject_cached(subject: int, stride: int, key: tuple) -> SubjectRecord
         if not isinstance(images, list) or not isinstance(anns, list):
             raise TypeError("images and annotations must be lists")
     except (KeyError, TypeError) as exc:
-        raise DatasetError(f"{data_p}: expected a COCO-style object with 'images' and 'annotations' lists ({exc!r})") from None
+        raise DatasetError(f"{data_p}: expected a COCO-style object with 'images' and 'annotations' lists "
+                           f"({exc!r})") from None
     try:
         frames_f = np.fromiter((im["frame_idx"] for im in images), dtype=np.float64, count=len(images))
         bad_frame = np.flatnonzero(~(np.isfinite(frames_f) & (frames_f == np.floor(frames_f))
@@ -241,7 +247,9 @@ def _read_subject_cached(subject: int, stride: int, key: tuple) -> SubjectRecord
         sel = [kept[r] for r in ann_rows]
         cols = {k: [im[k] for im in sel] for k in _IMAGE_FIELDS}
     except KeyError as exc:
-        raise DatasetError(f"{data_p}: an image or annotation entry lacks the field {exc}; every image needs {', '.join(_IMAGE_FIELDS)} and every annotation image_id and bbox") from None
+        raise DatasetError(f"{data_p}: an image or annotation entry lacks the field {exc}; "
+                           f"every image needs {', '.join(_IMAGE_FIELDS)} and every annotation image_id and bbox"
+                           ) from None
     except (TypeError, ValueError, OverflowError) as exc:
         raise DatasetError(f"{data_p}: malformed image/annotation entry ({exc!r})") from None
     n = len(sel)
@@ -283,7 +291,8 @@ def _read_subject_cached(subject: int, stride: int, key: tuple) -> SubjectRecord
         node = node.get(str(s_)) if isinstance(node, dict) else None
         node = node.get(str(f)) if isinstance(node, dict) else None
         if node is None:
-            raise DatasetError(f"{joint_p}: no 3D joints for action {a}, subaction {s_}, frame {f} (used by {data_p}); the joint file does not match the data file")
+            raise DatasetError(f"{joint_p}: no 3D joints for action {a}, subaction {s_}, frame {f} (used by {data_p}); "
+                               "the joint file does not match the data file")
         jw.append(node)
     try:
         joints_world = np.asarray(jw, dtype=np.float64).reshape(n, 17, 3)
@@ -295,7 +304,8 @@ def _read_subject_cached(subject: int, stride: int, key: tuple) -> SubjectRecord
         joint = int(np.flatnonzero(~np.isfinite(joints_world[i]).all(axis=1))[0])
         raise DatasetError(
             f"{joint_p}: action {int(act[i])}, subaction {int(sub[i])}, frame {int(frame[i])} (image id "
-            f"{int(image_id[i])} in {data_p}) has NaN/inf coordinates (joint {joint}: {joints_world[i, joint].tolist()})"
+            f"{int(image_id[i])} in {data_p}) has NaN/inf coordinates "
+            f"(joint {joint}: {joints_world[i, joint].tolist()})"
             f"{f'; {bad.size} test frames in all' if bad.size > 1 else ''}; the joint file is damaged: re-download "
             "it (3D joints must be finite world mm)")
     return SubjectRecords(
@@ -407,7 +417,8 @@ def load_split(
         bfile = Path(bbox_root_file) if bbox_root_file is not None else layout.bbox_root_file
         if bfile is None:
             raise DatasetError(
-                f"no bbox_root file below {layout.root}; put RootNet's output at bbox_root/bbox_root_human36m_output.json, "
+                f"no bbox_root file below {layout.root}; "
+                "put RootNet's output at bbox_root/bbox_root_human36m_output.json, "
                 "pass bbox_root_file, or use root_source 'gt'"
             )
         table = load_bbox_root(bfile)
@@ -432,7 +443,8 @@ def load_split(
     if not keep.all():
         samples = samples.subset(keep)
         if len(samples) == 0:
-            raise DatasetError(f"every {split} image of subject(s) {list(subj_list)} in {ann_dir} has a degenerate box; the annotation files are broken")
+            raise DatasetError(f"every {split} image of subject(s) {list(subj_list)} in {ann_dir} has a degenerate "
+                               "box; the annotation files are broken")
     return samples
 
 

@@ -118,7 +118,8 @@ def diagnose(data: str | os.PathLike) -> dict:
         probs = subject_problems.setdefault(s, [])
         missing_files = [annotation_name(s, k) for k in ANNOT_KINDS if k not in files]
         if missing_files:
-            probs.append(f"missing {', '.join(missing_files)} (put the 3DMPPE annotation files of subject {s} in the annotations folder)")
+            probs.append(f"missing {', '.join(missing_files)} "
+                         f"(put the 3DMPPE annotation files of subject {s} in the annotations folder)")
             continue
         try:
             rec = read_subject(layout, s, 64)
@@ -148,13 +149,15 @@ def diagnose(data: str | os.PathLike) -> dict:
         if missing_actions and m.any():
             rep["subjects"][str(s)]["actions_without_test_images"] = missing_actions
         if img["missing"]:
-            probs.append(f"{len(img['missing'])} of {int(m.sum())} S{s} test images missing on disk, e.g. {img['missing'][0]} "
+            probs.append(f"{len(img['missing'])} of {int(m.sum())} S{s} test images missing on disk, "
+                         f"e.g. {img['missing'][0]} "
                          "(extract the image archives of this subject below the dataset folder)")
         if img["broken_link"]:
             probs.append(f"{len(img['broken_link'])} S{s} test images are broken symbolic links, e.g. "
                          f"{img['broken_link'][0]} (point the links at the extracted images)")
         if img["unreadable"]:
-            probs.append(f"{len(img['unreadable'])} S{s} test images unreadable, e.g. {img['unreadable'][0]} (re-extract them)")
+            probs.append(f"{len(img['unreadable'])} S{s} test images unreadable, "
+                         f"e.g. {img['unreadable'][0]} (re-extract them)")
         if img["size_mismatch"]:
             probs.append(f"{len(img['size_mismatch'])} S{s} test images have a size other than annotated, e.g. "
                          f"{img['size_mismatch'][0]} (replace them with the real frames)")
@@ -181,10 +184,12 @@ def diagnose(data: str | os.PathLike) -> dict:
             rn_probs.append("no bbox_root file (put RootNet's output at bbox_root/bbox_root_human36m_output.json)")
         elif not full and not gt_probs:
             best = max(cover.items(), key=lambda kv: kv[1]) if cover else (preferred, 0)
-            rn_probs.append(f"no bbox_root file covers all {ids.size} Protocol-{proto} test images (best: {best[0]} with {best[1]}); "
+            rn_probs.append(f"no bbox_root file covers all {ids.size} Protocol-{proto} test images "
+                            f"(best: {best[0]} with {best[1]}); "
                             f"use the RootNet output made for Protocol {proto}")
         elif full and preferred not in full and not gt_probs:
-            rn_probs.append(f"the default bbox_root file {preferred} does not cover Protocol {proto}; point the run at {full[0]} instead")
+            rn_probs.append(f"the default bbox_root file {preferred} does not cover Protocol {proto}; "
+                            f"point the run at {full[0]} instead")
         rn_warnings = []
         s9 = subject_ids.get(9)
         if proto == 1 and s9 is not None and s9.size and not rep["synthetic"]:

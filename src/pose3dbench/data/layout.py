@@ -73,7 +73,8 @@ class DatasetLayout:
             where = sorted({str(p.parent) for d in self.annotations.values() for p in d.values()})
             raise DatasetError(
                 f"{annotation_name(subject, kind)} not found below {self.root}"
-                + (f" (annotation folder(s): {', '.join(where)})" if where else " (no Human36M_subject*_*.json files at all)")
+                + (f" (annotation folder(s): {', '.join(where)})" if where
+                   else " (no Human36M_subject*_*.json files at all)")
                 + f"; copy the 3DMPPE annotation file for subject {subject} there"
             )
         return path
@@ -111,7 +112,8 @@ def find_dataset(path: str | os.PathLike) -> DatasetLayout:
     """
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise DatasetError(f"{root} is not a folder; pass the Human3.6M dataset folder (the one holding annotations/ and images/)")
+        raise DatasetError(f"{root} is not a folder; pass the Human3.6M dataset folder "
+                           "(the one holding annotations/ and images/)")
     root = root.resolve()
     layout = DatasetLayout(root=root)
     seq_parents: dict[str, int] = {}

@@ -193,5 +193,5 @@ class CheckedSplits:
         return self._fingerprints[key]
 
 
-__all__ = ["CheckedSplits", "SplitProvider", "warn_other_protocol_bbox_root", "parse_bbox_root", "bbox_root_for", "bbox_root_setting", "bbox_root_files",
-           "per_action_rows", "BboxRootSpecError"]
+__all__ = ["CheckedSplits", "SplitProvider", "warn_other_protocol_bbox_root", "parse_bbox_root", "bbox_root_for",
+           "bbox_root_setting", "bbox_root_files", "per_action_rows", "BboxRootSpecError"]

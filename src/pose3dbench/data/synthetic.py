@@ -117,8 +117,8 @@ def _skeleton(rng: np.random.Generator) -> np.ndarray:
     """Bone lengths (17,) mm for one subject: overall scale and left/right-symmetric per-bone factors."""
     lengths = np.linalg.norm(_REST, axis=1) * rng.uniform(0.92, 1.08)
     f = 1 + rng.normal(0, 0.03, 17)
-    for r, l in ((1, 4), (2, 5), (3, 6), (14, 11), (15, 12), (16, 13)):
-        f[l] = f[r]
+    for r, left in ((1, 4), (2, 5), (3, 6), (14, 11), (15, 12), (16, 13)):
+        f[left] = f[r]
     return lengths * f
 
 
@@ -167,7 +167,8 @@ def _background(rng: np.random.Generator, wh: tuple[int, int]) -> np.ndarray:
     img[int(h * 0.72):] = (img[int(h * 0.72):] * 0.8).astype(np.uint8)
     for _ in range(2):
         x0, y0 = int(rng.uniform(0, w * 0.8)), int(rng.uniform(0, h * 0.5))
-        cv2.rectangle(img, (x0, y0), (x0 + int(w * 0.15), y0 + int(h * 0.2)), tuple(float(v) for v in rng.uniform(20, 90, 3)), -1)
+        cv2.rectangle(img, (x0, y0), (x0 + int(w * 0.15), y0 + int(h * 0.2)),
+                      tuple(float(v) for v in rng.uniform(20, 90, 3)), -1)
     return img
 
 
@@ -216,13 +217,15 @@ def generate(out_dir: str | os.PathLike, seed: int = 0, size: str = "tiny", *, w
         raise SynthError(str(exc)) from None
     except OSError as exc:
         raise SynthError(f"cannot write below {out} ({exc.strerror or exc}); free disk space or choose another --out "
-                         "(files written so far are complete; the set is marked incomplete until a run finishes)") from None
+                         "(files written so far are complete; the set is marked incomplete until a run "
+                         "finishes)") from None
 
 
 def _generate(out: Path, seed: int, size: str, workers: int | None) -> Path:
     marker = out / SYNTHETIC_MARKER
     # Written first as incomplete and completed last, so an interrupted run is visible (and can be redone).
-    atomic_write_text(marker, json.dumps({"synthetic": True, "complete": False, "seed": int(seed), "size": size}) + "\n")
+    atomic_write_text(marker,
+                      json.dumps({"synthetic": True, "complete": False, "seed": int(seed), "size": size}) + "\n")
     scale = 0.32 if size == "tiny" else 1.0
     seed = int(seed)
     next_id = 1
@@ -284,22 +287,26 @@ def _generate(out: Path, seed: int, size: str, workers: int | None) -> Path:
                 n_test += len(test_rows)
         ann_dir = out / "annotations"
         atomic_write_text(ann_dir / annotation_name(subject, "data"), _dumps({"images": images, "annotations": anns}))
-        atomic_write_text(ann_dir / annotation_name(subject, "camera"), _dumps({str(k): v for k, v in sorted(cams.items())}))
+        atomic_write_text(ann_dir / annotation_name(subject, "camera"),
+                          _dumps({str(k): v for k, v in sorted(cams.items())}))
         atomic_write_text(ann_dir / annotation_name(subject, "joint_3d"), _dumps(joints_json))
-        counts[str(subject)] = {"images": len(images), "test_images": sum(1 for im in images if im["frame_idx"] % 64 == 0),
+        counts[str(subject)] = {"images": len(images),
+                                "test_images": sum(1 for im in images if im["frame_idx"] % 64 == 0),
                                 "train_images": sum(1 for im in images if im["frame_idx"] % 5 == 0)}
     atomic_write_text(out / "bbox_root" / BBOX_ROOT_NAME, _dumps(sorted(bbox_root, key=lambda e: e["image_id"])))
 
     backgrounds = {}
     for subject in SUBJECTS:
         for cam_idx in (1, 2, 3, 4):
-            backgrounds[(subject, cam_idx)] = _background(np.random.default_rng([seed, subject, cam_idx, 7]), _image_size(cam_idx, scale))
+            backgrounds[(subject, cam_idx)] = _background(np.random.default_rng([seed, subject, cam_idx, 7]),
+                                                          _image_size(cam_idx, scale))
     for d in sorted({str(j[0].parent) for j in jobs}):
         os.makedirs(d, exist_ok=True)
 
     def work(job):
         path, subject, cam_idx, uv, z, f = job
-        ok, buf = cv2.imencode(".jpg", _render(backgrounds[(subject, cam_idx)], uv, z, f), [cv2.IMWRITE_JPEG_QUALITY, 80])
+        ok, buf = cv2.imencode(".jpg", _render(backgrounds[(subject, cam_idx)], uv, z, f),
+                               [cv2.IMWRITE_JPEG_QUALITY, 80])
         if not ok:
             raise SynthError(f"JPEG encoding failed for {path}")
         # atomic (a failed write leaves the previous image), without an fsync per image: they can be regenerated
@@ -314,13 +321,15 @@ def _generate(out: Path, seed: int, size: str, workers: int | None) -> Path:
             for j in jobs:
                 work(j)
     except OSError as exc:
-        raise SynthError(f"cannot write images below {out / 'images'} ({exc}); free disk space or choose another --out") from None
+        raise SynthError(f"cannot write images below {out / 'images'} ({exc}); "
+                         "free disk space or choose another --out") from None
 
     p1 = counts["11"]["test_images"]
     meta = {
-        "synthetic": True, "complete": True, "generator": "pose3dbench.data.synthetic", "format_version": FORMAT_VERSION,
-        "seed": seed, "size": size, "image_scale": scale,
-        "note": "SYNTHETIC data in the 3DMPPE Human3.6M format; numbers measured on it say nothing about real accuracy.",
+        "synthetic": True, "complete": True, "generator": "pose3dbench.data.synthetic",
+        "format_version": FORMAT_VERSION, "seed": seed, "size": size, "image_scale": scale,
+        "note": "SYNTHETIC data in the 3DMPPE Human3.6M format; numbers measured on it say nothing about real "
+                "accuracy.",
         "protocol_test_images": {"1": p1, "2": p1 + counts["9"]["test_images"]},
         "subjects": counts, "images_total": len(jobs),
     }

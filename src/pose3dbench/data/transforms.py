@@ -2,8 +2,8 @@
 
 ``crop_patch`` maps the box (x, y, w, h image pixels) onto the output patch: box centre -> patch
 centre, box width/height -> patch width/height (a 3-point affine as in the authors'
-``generate_patch_image``, ``cv2.warpAffine`` bilinear, zero border), then BGR -> RGB, kept as uint8 (the authors cast the same
-values to float32; the network input is made from it by ``pose3dbench.models.input.normalize_crops``).
+``generate_patch_image``, ``cv2.warpAffine`` bilinear, zero border), then BGR -> RGB, kept as uint8 (the authors
+cast the same values to float32; the network input is made from it by ``pose3dbench.models.input.normalize_crops``).
 """
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ def load_image(path: str | os.PathLike, expected_wh=None) -> np.ndarray:
         if link:
             raise DatasetError(f"image {path} is a broken symbolic link: {link}; point the link at the extracted "
                                "image (or replace it with the file)") from None
-        raise DatasetError(f"image {path} does not exist; extract the Human3.6M images so that this file is present") from None
+        raise DatasetError(f"image {path} does not exist; "
+                           "extract the Human3.6M images so that this file is present") from None
     except OSError as exc:
         raise DatasetError(f"cannot read image {path} ({exc}); check the file and its permissions") from None
     if buf.size == 0:
@@ -50,7 +51,8 @@ def load_image(path: str | os.PathLike, expected_wh=None) -> np.ndarray:
         raise DatasetError(f"image {path} is truncated (no JPEG end marker); re-extract it from the dataset archive")
     img = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if img is None:
-        raise DatasetError(f"image {path} cannot be decoded (corrupt or not an image); re-extract it from the dataset archive")
+        raise DatasetError(f"image {path} cannot be decoded (corrupt or not an image); "
+                           "re-extract it from the dataset archive")
     if expected_wh is not None:
         ew, eh = int(expected_wh[0]), int(expected_wh[1])
         if (img.shape[1], img.shape[0]) != (ew, eh):

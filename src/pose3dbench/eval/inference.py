@@ -112,8 +112,9 @@ class PoseInference:
         """coords_hm [n,J,3] of ``rows`` in float32 (no autocast), for the --amp accuracy check; not cached."""
         out = []
         with torch.inference_mode():
-            for _, patches in self.store.batches(samples.image_path, samples.bbox, rows, batch_size=self.opts.batch_size,
-                                                 out_hw=self.input_hw, image_size=samples.image_size):
+            for _, patches in self.store.batches(samples.image_path, samples.bbox, rows,
+                                                 batch_size=self.opts.batch_size, out_hw=self.input_hw,
+                                                 image_size=samples.image_size):
                 x = normalize_crops(patches, self.model.config, self.device, channels_last=self.opts.channels_last)
                 out.append(self._forward(x, amp="")[0].cpu().numpy())
         return np.concatenate(out).astype(np.float32)

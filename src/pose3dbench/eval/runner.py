@@ -192,7 +192,8 @@ class BenchmarkRun:
     def _record_model(self, name: str, model, info: ModelInfo, backend: dict) -> None:
         cfg, ident = model.config, model_identity(info, model)
         prev, cost = self.store.previous_model(name), None
-        if prev and prev.get("_identity") == ident and prev.get("cost") and prev["cost"].get("device") == self.device.type:
+        if (prev and prev.get("_identity") == ident and prev.get("cost")
+                and prev["cost"].get("device") == self.device.type):
             cost = prev["cost"]
             self.log(f"[{name}] cost profile reused from the previous run in {self.store.out} (--force recomputes)")
         elif self.opts.profile and self.dist.is_main:
@@ -303,4 +304,5 @@ def skipped_note(samples) -> str:
     skipped = {k: int(v) for k, v in (getattr(samples, "skipped", None) or {}).items() if v}
     if not skipped:
         return ""
-    return " (" + ", ".join(f"{v} skipped: {k.replace('_', ' ')}" for k, v in skipped.items()) + ", as the protocol prescribes)"
+    return (" (" + ", ".join(f"{v} skipped: {k.replace('_', ' ')}" for k, v in skipped.items())
+            + ", as the protocol prescribes)")

@@ -143,7 +143,8 @@ def _sniff_format(path: Path) -> str:
     if head[:1] == b"\x80" and _LEGACY_MAGIC in head[:32]:
         return "legacy"
     kind = _foreign_kind(head)
-    what = f"it is {kind}" if kind else f"it starts with bytes {head[:8].hex(' ')}, neither a torch zip archive nor a legacy torch file"
+    what = (f"it is {kind}" if kind
+            else f"it starts with bytes {head[:8].hex(' ')}, neither a torch zip archive nor a legacy torch file")
     raise CheckpointError(f"{path} is not a PyTorch checkpoint: {what}. Pass the .pth/.pth.tar file itself "
                           f"({size} bytes here).")
 
@@ -194,7 +195,8 @@ def _torch_load(path: Path, fmt: str, trust: bool) -> tuple[Any, bool]:
                 f"containers, and unpickling them can run arbitrary code. {TRUST_HINT}") from None
         reason = exc
     except (RuntimeError, EOFError, ValueError, OSError, AttributeError, KeyError) as exc:
-        raise CheckpointError(f"{path} could not be read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+        raise CheckpointError(f"{path} could not be read "
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                               "the file is probably truncated or corrupt: fetch it again.") from None
     try:  # trusted: full unpickling, only after the safe loader refused it
         return torch.load(path, map_location="cpu", weights_only=False), True
@@ -264,8 +266,8 @@ def read_checkpoint(checkpoint: str | PathLike | Mapping, *, trust_checkpoint: b
 
     info: path (str or None), sha256 (of the file, or None), format (``zip`` | ``legacy`` |
     ``state_dict`` for an in-memory dict), top_level_keys ([] for a bare state dict), epoch (int or
-    None), container (key the state dict sat under, None when bare), stripped_prefix (``module.`` or None), trusted (full unpickling used),
-    tensors, numel. Raises CheckpointError naming the file for anything unusable.
+    None), container (key the state dict sat under, None when bare), stripped_prefix (``module.`` or None), trusted
+    (full unpickling used), tensors, numel. Raises CheckpointError naming the file for anything unusable.
     """
     if isinstance(checkpoint, Mapping):
         path, sha, fmt, where, trusted = None, None, "state_dict", "the given state dict", False
@@ -449,8 +451,10 @@ def infer_config(shapes: Mapping[str, Any], model: str | None = None, *, source:
         return cfg_of(base_name), warns
     if variant is None:  # the base variant's paper numbers do not describe this network
         config.published = {}
-        config.description = (f"{family} network inferred from a checkpoint's shapes (closest registered variant: "
-                              f"{base_name}; differs in {', '.join(_diff_fields(inferred_ident, _identity(cfg_of(base_name), keys, with_bins)))})")
+        config.description = (
+            f"{family} network inferred from a checkpoint's shapes (closest registered variant: "
+            f"{base_name}; differs in "
+            f"{', '.join(_diff_fields(inferred_ident, _identity(cfg_of(base_name), keys, with_bins)))})")
     if named_variant is not None and variant != named_variant:
         asked = _identity(cfg_of(named_variant), keys, with_bins)
         diffs = ", ".join(f"{k}={inferred_ident.get(k)!r} (not {asked.get(k)!r})"

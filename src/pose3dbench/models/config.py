@@ -2,8 +2,8 @@
 
 Units: ``input_size`` and ``heatmap_size`` are (H, W) in pixels of the input crop and of the
 output heatmap; ``input_pixel_range`` / ``input_channel_order`` / ``mean`` / ``std`` say how a crop
-becomes the network input (``pose3dbench.models.input``); ``depth_bins`` is the number of discrete depth bins of the volumetric heatmap
-(spanning 2000 mm around the root for the 3DMPPE family). Model outputs are in heatmap units.
+becomes the network input (``pose3dbench.models.input``); ``depth_bins`` is the number of discrete depth bins of the
+volumetric heatmap (spanning 2000 mm around the root for the 3DMPPE family). Model outputs are in heatmap units.
 """
 from __future__ import annotations
 

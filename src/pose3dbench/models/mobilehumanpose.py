@@ -315,7 +315,8 @@ def _arch(config: ModelConfig) -> dict[str, Any]:
     arch["width_mult"] = float(arch["width_mult"])
     for key in ("embedding_size", "input_channel", "round_nearest"):
         if int(arch[key]) != arch[key] or int(arch[key]) < 1:
-            raise MobileHumanPoseConfigError(f"{config.variant}: arch {key} must be a positive integer, got {arch[key]!r}")
+            raise MobileHumanPoseConfigError(f"{config.variant}: arch {key} must be a positive integer, "
+                                             f"got {arch[key]!r}")
         arch[key] = int(arch[key])
     if arch["width_mult"] <= 0:
         raise MobileHumanPoseConfigError(f"{config.variant}: width_mult must be > 0, got {arch['width_mult']}")
@@ -399,10 +400,12 @@ def infer_arch_from_state_dict(shapes: Mapping[str, Sequence[int]], source: str 
     elif any(k.startswith("backbone.deconv0.") for k in sh):
         backbone, head = None, "deconv"
     else:
-        raise CheckpointError(f"{source}: no 'backbone.deconv0' or 'backbone.deonv0' keys; not a MobileHumanPose checkpoint.")
+        raise CheckpointError(f"{source}: no 'backbone.deconv0' or 'backbone.deonv0' keys; "
+                              "not a MobileHumanPose checkpoint.")
     blocks = {int(k.split(".")[2]) for k in sh if k.startswith("backbone.inv_residual.")}
     if blocks != set(range(_NUM_BLOCKS)):
-        raise CheckpointError(f"{source}: expected inverted residual blocks 0..{_NUM_BLOCKS - 1}, found {sorted(blocks)}.")
+        raise CheckpointError(f"{source}: expected inverted residual blocks 0..{_NUM_BLOCKS - 1}, "
+                              f"found {sorted(blocks)}.")
 
     embedding = need("backbone.last_conv.0.weight")[0]
     last_in = need("backbone.last_conv.0.weight")[1]
@@ -421,13 +424,15 @@ def infer_arch_from_state_dict(shapes: Mapping[str, Sequence[int]], source: str 
     final_out = need("backbone.final_layer.weight")[0]
     depth = DEPTH_BINS[backbone]
     if final_out % depth:
-        raise CheckpointError(f"{source}: final_layer has {final_out} channels, not a multiple of {backbone}'s {depth} depth bins.")
+        raise CheckpointError(f"{source}: final_layer has {final_out} channels, "
+                              f"not a multiple of {backbone}'s {depth} depth bins.")
 
     width = next((w for w in _WIDTH_CANDIDATES if _stage_channels(backbone, w, 8) == outs), None)
     if width is None:  # fall back to the coarsest 0.05 grid that reproduces every stage width
         width = next((k / 20 for k in range(1, 81) if _stage_channels(backbone, k / 20, 8) == outs), None)
     if width is None:
-        raise CheckpointError(f"{source}: stage widths {outs} do not follow MobileHumanPose's table for any width_mult.")
+        raise CheckpointError(f"{source}: stage widths {outs} do not follow MobileHumanPose's table "
+                              "for any width_mult.")
     input_channel = 48 if make_divisible(48 * width) == stem else next(
         (c for c in range(1, 4 * stem + 9) if make_divisible(c * width) == stem), None)
     if input_channel is None:
@@ -452,7 +457,8 @@ _NO_WEIGHTS = ("No official trained weights were released for Human3.6M (the rep
 # i.e. the paper's 4.07 M and 2.24 M; the LPSKI of commit a359dd97 built here differs (stride 64, 32^3).
 _PAPER_NOTE = (
     "Paper model {name} = skip concatenation (LPSKI design), width_mult {wm}, embedding_size {emb} "
-    "(the L/S settings as quoted from the paper in repo issues #37 and #46). The paper's {params} M params match exactly a "
+    "(the L/S settings as quoted from the paper in repo issues #37 and #46). "
+    "The paper's {params} M params match exactly a "
     "skip-concat net with LPWO's strides and a 64x64x64 volume ({exact:,} params), an earlier layout "
     "than the LPSKI of commit a359dd97 built here ({ours} M params, 32x32x32). The numbers are the "
     "closest published reference for this variant, not a measurement of this exact network.")

@@ -19,7 +19,8 @@ from ..errors import PredictionsError
 from ..results.predictions import Predictions
 from ..results.predictions import load_predictions as read_predictions
 from . import tables as T
-from .document import Banner, Block, Bullets, Figure, Heading, Paragraph, Provenance, Table, to_html, to_latex, to_markdown
+from .document import (Banner, Block, Bullets, Figure, Heading, Paragraph, Provenance, Table, to_html, to_latex,
+                       to_markdown)
 from .files import write_text
 from .pareto import pareto_front
 from .plots import ci_chart, cost_scatter, grouped_bars, heatmap, model_colors
@@ -507,8 +508,9 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
         scaled = {n: ev["pa_mpjpe_scaled"] for n, ev in evs.items() if ev.get("pa_mpjpe_scaled")}
         if scaled:
             skey = (key[0], key[1], "PA-MPJPE with scale")
-            stable = T.per_action_table(skey, {n: {**v, "approximate_joint_mapping": evs[n]["approximate_joint_mapping"]}
-                                               for n, v in scaled.items()},
+            stable = T.per_action_table(skey,
+                                        {n: {**v, "approximate_joint_mapping": evs[n]["approximate_joint_mapping"]}
+                                         for n, v in scaled.items()},
                                         [n for n in names if n in scaled],
                                         "Similarity alignment (rotation + translation + scale, VideoPose3D/MMPose "
                                         "P-MPJPE) of the same predictions, mm per action; 95% CIs in All "
@@ -528,7 +530,8 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
         if path is not None:
             paths[path.stem] = path
             blocks.append(Figure(path, f"{T.split_label(key)}: per-joint error",
-                                 f"{key[2]} in mm per Human3.6M joint (mean over images), one row per model; a joint whose "
+                                 f"{key[2]} in mm per Human3.6M joint (mean over images), one row per model; "
+                                 "a joint whose "
                                  "error is 0 for every model (the aligned Pelvis) is left out. " + cap))
 
     # Statistics
@@ -603,7 +606,8 @@ def build_report(out_dir: Path, *, samples_by_split: dict[tuple[int, str], H36MS
                 continue
             paths[path.stem] = path
             blocks.append(Figure(path, f"{T.split_label(key)}: qualitative examples",
-                                 f"Images {', '.join(map(str, panel.image_ids))}, chosen at the {_quantile_words(PANEL_SAMPLES)} "
+                                 f"Images {', '.join(map(str, panel.image_ids))}, "
+                                 f"chosen at the {_quantile_words(PANEL_SAMPLES)} "
                                  f"of the mean per-image {key[2]} of the models shown. Left: crop "
                                  "with the GT skeleton; then each model's prediction projected into the crop "
                                  "(GT dashed); then pelvis-relative 3D skeletons (GT black). "

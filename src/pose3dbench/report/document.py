@@ -222,7 +222,8 @@ def to_html(blocks: list[Block], title: str) -> str:
         elif isinstance(b, Banner):
             body.append(f'<div class="banner {e(b.kind)}" role="alert"><strong>{e(b.title)}</strong>{e(b.text)}</div>')
         elif isinstance(b, Table):
-            parts = [f'<div class="table-title">{e(b.title)}</div><div class="table-wrap{" fit" if b.fit else ""}"><table><thead>']
+            parts = [f'<div class="table-title">{e(b.title)}</div>'
+                     f'<div class="table-wrap{" fit" if b.fit else ""}"><table><thead>']
             if b.group_header:
                 parts.append("<tr>" + "".join(f'<th colspan="{span}">{e(label)}</th>' for label, span in b.group_header)
                              + "</tr>")

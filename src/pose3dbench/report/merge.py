@@ -120,8 +120,9 @@ def merge_results(dirs: list[Path]) -> dict:
             key = (name, ev["protocol"], ev["root"], ev["metric"])
             if key in seen_evals:
                 dup = f"{ev['model']} [{label}]"
-                merged["warnings"].append({"source": "merge", "message": f"{ev['model']} P{ev['protocol']} "
-                                           f"{ev['root']} is in several runs: the one of run {label} is shown as {dup}"})
+                merged["warnings"].append({"source": "merge",
+                                           "message": f"{ev['model']} P{ev['protocol']} {ev['root']} is in several "
+                                                      f"runs: the one of run {label} is shown as {dup}"})
                 name = dup
                 key = (name, *key[1:])
             seen_evals.add(key)

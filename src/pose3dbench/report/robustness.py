@@ -151,7 +151,8 @@ def robustness_blocks(res: dict, out_dir: Path, colors: dict, paths: dict, sampl
         act_rows = []
         for m in models:
             mine = [e for e in evs if e["model"] == m and e["protocol"] == protocol]
-            act_rows.append([m] + [_fmt(float(np.mean([e["per_action_mm"][a] for e in mine if a in e["per_action_mm"]])))
+            act_rows.append([m] + [_fmt(float(np.mean([e["per_action_mm"][a]
+                                                       for e in mine if a in e["per_action_mm"]])))
                                    for a in actions])
         blocks.append(Table(f"Protocol {protocol}: corrupted error per action ({METRIC[protocol]}, mm)",
                             ["Model"] + actions, act_rows,
@@ -163,7 +164,8 @@ def robustness_blocks(res: dict, out_dir: Path, colors: dict, paths: dict, sampl
         blocks.append(Figure(path, f"Protocol {protocol}: error versus corruption severity",
                              f"{METRIC[protocol]} (mm) at severity 0 (clean) to 5, one line per model. " + prov))
         if table["incomplete"]:
-            blocks.append(Paragraph(f"Left out (missing clean evaluation or severities): {', '.join(table['incomplete'])}.",
+            blocks.append(Paragraph("Left out (missing clean evaluation or severities): "
+                                    f"{', '.join(table['incomplete'])}.",
                                     muted=True))
     # qualitative strip
     samples = None

@@ -555,8 +555,8 @@ def pairwise_table(key: SplitKey, diffs: list[PairwiseDiff], order: list[str], c
     if len(oriented) > max_rows:
         oriented = [t for t in oriented if abs(rank.get(t[0], 0) - rank.get(t[1], 0)) == 1]
         note = f"{len(diffs)} pairs in {split_label(key)}: only neighbours in the ranking are listed."
-    cols = ["Model A", "Model B", "A − B (mm)", "95% CI (mm)", f"Significant (CI excludes 0, |A − B| ≥ {threshold_mm:g} mm)",
-            "Shared images"]
+    cols = ["Model A", "Model B", "A − B (mm)", "95% CI (mm)",
+            f"Significant (CI excludes 0, |A − B| ≥ {threshold_mm:g} mm)", "Shared images"]
     rows, bold = [], set()
     for r, (a, b, ci, n) in enumerate(oriented):
         big = abs(ci.estimate) >= threshold_mm

@@ -187,7 +187,8 @@ def _check_values(arrays: dict, path: Path) -> None:
         if a.size and not np.isfinite(a).all():
             rows = np.flatnonzero(~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)) if a.ndim else np.array([0])
             where = f"image id {int(ids[rows[0]])}" if a.ndim and rows.size and ids.size == a.shape[0] else "some rows"
-            raise PredictionsError(f"{path}: {name} has NaN/inf values ({where}{f' and {rows.size - 1} more' if rows.size > 1 else ''}); "
+            raise PredictionsError(f"{path}: {name} has NaN/inf values "
+                                   f"({where}{f' and {rows.size - 1} more' if rows.size > 1 else ''}); "
                                    "the model produced non-finite output or the file was damaged: regenerate it")
 
 
@@ -195,8 +196,9 @@ def _load_npz(path: Path) -> Predictions:
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, KeyError, NotImplementedError, RuntimeError, struct.error, zipfile.BadZipFile,
-            zlib.error, lzma.LZMAError) as exc:  # every way a damaged zip member fails (RuntimeError: "encrypted")
+    except (OSError, ValueError, EOFError, KeyError, NotImplementedError, RuntimeError, struct.error,
+            zipfile.BadZipFile, zlib.error, lzma.LZMAError) as exc:
+        # every way a damaged zip member fails (RuntimeError: "encrypted")
         raise PredictionsError(f"{path}: cannot read as a pose3dbench .npz ({exc}); re-run the benchmark "
                                "to regenerate it") from None
     if "meta" not in data:
@@ -248,7 +250,8 @@ def _minimal_npz(path: Path, data: dict) -> Predictions:
                                f"got shape {pose.shape}")
     if not np.isfinite(pose).all():
         raise PredictionsError(f"{path}: pred_cam holds NaN or inf values (rows "
-                               f"{np.flatnonzero(~np.isfinite(pose).all(axis=(1, 2)))[:5].tolist()}); fix the predictions")
+                               f"{np.flatnonzero(~np.isfinite(pose).all(axis=(1, 2)))[:5].tolist()}); "
+                               "fix the predictions")
     _check_shapes(arrays, str(path))
     arrays["image_id"] = ids.astype(np.int64)
     arrays["pred_cam"] = pose.astype(np.float64)

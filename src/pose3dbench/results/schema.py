@@ -86,7 +86,8 @@ _ENVIRONMENT = {
     "platform": STR, "threads": INT, "numpy_version": STR,
 }
 _SETTINGS = {
-    "batch_size": INT, "flip": BOOL, "dtype": Enum("float32"), "workers": INT, "backend": Enum("auto", "eager", "onnxruntime"),
+    "batch_size": INT, "flip": BOOL, "dtype": Enum("float32"), "workers": INT,
+    "backend": Enum("auto", "eager", "onnxruntime"),
     "protocols": ListOf(Enum(*PROTOCOLS), 1), "roots": ListOf(Enum(*ROOTS), 1),
     "dataset": {"path": STR, "synthetic": BOOL, "synthetic_meta": Nullable(ANYDICT)},
     # --limit-per-action N: the first N images of every (subject, action) of each split
