@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
                    help="Human3.6M folder in the 3DMPPE format (searched recursively). Default: a Kaggle input "
                         "dataset if present, else the built-in synthetic set")
     p.add_argument("--model", dest="models", action="append", default=[], metavar="SPEC", help=HELP_MODEL)
-    p.add_argument("--protocol", dest="protocols", type=int, nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS),
+    p.add_argument("--protocol", dest="protocols", type=int, nargs="+", default=list(PROTOCOLS),
+                   choices=list(PROTOCOLS),
                    help="1: S11, PA-MPJPE (rigid alignment: rotation + translation, no scale); 2: S9+S11, MPJPE "
                         "(default: both)")
     p.add_argument("--root", dest="roots", nargs="+", default=["gt", "rootnet"],

@@ -305,7 +305,8 @@ def build_rootnet(config: ModelConfig) -> RootNet:
 
 
 def claims_posenet(keys) -> bool:
-    """3DMPPE PoseNet's head (``head.deconv_layers.*`` + ``head.final_layer``), also the Integral re-implementation's."""
+    """3DMPPE PoseNet's head (``head.deconv_layers.*`` + ``head.final_layer``), also the Integral
+    re-implementation's."""
     return has_prefix(keys, "head.deconv_layers.") and has_prefix(keys, "head.final_layer.")
 
 
