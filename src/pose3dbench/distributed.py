@@ -95,7 +95,7 @@ class DistContext:
         parts = self.all_gather((np.asarray(rows, dtype=np.int64), *[np.asarray(a) for a in arrays]))
         rows_all = np.concatenate([p[0] for p in parts])
         if np.unique(rows_all).size != rows_all.size:
-            raise DistributedError("internal: two ranks computed the same sample; the shards overlap")
+            raise RuntimeError("internal: two ranks computed the same sample; the shards overlap")
         return (rows_all, *[np.concatenate([p[k + 1] for p in parts]) for k in range(len(arrays))])
 
     def shard(self, rows: np.ndarray, batch_size: int) -> np.ndarray:

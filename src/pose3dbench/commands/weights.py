@@ -8,6 +8,7 @@ import textwrap
 from typing import Any
 
 from ..argtypes import positive_float
+from ..errors import WeightsError
 from ..weights import NO_OFFICIAL_WEIGHTS, cached_path, entries, fetch, get_entry, lock_path, status, weights_dir
 from ..weights.download import DEFAULT_TIMEOUT
 
@@ -139,6 +140,6 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _is_entry(text: str) -> bool:
     try:
         get_entry(text)
-    except Exception:
+    except WeightsError:
         return False
     return True
