@@ -8,7 +8,7 @@ import pytest
 from pose3dbench.eval.options import (DEFAULT_BATCH, DEMO_BATCH, DEMO_PER_ACTION, DEMO_PROFILE_BATCH,
                                       DEMO_PROFILE_ITERS, RunOptions)
 from pose3dbench.eval.options import apply_demo_defaults as _apply_demo_defaults
-from pose3dbench.eval.runner import model_progress
+from pose3dbench.eval.inference import model_progress
 
 
 def test_demo_defaults():

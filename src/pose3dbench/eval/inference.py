@@ -340,3 +340,27 @@ def refuse_non_finite(name: str, output: np.ndarray, samples, opts: RunOptions) 
         raise RunError(f"model {name} produced NaN/inf output for {int(bad.sum())} of {len(samples)} images "
                        f"(image ids {ids}); its weights, its config (input size, mean/std) or --channels-last/"
                        f"--backend {opts.backend} do not work together: check the model (`pose3dbench inspect`)")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def model_progress(k: int, n: int, name: str, elapsed: float) -> str:
+    """``[k/N] name``, with the elapsed time and an ETA (mean time of the finished models) from the second on."""
+    if k <= 1:
+        return f"[{k}/{n}] {name}"
+    eta = elapsed / (k - 1) * (n - k + 1)
+    return f"[{k}/{n}] {name} (elapsed {_duration(elapsed)}, ETA {_duration(eta)})"
+
+
+def skipped_note(samples) -> str:
+    """`` (N skipped: reason)`` for samples the protocol leaves out (degenerate GT boxes), else ``""``."""
+    skipped = {k: int(v) for k, v in (getattr(samples, "skipped", None) or {}).items() if v}
+    if not skipped:
+        return ""
+    return (" (" + ", ".join(f"{v} skipped: {k.replace('_', ' ')}" for k, v in skipped.items())
+            + ", as the protocol prescribes)")

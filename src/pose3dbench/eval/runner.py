@@ -37,7 +37,7 @@ from ..results.schema import RESULTS_SCHEMA_VERSION
 from ..results.store import FORCE_STAGING, ResultsStore, writing
 from ..version import __version__
 from .corruption import corruption_plan, corruption_settings, run_corruptions
-from .inference import PoseInference, store_for
+from .inference import PoseInference, model_progress, skipped_note, store_for
 from .options import RunOptions, apply_demo_defaults, validate_options
 from .planning import (ModelPlan, choose_backend, choose_crop_mode, cost_entry, free_model, input_entry,
                        load_planned, model_identity, probe_model)
@@ -282,27 +282,3 @@ class BenchmarkRun:
         if self.corruptions and dist.is_main:
             run_corruptions(engine, name, cfg, opts, self.corruptions, self.splits, self.root_predictions,
                             self.store, self.log)
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
-
-
-def model_progress(k: int, n: int, name: str, elapsed: float) -> str:
-    """``[k/N] name``, with the elapsed time and an ETA (mean time of the finished models) from the second on."""
-    if k <= 1:
-        return f"[{k}/{n}] {name}"
-    eta = elapsed / (k - 1) * (n - k + 1)
-    return f"[{k}/{n}] {name} (elapsed {_duration(elapsed)}, ETA {_duration(eta)})"
-
-
-def skipped_note(samples) -> str:
-    """`` (N skipped: reason)`` for samples the protocol leaves out (degenerate GT boxes), else ``""``."""
-    skipped = {k: int(v) for k, v in (getattr(samples, "skipped", None) or {}).items() if v}
-    if not skipped:
-        return ""
-    return (" (" + ", ".join(f"{v} skipped: {k.replace('_', ' ')}" for k, v in skipped.items())
-            + ", as the protocol prescribes)")
