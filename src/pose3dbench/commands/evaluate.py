@@ -66,13 +66,13 @@ def _joint_set(args, preds) -> str:
 
 def evaluate_file(args) -> dict:
     """Load, match and score; returns the result dict (with ``per_sample_mm`` for pose files)."""
-    from ..data.h36m import load_split
+    from ..data.splits import SplitProvider
     from ..results.metrics import evaluate_pose, root_errors
     from ..results.predictions import load_predictions, match_to_samples
 
     preds = load_predictions(args.predictions)
     protocol, split_root, label = _defaults(args, preds.meta)
-    samples = load_split(args.data, protocol, split_root)
+    samples = SplitProvider(args.data).get(protocol, split_root)
     preds = match_to_samples(preds, samples.image_id)
     if preds.kind == "root":
         res = {"protocol": protocol, "root": label or samples.root_source, "metric": "MRPE",
