@@ -42,7 +42,12 @@ def add_parser(subparsers) -> None:
 
 
 def _row(entry) -> dict[str, Any]:
+    from ..models import available, get_config
+
     d = entry.to_dict()
+    # the Human3.6M paper numbers of the variant (one source: the model config), for Human3.6M files
+    d["variant_published"] = (dict(get_config(entry.variant, **entry.overrides).published)
+                              if entry.variant in available() and entry.protocol is not None else None)
     d["state"] = "manual only" if entry.manual_only and status(entry) == "missing" else status(entry)
     d["path"] = str(cached_path(entry))
     return d
