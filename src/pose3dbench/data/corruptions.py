@@ -25,7 +25,7 @@ package requires ``opencv-python``, a second ``cv2`` beside the ``opencv-python-
 ``warpAffine`` the crops depend on (and a different OpenCV version would change the crops), pulls
 ~500 MB (scikit-image, SciPy), and 3 of its 19 corruptions fail on NumPy 2 / scikit-image >= 0.19.
 albumentations has other parameterisations than ImageNet-C. Behaviour is pinned by
-``tests/test_corruptions.py`` (determinism, monotonic in severity, severity 0 = clean, the constants).
+``tests/data/test_corruptions.py`` (determinism, monotonic in severity, severity 0 = clean, the constants).
 
 Randomness: ``seed_for(image_id, name, severity)`` (crc32), one ``numpy.random.Generator`` per crop, so
 every model sees identical pixels and a re-run is byte-identical.

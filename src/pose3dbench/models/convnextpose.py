@@ -12,7 +12,7 @@ Outputs: ``forward_heatmaps`` -> logits [B, J*D, H/32*2^u, W/32*2^u]; ``forward`
 (x, y in heatmap pixels, z in depth bins, all 0-based).
 
 Test-path conventions, pinned (medialab-ku/ConvNeXtPose @ 08352ee; checked from the JPEG by
-``tests/test_pipeline_conformance.py`` against the authors' recorded coordinates): image
+``tests/eval/test_pipeline_conformance.py`` against the authors' recorded coordinates): image
 ``cv2.imread(path, IMREAD_COLOR | IMREAD_IGNORE_ORIENTATION)`` (``data/dataset.py``
 ``DatasetLoader.__getitem__``); crop ``generate_patch_image`` / ``gen_trans_from_patch_cv`` (float32 point
 pairs, ``cv2.warpAffine`` INTER_LINEAR) then BGR -> RGB and ``.astype(np.float32)``; normalisation

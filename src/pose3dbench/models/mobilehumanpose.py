@@ -22,7 +22,7 @@ The network output is a volumetric heatmap [B, J*D, H, W] (channel = joint*D + z
 (x, y in heatmap pixels, z in depth bins). The original's "ramps 1..N, then subtract 1" is the same.
 
 Test-path conventions, pinned (SangbumChoi/MobileHumanPose @ a359dd9; LPSKI checked from the JPEG by
-``tests/test_pipeline_conformance.py`` against the authors' recorded coordinates): ``data/dataset.py``
+``tests/eval/test_pipeline_conformance.py`` against the authors' recorded coordinates): ``data/dataset.py``
 reads with ``cv2.imread(path, IMREAD_COLOR | IMREAD_IGNORE_ORIENTATION)`` and crops with the 3DMPPE
 ``generate_patch_image`` / ``gen_trans_from_patch_cv`` (float32 point pairs), BGR -> RGB,
 ``.astype(np.float32)``; ``common/base.py`` normalises with ``Compose([ToTensor(), Normalize(pixel_mean,

@@ -16,7 +16,7 @@ features to input/4 (64x64 at 256x256 input).
 
 Coordinates: x, y in heatmap pixels, z in depth bins, 0-based (RootNet: z in mm).
 
-Test-path conventions, pinned (read at the commits named; ``tests/test_pipeline_conformance.py``
+Test-path conventions, pinned (read at the commits named; ``tests/eval/test_pipeline_conformance.py``
 checks PoseNet from the JPEG against the authors' recorded coordinates):
 
 - PoseNet (mks0601/3DMPPE_POSENET_RELEASE @ dd025c5): image ``cv2.imread(path, IMREAD_COLOR |
