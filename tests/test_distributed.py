@@ -74,7 +74,7 @@ def _env() -> dict:
 def _torchrun(argv: list[str], nproc: int = 2) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
            f"--master_port={_free_port()}", "-m", "pose3dbench", *argv]
-    return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=240)
+    return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=900)
 
 
 
@@ -87,7 +87,7 @@ def data(tmp_path_factory) -> Path:
 def test_two_gloo_ranks_equal_one_process(data, tmp_path):
     single, sharded = tmp_path / "single", tmp_path / "sharded"
     proc = subprocess.run([sys.executable, "-m", "pose3dbench", *_argv(data, single)], env=_env(),
-                          capture_output=True, text=True, timeout=240)
+                          capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr
     proc = _torchrun(_argv(data, sharded))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -120,11 +120,12 @@ def test_profile_model_fields_and_ordering():
 
 
 class Big(nn.Module):
-    """Holds a 64 MB float32 tensor for ~30 ms of its forward (so a 0.5 ms sampler cannot miss it)."""
+    """Holds a 64 MiB float32 tensor for 0.2 s of its forward (a 0.5 ms sampler cannot miss it, even on a busy
+    machine); the profiler trims the C heap first, so the pages are new whatever ran before in the process."""
 
     def forward(self, img):
         big = torch.ones(img.shape[0], 16 * 1024 * 1024 // img.shape[0])
-        time.sleep(0.03)
+        time.sleep(0.2)
         return big.sum() + img.sum()
 
 

@@ -1,7 +1,6 @@
 """Paired bootstrap CIs (report/stats.py): coverage, known differences, pairing by image id, speed."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -117,13 +116,14 @@ def test_ci_excludes_zero_property():
     assert not CI(0.1, -0.2, 0.4).excludes_zero
 
 
-def test_fast_for_full_protocol2_size():
-    # 8695 Protocol-2 images x 6 models x 2000 resamples, all pairs: must stay well under a few seconds
+def test_full_protocol2_size_gives_every_model_and_pair():
+    """8695 Protocol-2 images x 6 models x 2000 resamples, all pairs (its speed: benchmarks/metrics_speed.py)."""
     rng = np.random.default_rng(9)
     ids = np.arange(8695)
     per_sample = {f"m{k}": (ids, rng.gamma(4.0, 12.5, ids.size) + k) for k in range(6)}
-    t = time.perf_counter()
     own, diffs = group_bootstrap(per_sample)
-    elapsed = time.perf_counter() - t
     assert len(own) == 6 and len(diffs) == 15
-    assert elapsed < 10.0, f"bootstrap took {elapsed:.1f} s"
+    for k in range(6):  # each CI brackets its mean, and the means are ordered as made (+1 mm per model)
+        ci = own[f"m{k}"]
+        assert ci.low < ci.estimate < ci.high
+    assert [own[f"m{k}"].estimate for k in range(6)] == sorted(own[f"m{k}"].estimate for k in range(6))

@@ -34,11 +34,11 @@ def test_corrupt_jpeg_in_worker_process(dataset, tmp_path):
     img.write_bytes(raw[:600] + garbage + b"\xff\xd9")
     out = tmp_path / "out"
     argv = base_argv(dataset, out, "--workers", "1")
-    proc = subprocess.run([sys.executable, "-m", "pose3dbench", *argv], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "pose3dbench", *argv], capture_output=True, text=True, timeout=900)
     assert_clean_failure(proc.returncode, proc.stderr, out, str(img), "cannot be decoded", "re-extract")
     # --debug shows the traceback (for bug reports), still with the clean message at its end
     proc = subprocess.run([sys.executable, "-m", "pose3dbench", "--debug", *argv], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=900)
     assert proc.returncode != 0 and "Traceback" in proc.stderr and str(img) in proc.stderr
 
 
