@@ -1,6 +1,6 @@
 """The package's layers: every import of every module (module-level and inside functions) points down.
 
-Bottom to top: the base modules (errors, io, paths, joints, version, protocols, suggest, allocator,
+Bottom to top: the base modules (errors, io, paths, joints, version, roots, jsonspec, metrics, suggest, allocator,
 geometry, devices, outdir, distributed, argtypes) -> data, weights -> results (no torch, no matplotlib) and
 models -> backends, perf -> specs -> eval and report (neither imports the other) -> requirements,
 commands -> cli. ``ALLOWED`` says, per unit (a top-level module or subpackage), which other units it may
@@ -17,9 +17,10 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "src" / "pose3dbench"
 
-BASE = {"errors", "io", "paths", "joints", "version", "protocols", "suggest", "allocator"}
+BASE = {"errors", "io", "paths", "joints", "version", "roots", "jsonspec", "metrics", "suggest", "allocator"}
 ALLOWED: dict[str, set[str]] = {
-    "errors": set(), "version": set(), "protocols": set(), "suggest": set(), "allocator": set(),
+    "errors": set(), "version": set(), "roots": set(), "jsonspec": set(), "suggest": set(), "allocator": set(),
+    "metrics": set(),
     "io": {"errors"}, "paths": {"errors"}, "joints": {"errors"}, "argtypes": {"errors"},
     "geometry": set(),
     "devices": {"errors", "allocator"},

@@ -67,7 +67,7 @@ def _with_global_flags(subparsers, common: argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pose3dbench",
-        description="Benchmark monocular 3D human pose networks on Human3.6M.",
+        description="Benchmark monocular 3D human pose networks on Human3.6M and MuPoTS-3D.",
     )
     parser.add_argument("--version", action="version", version=f"pose3dbench {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors (also accepted "

@@ -23,13 +23,6 @@ H36M_THORAX = 17
 H36M_L_SHOULDER = 11
 H36M_R_SHOULDER = 14
 
-# Action index (2..16, as in the image file names ``act_XX``) -> the authors' action names.
-H36M_ACTIONS: dict[int, str] = {
-    2: "Directions", 3: "Discussion", 4: "Eating", 5: "Greeting", 6: "Phoning",
-    7: "Posing", 8: "Purchases", 9: "Sitting", 10: "SittingDown", 11: "Smoking",
-    12: "Photo", 13: "Waiting", 14: "Walking", 15: "WalkDog", 16: "WalkTogether",
-}
-
 MUCO_JOINT_NAMES: tuple[str, ...] = (
     "Head_top", "Thorax", "R_Shoulder", "R_Elbow", "R_Wrist", "L_Shoulder", "L_Elbow",
     "L_Wrist", "R_Hip", "R_Knee", "R_Ankle", "L_Hip", "L_Knee", "L_Ankle", "Pelvis",
@@ -62,6 +55,8 @@ class JointSet:
     root: int
     to_h36m17: tuple[int, ...]
     approximate: bool = False
+    #: the joint set of the joints that are scored and drawn (h36m18: its appended Thorax is a fitting aid only)
+    scored: str | None = None
 
     @property
     def num_joints(self) -> int:
@@ -69,12 +64,24 @@ class JointSet:
 
 
 JOINT_SETS: dict[str, JointSet] = {
-    "h36m18": JointSet("h36m18", H36M_JOINT_NAMES, H36M_FLIP_PAIRS, H36M_SKELETON, 0, tuple(range(17))),
+    "h36m18": JointSet("h36m18", H36M_JOINT_NAMES, H36M_FLIP_PAIRS, H36M_SKELETON, 0, tuple(range(17)),
+                       scored="h36m17"),
     "h36m17": JointSet("h36m17", H36M_JOINT_NAMES[:17], H36M_FLIP_PAIRS, H36M_SKELETON, 0, tuple(range(17))),
     "muco21": JointSet("muco21", MUCO_JOINT_NAMES, MUCO_FLIP_PAIRS, MUCO_SKELETON, 14, MUCO_TO_H36M17,
                        approximate=True),
 }
 JOINT_SET_BY_COUNT: dict[int, str] = {18: "h36m18", 17: "h36m17", 21: "muco21"}
+
+
+def mapping(source: str, target: str) -> tuple[list[int], bool]:
+    """(index in ``source`` of each joint of ``target``, whether approximate): how poses of one joint set are
+    compared with ground truth in another. KeyError when no map is known."""
+    src, dst = get_joint_set(source), get_joint_set(target)
+    if src.names[: dst.num_joints] == dst.names:  # the same joints first (h36m18 -> h36m17)
+        return list(range(dst.num_joints)), False
+    if dst.names == H36M_JOINT_NAMES[: dst.num_joints]:
+        return list(src.to_h36m17)[: dst.num_joints], src.approximate
+    raise KeyError(f"no joint map from {src.name} to {dst.name}")
 
 
 def get_joint_set(name_or_count: str | int) -> JointSet:

@@ -1,8 +1,10 @@
-"""``pose3dbench evaluate``: re-score saved predictions against a Human3.6M split, without a model.
+"""``pose3dbench evaluate``: re-score saved predictions against a dataset split, without a model.
 
-Pose predictions are scored from ``pred_cam`` (camera mm); scoring is root-relative, so which root
-was used for back-projection does not change the numbers. Root-only files (RootNet) are scored
-with MRPE against the GT pelvis.
+Pose predictions are scored by the dataset's own scoring (``Dataset.scoring(split)``) from ``pred_cam`` (camera
+mm; and ``pred_img``, image pixels, where the dataset matches people in 2D); Human3.6M scoring is root-relative, so
+which root was used for back-projection does not change the numbers. Root-only files (RootNet) are scored by the
+dataset's root scoring (MRPE against the GT root). Files: ours (``.npz``), or what a dataset reads of the
+authors' formats (``Dataset.read_predictions``).
 """
 from __future__ import annotations
 
@@ -13,24 +15,27 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PredictionsError
-from ..protocols import BOX_SOURCES, PROTOCOLS, ROOT_SOURCES, box_source, is_protocol
+from ..roots import BOX_SOURCES, ROOT_SOURCES, box_source
 
 
 def add_parser(sub) -> None:
+    from ..data.dataset import available_datasets
+
     p = sub.add_parser(
-        "evaluate", help="re-score saved predictions (.npz or the authors' result json) without a model",
-        description="Re-score saved predictions on a Human3.6M split: MPJPE (Protocol 2) or the authors' "
-                    "PA-MPJPE (Protocol 1; rigid alignment: rotation + translation, no scale), "
-                    "per action and per joint; MRPE for root-only (RootNet) files.")
-    p.add_argument("--data", type=Path, required=True, help="Human3.6M folder in the 3DMPPE format")
+        "evaluate", help="re-score saved predictions (ours, or the authors' files) without a model",
+        description="Re-score saved predictions on a dataset split with the dataset's own evaluation "
+                    "(Human3.6M: MPJPE / the authors' PA-MPJPE per action and joint; RootNet files: MRPE).")
+    p.add_argument("--data", type=Path, required=True, help="the dataset folder the predictions were made on")
+    p.add_argument("--dataset", default=None, choices=available_datasets(),
+                   help="what --data holds (default: the file's, else recognised from the folder)")
     p.add_argument("--predictions", type=Path, required=True,
-                   help="predictions written by `pose3dbench run` (.npz), the authors' "
-                        "bbox_root_pose_human36m_output.json, or a RootNet bbox_root json")
-    p.add_argument("--protocol", type=int, choices=list(PROTOCOLS), default=None,
-                   help="1: S11, PA-MPJPE (rigid alignment: rotation + translation, no scale); 2: S9+S11, MPJPE "
-                        "(default: the file's, else 2)")
+                   help="predictions written by `pose3dbench run` (.npz), or the authors' result files (Human3.6M: "
+                        "bbox_root_pose_human36m_output.json, a RootNet bbox_root json)")
+    p.add_argument("--split", "--protocol", dest="split", default=None,
+                   help="the split to score on (default: the file's, else the dataset's first default split; "
+                        "Human3.6M: 1/p1 = S11 PA-MPJPE, 2/p2 = S9+S11 MPJPE)")
     p.add_argument("--root", choices=list(BOX_SOURCES), default=None,
-                   help="which split to match: gt boxes (degenerate boxes skipped) or the bbox_root file "
+                   help="which boxes to match: gt (degenerate boxes skipped) or the bbox_root file "
                         "(default: the file's, else gt)")
     p.add_argument("--joint-set", default=None,
                    help="joint layout of the predictions (default: the file's, else from the joint count)")
@@ -39,15 +44,29 @@ def add_parser(sub) -> None:
     p.set_defaults(func=main)
 
 
-def _defaults(args, meta: dict) -> tuple[int, str, str | None]:
-    protocol = args.protocol if args.protocol is not None else int(meta.get("protocol", 2))
-    if not is_protocol(protocol):
-        raise PredictionsError(f"{args.predictions}: protocol {protocol!r} in the file; pass --protocol 1 or 2")
+def _dataset_name(args, meta: dict) -> str | None:
+    from ..results.schema import V1_DATASET
+
+    if args.dataset:
+        return args.dataset
+    if meta.get("dataset"):
+        return str(meta["dataset"])
+    return V1_DATASET if "protocol" in meta else None
+
+
+def _split_and_root(args, ds, meta: dict) -> tuple[str, str, str | None]:
+    """(split, box source of the samples to match, root label to report or None for the split's own)."""
+    from ..errors import DatasetError
+
+    text = args.split if args.split is not None else meta.get("split", meta.get("protocol"))
+    try:
+        split = ds.split_name(str(text)) if text is not None else (ds.primary_split or ds.default_splits[0])
+    except DatasetError as exc:
+        raise PredictionsError(f"{args.predictions}: {exc}; pass --split") from None
     label = meta.get("root", "gt") if args.root is None else args.root
     if label not in ROOT_SOURCES:
         raise PredictionsError(f"{args.predictions}: root {label!r} in the file is unknown; pass --root gt|rootnet")
-    split_root = box_source(label)
-    return protocol, split_root, (label if args.root is None else None)
+    return split, box_source(label), (label if args.root is None else None)
 
 
 def _joint_set(args, preds) -> str:
@@ -65,53 +84,68 @@ def _joint_set(args, preds) -> str:
 
 
 def evaluate_file(args) -> dict:
-    """Load, match and score; returns the result dict (with ``per_sample_mm`` for pose files)."""
-    from ..data.splits import SplitProvider
-    from ..results.metrics import evaluate_pose, root_errors
-    from ..results.predictions import load_predictions, match_to_samples
+    """Load, match and score; returns the dataset's record (with ``dataset``, ``split``, ``root``)."""
+    from ..data.dataset import PosePredictions, dataset_class, detect_dataset
+    from ..results.predictions import Predictions, load_predictions, match_to_samples
 
-    preds = load_predictions(args.predictions)
-    protocol, split_root, label = _defaults(args, preds.meta)
-    samples = SplitProvider(args.data).get(protocol, split_root)
-    preds = match_to_samples(preds, samples.image_id)
+    name = args.dataset
+    preds = None
+    if name is None:
+        try:
+            preds = load_predictions(args.predictions)
+        except PredictionsError:
+            preds = None
+        name = _dataset_name(args, preds.meta) if preds is not None else None
+    cls = dataset_class(name) if name else detect_dataset(args.data)
+    ds = cls(args.data)
+    if preds is None:
+        foreign = ds.read_predictions(args.predictions)
+        preds = (Predictions(path=args.predictions, **foreign) if foreign is not None
+                 else load_predictions(args.predictions))
+    split, box, label = _split_and_root(args, ds, preds.meta)
+    samples = ds.samples(split, box)
+    preds = match_to_samples(preds, samples.sample_id)
+    head = {"dataset": ds.name, "split": split, **ds.record_fields(split)}
     if preds.kind == "root":
-        res = {"protocol": protocol, "root": label or samples.root_source, "metric": "MRPE",
-               **root_errors(preds.root_cam, samples.joints_cam[:, 0]), "skipped": dict(samples.skipped)}
-    else:
-        res = evaluate_pose(preds.pred_cam, samples, protocol, joint_set=_joint_set(args, preds))
-        if label:
-            res["root"] = label
-    return res
+        return {**head, "root": label or box, "metric": "MRPE",
+                **ds.root_scoring(split).score(samples, preds.root_cam), "skipped": dict(samples.skipped)}
+    res = ds.scoring(split).score(samples, PosePredictions(preds.pred_cam, _joint_set(args, preds), preds.pred_img))
+    return {**head, **res.record, "root": label or samples.box}
 
 
 def format_table(res: dict, source: str = "") -> str:
-    """Readable summary: header, per-action and per-joint errors (mm)."""
-    head = f"Protocol {res['protocol']}, root {res['root']}"
+    """Readable summary: header, then each per-group and per-joint table of the record."""
+    from ..data.dataset import dataset_class
+
+    head = f"{res['dataset']} {res['split']}, root {res['root']}"
     if res["metric"] == "MRPE":
         return "\n".join([
             f"{head}: MRPE {res['mrpe_mm']:.2f} mm over {res['num_samples']} samples{source}",
             f"  |dX| {res['x_mm']:.2f} mm   |dY| {res['y_mm']:.2f} mm   |dZ| {res['z_mm']:.2f} mm",
         ])
-    lines = [f"{head}: {res['metric']} {res['total_mm']:.2f} mm (sample-weighted), "
-             f"action mean {res['action_mean_mm']:.2f} mm, {res['num_samples']} samples{source}"]
-    if "pa_mpjpe_scaled_mm" in res:
-        lines.append(f"  PA-MPJPE with scale (similarity alignment: rotation + translation + scale, VideoPose3D/"
-                     f"MMPose): {res['pa_mpjpe_scaled_mm']:.2f} mm")
+    decl = dataset_class(res["dataset"]).scoring(res["split"]).declaration()
+    unit = decl.get("unit", "")
+    lines = [f"{head}: {res['metric']} {res[decl['value']]:.2f} {unit}, {res['num_samples']} samples{source}"]
+    for fld, v in (decl.get("variants") or {}).items():
+        if isinstance(res.get(fld), dict):
+            title = v["title"] if isinstance(v, dict) else v
+            lines.append(f"  {title}: {res[fld][decl['value']]:.2f} {unit}")
     if res.get("approximate_joint_mapping"):
-        lines.append(f"  note: joint set {res['joint_set']} is mapped to Human3.6M approximately")
+        lines.append(f"  note: joint set {res['joint_set']} is mapped to the dataset's joints approximately")
     if res.get("skipped"):
         lines.append("  skipped: " + ", ".join(f"{k} {v}" for k, v in res["skipped"].items()))
-    for title, table in (("action", res["per_action_mm"]), ("joint", res["per_joint_mm"])):
-        width = max(len(title), *(len(k) for k in table))
-        lines += ["", f"{title:<{width}}  error (mm)", f"{'-' * width}  ----------"]
-        lines += [f"{k:<{width}}  {v:10.2f}" for k, v in table.items()]
-    width = max(len(k) for k in res["per_joint_mm"])
-    lines += [f"{'-' * width}  ----------", f"{'total':<{width}}  {res['total_mm']:10.2f}"]
+    tables = [(word, res[fld]) for fld, word in (decl.get("groups") or {}).items() if isinstance(res.get(fld), dict)]
+    if decl.get("joints") and isinstance(res.get(decl["joints"]), dict):
+        tables.append(("joint", res[decl["joints"]]))
+    for title, table in tables:
+        width = max(len(title), *(len(str(k)) for k in table))
+        lines += ["", f"{title:<{width}}  {unit:>10s}", f"{'-' * width}  ----------"]
+        lines += [f"{str(k):<{width}}  {v:10.2f}" for k, v in table.items()]
     return "\n".join(lines)
 
 
 def _is_evaluate_output(obj) -> bool:
-    return isinstance(obj, dict) and {"protocol", "metric", "num_samples"} <= set(obj)
+    return isinstance(obj, dict) and {"metric", "num_samples"} <= set(obj) and ("split" in obj or "protocol" in obj)
 
 
 def main(args) -> int:
@@ -121,7 +155,7 @@ def main(args) -> int:
     if args.out is not None:  # before any work: never replace e.g. an annotation file given by mistake
         refuse_foreign_file(args.out, "--out", _is_evaluate_output, "a result written by pose3dbench evaluate")
     res = evaluate_file(args)
-    public = {k: v for k, v in res.items() if k != "per_sample_mm"}
+    public = {k: v for k, v in res.items() if not k.startswith("per_sample")}
     for k, v in public.items():
         if isinstance(v, float) and not np.isfinite(v):
             raise PredictionsError(f"{args.predictions}: {k} is not finite; check the predictions")

@@ -22,10 +22,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="merge several runs' folders (e.g. the Protocol-1, Protocol-2 and full-pipeline runs) "
                              "into one report in --out: one leaderboard, each row naming the run it comes from")
     parser.add_argument("--latex", action="store_true",
-                        help="also write DIR/tables.tex: booktabs tables (leaderboard, per-action, cost) for a paper")
+                        help="also write DIR/tables.tex: booktabs tables (leaderboard, per group, cost) for a paper")
     parser.add_argument("--threshold", type=float, default=None, metavar="MM",
-                        help="practical threshold (mm) a paired difference must reach, besides a 95%% CI "
-                             "excluding 0, to be called significant (default 0.5)")
+                        help="practical threshold a paired difference must reach (in the split's unit: mm, "
+                             "percentage points), besides a 95%% CI excluding 0, to be called significant "
+                             "(default 0.5)")
     parser.add_argument("--no-dataset", dest="dataset", action="store_false",
                         help="do not read the dataset (no qualitative panel, no MRPE CI)")
     parser.add_argument("--resamples", type=int, default=None, metavar="N",
@@ -36,17 +37,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def load_samples_for(results: dict) -> tuple[dict | None, str | None]:
-    """The splits of a run, re-read from its dataset folder exactly as ``run`` read them (its
-    ``--bbox-root`` file and ``--limit``, ``data.splits.SplitProvider.from_settings``):
-    ({(protocol, root): H36MSamples}, None), or (None, reason) when the dataset cannot be read."""
-    from ..data.splits import SplitProvider
+    """The splits of a run, re-read from its dataset folders exactly as ``run`` read them (its ``--bbox-root``
+    files and limits, ``data.splits.datasets_from_settings``): ({(dataset, split, root): Samples}, None), or
+    (None, reason) when a dataset cannot be read or changed since the run."""
+    from ..data.fingerprint import describe_change, split_fingerprint
+    from ..data.splits import bbox_root_files, datasets_from_settings
     from ..errors import Pose3DBenchError
+    from ..roots import box_source
 
     if len(results.get("runs") or []) > 1:  # a merged report: each run's own splits, first run first
         merged: dict = {}
         for run in results["runs"]:
             try:
-                from ..report.build import load_results
+                from ..report.collect import load_results
 
                 sub, why = load_samples_for(load_results(Path(run["path"])))
             except Pose3DBenchError as exc:
@@ -57,34 +60,35 @@ def load_samples_for(results: dict) -> tuple[dict | None, str | None]:
                 merged.setdefault(key, s)
         return merged, None
     st = results["settings"]
-    path = Path(st["dataset"]["path"])
-    if not path.exists():
-        return None, f"dataset folder {path} no longer exists"
-    from ..data.splits import bbox_root_files
-
-    for bbox_root in bbox_root_files(st.get("bbox_root")):
-        if not Path(bbox_root).exists():
-            return None, f"the run's --bbox-root file {bbox_root} no longer exists"
-    provider = SplitProvider.from_settings(st)
+    for d in st["datasets"]:
+        if not Path(d["path"]).exists():
+            return None, f"dataset folder {d['path']} no longer exists"
+        for bbox_root in bbox_root_files(d.get("bbox_root")):
+            if not Path(bbox_root).exists():
+                return None, f"the run's --bbox-root file {bbox_root} no longer exists"
+    out = {}
     try:
-        out = {(protocol, root): provider.for_root(protocol, root)
-               for protocol in st["protocols"] for root in st["roots"]}
+        for ds, entry in zip(datasets_from_settings(st), st["datasets"]):
+            for split in entry["splits"]:
+                for root in st["roots"]:
+                    if box_source(root) in ds.box_sources:
+                        out[(ds.name, split, root)] = ds.samples(split, box_source(root))
     except Pose3DBenchError as exc:
-        return None, f"cannot read the dataset {path}: {exc}"
-    from ..data.fingerprint import describe_change, split_fingerprint
-
+        return None, f"cannot read the dataset: {exc}"
     for ev in results.get("evaluations", []) + results.get("root_evaluations", []):
-        if "data" in ev and ev.get("protocol") in st["protocols"]:  # runs of older versions record no fingerprint
-            changed = describe_change(ev["data"], split_fingerprint(provider.for_root(ev["protocol"], ev["root"])))
+        key = (ev["dataset"], ev["split"], ev["root"])
+        if "data" in ev and key in out:  # runs of older versions record no fingerprint
+            changed = describe_change(ev["data"], split_fingerprint(out[key]))
             if changed:
-                return None, (f"the dataset {path} changed since the run ({changed}), so its ground truth no longer "
-                              "belongs to the numbers; re-run `pose3dbench run` with this --out to score the current "
-                              "data")
+                return None, (f"the dataset {dict(out[key].source).get('data_dir')} changed since the run "
+                              f"({changed}), so its ground truth no longer belongs to the numbers; re-run "
+                              "`pose3dbench run` with this --out to score the current data")
     return out, None
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..report.build import build_report, load_results
+    from ..report.build import build_report
+    from ..report.collect import load_results
     from ..errors import ResultsError
     from ..report.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 
@@ -95,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         raise ResultsError(f"--resamples {n} is too few for a 95% interval; use 1000 or more")
     threshold = PRACTICAL_THRESHOLD_MM if args.threshold is None else args.threshold
     if not threshold >= 0:
-        raise ResultsError(f"--threshold {args.threshold} must be a difference in mm >= 0 (e.g. 0.5)")
+        raise ResultsError(f"--threshold {args.threshold} must be a difference >= 0 (e.g. 0.5)")
     from ..outdir import exclusive
 
     if args.merge:

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..argtypes import int_range
-from ..protocols import PROTOCOLS, ROOT_SOURCES
+from ..roots import ROOT_SOURCES
 
 HELP_MODEL = (
     "model to benchmark (repeatable): NAME (registry variant, untrained weights), NAME=CKPT, CKPT "
@@ -17,16 +17,24 @@ HELP_MODEL = (
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("run", help="benchmark models on Human3.6M (default: all variants on synthetic data)",
-                       description="Benchmark models on Human3.6M: accuracy (P1/P2, GT or RootNet root), cost, report.")
-    p.add_argument("--data", type=Path, default=None,
-                   help="Human3.6M folder in the 3DMPPE format (searched recursively). Default: a Kaggle input "
-                        "dataset if present, else the built-in synthetic set")
+    from ..data.dataset import available_datasets, dataset_class
+
+    names = available_datasets()
+    classes = [dataset_class(n) for n in names]
+    words = "; ".join(f"{c.title}: {c.split_words or ', '.join(c.splits)}" for c in classes)
+    groups = "; ".join(f"{c.title}: every {c.group_words}" for c in classes if c.group_words)
+    p = sub.add_parser("run", help="benchmark models (default: all variants on the synthetic datasets)",
+                       description="Benchmark models on pose datasets: accuracy per split and root source, cost, "
+                                   "report.")
+    p.add_argument("--data", type=Path, action="append", default=[],
+                   help="dataset folder (any nesting below it; repeatable: one run over several datasets). Default: "
+                        "a Kaggle input dataset if present, else the built-in synthetic sets")
+    p.add_argument("--dataset", dest="datasets", action="append", default=[], choices=names,
+                   help="what --data holds (default: recognised from the folder); without --data, the synthetic "
+                        "set(s) to use")
     p.add_argument("--model", dest="models", action="append", default=[], metavar="SPEC", help=HELP_MODEL)
-    p.add_argument("--protocol", dest="protocols", type=int, nargs="+", default=list(PROTOCOLS),
-                   choices=list(PROTOCOLS),
-                   help="1: S11, PA-MPJPE (rigid alignment: rotation + translation, no scale); 2: S9+S11, MPJPE "
-                        "(default: both)")
+    p.add_argument("--split", "--protocol", dest="splits", nargs="+", default=None, metavar="SPLIT",
+                   help=f"splits to evaluate (default: every dataset's own); {words}")
     p.add_argument("--root", dest="roots", nargs="+", default=["gt", "rootnet"],
                    choices=list(ROOT_SOURCES),
                    help="root and box source: gt, rootnet (the bbox_root file), rootnet-model (a RootNet model "
@@ -55,19 +63,19 @@ def add_parser(sub) -> None:
     p.add_argument("--profile-batch", type=int_range(1), default=None,
                    help="batch size of the throughput measurement (default: --batch-size; 4 in the demo run)")
     p.add_argument("--synthetic-size", default="tiny", choices=["tiny", "small", "full"],
-                   help="size of the built-in synthetic set when --data is not given")
-    p.add_argument("--bbox-root", action="append", default=None, metavar="[PROTOCOL=]FILE",
+                   help="size of the built-in synthetic set(s) when --data is not given")
+    p.add_argument("--bbox-root", action="append", default=None, metavar="[SPLIT=]FILE",
                    help="RootNet output (bbox_root json) for --root rootnet / rootnet-model, instead of the one found "
-                        "below --data. RootNet's files differ per protocol: give both with --bbox-root 1=P1_FILE "
-                        "--bbox-root 2=P2_FILE (`pose3dbench weights get bbox-root:h36m-p1` / bbox-root:h36m-p2); "
-                        "--bbox-root FILE uses one file for every protocol")
+                        "below --data. RootNet's files differ per split: give each with --bbox-root SPLIT=FILE "
+                        "(`pose3dbench weights list` names the released ones and `weights get` prints the flag); "
+                        "--bbox-root FILE uses one file for every split of a one-dataset run")
     subset = p.add_mutually_exclusive_group()
     subset.add_argument("--limit", type=int_range(0, note="0 = all samples"), default=None,
                         help="only the first N samples of each split (quick checks); 0 = all")
-    subset.add_argument("--limit-per-action", type=int_range(0, note="0 = all samples"), default=None, metavar="N",
-                        help="only the first N samples of every (subject, action) of each split: a stratified "
-                             "subset that covers all 15 actions of each test subject; 0 = all. Default: all, "
-                             "except in the demo run (no --data, no --model), which takes 1")
+    subset.add_argument("--limit-per-group", "--limit-per-action", type=int_range(0, note="0 = all samples"),
+                        default=None, metavar="N", dest="limit_per_group",
+                        help=f"only the first N samples of every group of each split: a stratified subset ({groups}); "
+                             "0 = all. Default: all, except in the demo run (no --data, no --model), which takes 1")
     p.add_argument("--no-report", dest="report", action="store_false", help="skip report.md/report.html")
     p.add_argument("--channels-last", action="store_true", help="run models in channels_last memory format")
     p.add_argument("--backend", default="auto", choices=["auto", "eager", "onnxruntime"],
@@ -135,25 +143,28 @@ def _logger(args):
 
 
 def json_summary(results: dict, out: Path, report: bool) -> dict:
-    """The one JSON object ``run --json`` prints: per evaluation the error and published number, per model cost."""
-    from ..report.tables import cost_fields, published_comparable, published_mrpe, published_value
+    """The one JSON object ``run --json`` prints: per evaluation the value and published number, per model cost."""
+    from ..report.tables import (any_synthetic, cost_fields, published_comparable, published_root, published_value,
+                                 split_key, unit_of, value_of)
 
     evs = []
     for ev in results["evaluations"]:
         m = results["models"][ev["model"]]
-        pub = published_value(m, (ev["protocol"], ev["root"], ev["metric"]))
-        evs.append({"model": ev["model"], "protocol": ev["protocol"], "root": ev["root"], "metric": ev["metric"],
-                    "total_mm": ev["total_mm"], "action_mean_mm": ev["action_mean_mm"],
-                    "num_samples": ev["num_samples"], "published_mm": pub,
+        key = split_key(ev)
+        pub = published_value(m, key, results)
+        evs.append({"model": ev["model"], "dataset": ev["dataset"], "split": ev["split"], "root": ev["root"],
+                    "metric": ev["metric"], "value": value_of(results, ev), "unit": unit_of(results, key),
+                    "num_samples": ev["num_samples"], "published": pub,
                     "published_is_this_network": None if pub is None else published_comparable(m),
                     "images_per_s": ev.get("timing", {}).get("images_per_s")})
-    roots = [{"model": ev["model"], "protocol": ev["protocol"], "boxes": ev.get("root"), "mrpe_mm": ev["mrpe_mm"],
-              "published_mrpe_mm": published_mrpe(results["models"][ev["model"]], ev["protocol"])}
+    roots = [{"model": ev["model"], "dataset": ev["dataset"], "split": ev["split"], "boxes": ev.get("root"),
+              "mrpe_mm": ev.get("mrpe_mm"),
+              "published_mrpe_mm": published_root(results["models"][ev["model"]], results, ev["dataset"], ev["split"])}
              for ev in results["root_evaluations"]]
     models = {n: {"weights": m["weights"]["kind"], "spec": m["spec"], **cost_fields(m)}
               for n, m in results["models"].items()}
     return {"results": str(out / "results.json"), "report": str(out / "report.html") if report else None,
-            "complete": results.get("complete", True), "synthetic": results["settings"]["dataset"]["synthetic"],
+            "complete": results.get("complete", True), "synthetic": any_synthetic(results),
             "evaluations": evs, "root_evaluations": roots, "models": models,
             "warnings": results.get("warnings", [])}
 
@@ -167,13 +178,14 @@ def main(args) -> int:
     from ..report.tables import summary_table
 
     opts = RunOptions(
-        data=args.data, models=args.models, protocols=tuple(args.protocols), roots=tuple(args.roots),
+        data=tuple(args.data), datasets=tuple(args.datasets), models=args.models,
+        splits=tuple(args.splits) if args.splits else None, roots=tuple(args.roots),
         flip=args.flip, device=args.device, batch_size=args.batch_size,
         workers=args.workers if args.workers is not None else default_workers(args.device),
         threads=args.threads, out=args.out, force=args.force, trust_checkpoint=args.trust_checkpoint,
         profile=args.profile, profile_iters=args.profile_iters, profile_batch=args.profile_batch,
         synthetic_size=args.synthetic_size,
-        limit=args.limit, limit_per_action=args.limit_per_action, bbox_root=parse_bbox_root(args.bbox_root),
+        limit=args.limit, limit_per_group=args.limit_per_group, bbox_root=parse_bbox_root(args.bbox_root),
         report=args.report, channels_last=args.channels_last, progress=args.progress and not args.quiet,
         backend=args.backend, compile=args.compile, crop_cache=args.crop_cache, crop_budget_mb=args.crop_budget_mb,
         amp=args.amp, corruptions=args.corruptions, severities=tuple(args.severities),
@@ -191,7 +203,7 @@ def main(args) -> int:
     print(f"\nresults: {args.out / 'results.json'}")
     if args.report:
         print(f"report:  {args.out / 'report.html'}")
-    if results["settings"]["dataset"]["synthetic"]:
+    if any(d.get("synthetic") for d in results["settings"]["datasets"]):
         print("note: synthetic data and/or untrained weights: accuracy numbers demonstrate the pipeline only; "
               "cost figures are real.")
     return 0

@@ -1,7 +1,7 @@
 """What an evaluation's numbers depend on in a dataset folder, cheaply.
 
-The fingerprint of a split (``H36MSamples``) records every JSON file the split was read from
-(annotation data, camera and joint_3d files of its subjects, the bbox_root file for RootNet boxes:
+The fingerprint of a split (``Samples``) records every file the split was read from (for Human3.6M the
+annotation data, camera and joint_3d files of its subjects; the bbox_root file for RootNet boxes:
 size, mtime and sha256 of the content) and the list of its images (path relative to the dataset
 root, size and mtime of each file: images are not hashed, that would read gigabytes). Finished
 evaluations and resume chunks are re-used only when the fingerprint is the same, so a fixed

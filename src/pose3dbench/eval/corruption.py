@@ -1,24 +1,19 @@
 """Image corruptions in a run (``--corruptions``): the plan, its settings record, and the evaluations.
 
 Each pose model is scored on corrupted crops (``data.corruptions``, made once per run and shared by every
-model through the crop store) at every severity, with the root source ``corruption_root`` gives; the
-entries go to results.json ``corruption_evaluations`` (``results.records.CorruptionEvaluation``).
+model through the crop store) at every severity, on each split with the root source ``corruption_root``
+gives. A corrupted evaluation takes the same path as a clean one (``eval.scoring.score_pose_split`` with its
+corruption) and the same re-use rule (model identity, settings, the split's data fingerprint); the entries go
+to results.json ``corruption_evaluations``.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
-
 from ..errors import RunError
-from ..geometry import heatmap_to_camera
-from ..protocols import box_source
-from ..results.metrics import evaluate_pose
-from ..results.predictions import save_predictions
-from ..results.records import CorruptionEvaluation
-from ..results.store import ResultsStore, writing
-from .inference import PoseInference
+from ..roots import box_source
 from .options import RunOptions
+
 
 def corruption_settings(opts: RunOptions) -> dict | None:
     from ..data.corruptions import resolve_corruptions
@@ -38,8 +33,10 @@ def corruption_root(opts: RunOptions) -> str:
     return "gt" if "gt" in opts.roots else opts.roots[0]
 
 
-def corruption_plan(opts: RunOptions, poses: list, sizes, log: Callable[[str], None]) -> tuple[str, ...]:
-    """Validate ``--corruptions`` / ``--severities`` and say how many forward passes they cost."""
+def corruption_plan(opts: RunOptions, poses: list, run_splits, sizes, log: Callable[[str], None]) -> tuple[str, ...]:
+    """Validate ``--corruptions`` / ``--severities`` and say how many forward passes they cost.
+
+    ``run_splits``: the run's (dataset, split) pairs; ``sizes(dataset, split, box)``: a split, unchecked."""
     from ..data.corruptions import SEVERITIES, resolve_corruptions
 
     try:
@@ -55,54 +52,42 @@ def corruption_plan(opts: RunOptions, poses: list, sizes, log: Callable[[str], N
         raise RunError(f"--mce-reference {opts.mce_reference!r} is not a pose model of this run "
                        f"({', '.join(m.name for m in poses)})")
     root = corruption_root(opts)
-    images = sum(len(sizes(p, box_source(root))) for p in opts.protocols)
+    images = sum(len(sizes(ds.name, split, box_source(root))) for ds, split in run_splits)
     passes = len(poses) * images * len(names) * len(opts.severities) * (2 if opts.flip else 1)
     log(f"corruptions: {len(names)} x {len(opts.severities)} severities on {images} images per pose model "
-        f"({', '.join(f'P{p}' for p in opts.protocols)}, root {root}): {passes} forward passes in all "
-        f"({len(poses)} model(s){', flip test doubles them' if opts.flip else ''}); corrupted crops are made once "
-        "and shared by every model")
+        f"({', '.join(f'{ds.title} {split}' for ds, split in run_splits)}, root {root}): {passes} forward passes "
+        f"in all ({len(poses)} model(s){', flip test doubles them' if opts.flip else ''}); corrupted crops are made "
+        "once and shared by every model")
     return names
 
 
-def run_corruptions(engine: PoseInference, name: str, cfg, opts: RunOptions, names: tuple[str, ...], split,
-                    root_predictions: dict, store: ResultsStore, log: Callable[[str], None]) -> None:
-    """Every (protocol, corruption, severity) of one pose model: predictions, metrics, results entries."""
-    results, out = store.document, store.out
+def run_corruptions(run, engine, name: str, cfg) -> None:
+    """Every (split, corruption, severity) of one pose model on a ``BenchmarkRun``: re-used or scored."""
+    from .scoring import score_pose_split
+
+    opts, store = run.opts, run.store
+    doc = store.document
     root = corruption_root(opts)
-    old = store.previous_corruption_evaluations(name, results["models"][name]["_identity"])
-    for protocol in opts.protocols:
-        samples = split(protocol, box_source(root))
-        if root == "rootnet-model":
-            root_cam = root_predictions[(protocol, "rootnet")]
-        else:
-            root_cam = samples.root_cam
-        for cname in names:
+    box = box_source(root)
+    for ds, split in run.run_splits:
+        if root not in run.roots_of(ds):
+            continue
+        samples = run.splits(ds.name, split, box)
+        root_cam = run._root_cam(ds, split, root, samples)
+        for cname in run.corruptions:
             for sev in opts.severities:
-                match = [e for e in old if (e["model"], e["protocol"], e["root"], e["corruption"], e["severity"])
-                         == (name, protocol, root, cname, int(sev))]
-                if match:
-                    results["corruption_evaluations"].append(match[0])
+                corruption = (cname, int(sev))
+                prev = run._reuse("corruption_evaluations", name, ds, split, root, box, corruption)
+                if prev is not None:
+                    doc["corruption_evaluations"].append(prev)
                     continue
-                fname = store.corrupted_predictions_name(name, protocol, root, cname, sev)
-                partial = store.partial_dir(name, protocol, f"{cname}__s{int(sev)}")
-                coords, coords_noflip = engine.run(samples, partial, corruption=(cname, int(sev)))
-                pred_cam = heatmap_to_camera(coords, samples.bbox, root_cam, samples.focal, samples.princpt,
-                                             heatmap_size=tuple(cfg.heatmap_size), depth_bins=cfg.depth_bins)
-                metrics = evaluate_pose(pred_cam, samples, protocol, joint_set=cfg.joint_set)
-                per_sample = np.asarray(metrics.pop("per_sample_mm"))
-                (out / fname).parent.mkdir(parents=True, exist_ok=True)
-                with writing(out / fname, out):
-                    save_predictions(out / fname, image_id=samples.image_id, coords_hm=coords,
-                                     coords_hm_noflip=coords_noflip, bbox=samples.bbox, root_cam=root_cam,
-                                     pred_cam=pred_cam, per_sample_mm=per_sample,
-                                     meta={"model": name, "protocol": protocol, "root": root,
-                                           "heatmap_size": list(cfg.heatmap_size), "depth_bins": cfg.depth_bins,
-                                           "joint_set": cfg.joint_set, "flip": opts.flip,
-                                           "corruption": cname, "severity": int(sev)})
-                metrics.update(protocol=protocol, root=root)
-                results["corruption_evaluations"].append(
-                    CorruptionEvaluation(name, cname, int(sev), metrics, fname).to_json())
-            log(f"[{name}] P{protocol} {cname}: " + ", ".join(
-                f"s{e['severity']} {e['total_mm']:.1f}" for e in results["corruption_evaluations"]
-                if (e["model"], e["protocol"], e["corruption"]) == (name, protocol, cname)) + " mm")
+                partial = store.partial_dir(name, ds.name, split, f"{cname}__s{int(sev)}")
+                record = score_pose_split(engine, name, cfg, ds, samples, root, root_cam, opts, run.device, store,
+                                          lambda: run.splits.fingerprint(ds.name, split, box), partial, run.log,
+                                          corruption=corruption)
+                doc["corruption_evaluations"].append(record.to_json())
+            value = ds.scoring(split).value
+            run.log(f"[{name}] {ds.title} {split} {cname}: " + ", ".join(
+                f"s{e['severity']} {e[value]:.1f}" for e in doc["corruption_evaluations"]
+                if (e["model"], e["dataset"], e["split"], e["corruption"]) == (name, ds.name, split, cname)))
             store.write()

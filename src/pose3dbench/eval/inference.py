@@ -24,7 +24,6 @@ from ..errors import RunError
 from ..geometry import flip_merge, heatmap_to_camera, image_to_camera
 from ..joints import get_joint_set
 from ..models.input import input_convention, normalize_crops
-from ..results.metrics import evaluate_pose
 from ..results.store import writing
 from .options import RunOptions
 from .resume import array_digest, load_chunks, prepare_partial, save_chunk
@@ -318,18 +317,35 @@ def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch
     return root_cam, out, seconds
 
 
-def amp_check(engine: PoseInference, samples, root_cam, pred_cam, protocol: int, cfg, amp: str) -> dict:
-    """What half precision costs: the first ``AMP_CHECK_SAMPLES`` samples run again in float32 (mm)."""
+def heatmap_to_image(coords_hm: np.ndarray, bbox: np.ndarray, heatmap_size) -> np.ndarray:
+    """[N,J,2] image pixels of heatmap coordinates [N,J,3] (x/W_hm * box_w + box_x, y likewise)."""
+    h, w = (int(v) for v in heatmap_size)
+    b = np.asarray(bbox, dtype=np.float64)[:, None, :]
+    c = np.asarray(coords_hm, dtype=np.float64)
+    return np.stack([c[..., 0] / w * b[..., 2] + b[..., 0], c[..., 1] / h * b[..., 3] + b[..., 1]], axis=-1)
+
+
+def amp_check(engine: PoseInference, ds, samples, root_cam, coords, pred_cam, cfg, amp: str) -> dict:
+    """What half precision costs: the first ``AMP_CHECK_SAMPLES`` samples run again in float32 and scored by the
+    dataset. ``coords`` [N,J,3] heatmap units and ``pred_cam`` [N,J,3] camera mm: the half-precision output.
+    Returns ``error_*`` in the split's metric and unit, and the mean joint shift in mm."""
+    from ..data.dataset import PosePredictions
+
     rows = np.arange(min(len(samples), AMP_CHECK_SAMPLES))
     ref = engine.reference_float32(samples, rows)
     sub = samples.subset(rows)
     ref_cam = heatmap_to_camera(ref, sub.bbox, root_cam[rows], sub.focal, sub.princpt,
                                 heatmap_size=tuple(cfg.heatmap_size), depth_bins=cfg.depth_bins)
     shift = float(np.linalg.norm(np.asarray(pred_cam)[rows] - ref_cam, axis=-1).mean())
-    e_amp = evaluate_pose(np.asarray(pred_cam)[rows], sub, protocol, joint_set=cfg.joint_set)["total_mm"]
-    e_ref = evaluate_pose(ref_cam, sub, protocol, joint_set=cfg.joint_set)["total_mm"]
-    return {"dtype": amp, "check_samples": int(len(rows)), "mean_joint_shift_mm": shift,
-            "error_float32_mm": float(e_ref), "error_amp_mm": float(e_amp), "error_change_mm": float(e_amp - e_ref)}
+    scoring = ds.scoring(samples.split)
+    pred_rows = np.asarray(pred_cam)[rows]
+    amp_img = heatmap_to_image(np.asarray(coords)[rows], sub.bbox, cfg.heatmap_size)
+    ref_img = heatmap_to_image(ref, sub.bbox, cfg.heatmap_size)
+    e_amp = scoring.score(sub, PosePredictions(pred_rows, cfg.joint_set, amp_img)).record[scoring.value]
+    e_ref = scoring.score(sub, PosePredictions(ref_cam, cfg.joint_set, ref_img)).record[scoring.value]
+    return {"dtype": amp, "check_samples": int(len(rows)), "mean_joint_shift_mm": shift, "metric": scoring.metric,
+            "unit": scoring.unit, "error_float32": float(e_ref), "error_amp": float(e_amp),
+            "error_change": float(e_amp - e_ref)}
 
 
 def refuse_non_finite(name: str, output: np.ndarray, samples, opts: RunOptions) -> None:
@@ -358,9 +374,9 @@ def model_progress(k: int, n: int, name: str, elapsed: float) -> str:
 
 
 def skipped_note(samples) -> str:
-    """`` (N skipped: reason)`` for samples the protocol leaves out (degenerate GT boxes), else ``""``."""
+    """`` (N skipped: reason)`` for samples the benchmark leaves out (e.g. degenerate GT boxes), else ``""``."""
     skipped = {k: int(v) for k, v in (getattr(samples, "skipped", None) or {}).items() if v}
     if not skipped:
         return ""
     return (" (" + ", ".join(f"{v} skipped: {k.replace('_', ' ')}" for k, v in skipped.items())
-            + ", as the protocol prescribes)")
+            + ", as the benchmark prescribes)")

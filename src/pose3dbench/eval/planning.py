@@ -22,7 +22,7 @@ from ..allocator import release_free_memory
 from ..errors import Pose3DBenchError, RunError
 from ..models.info import ModelInfo
 from ..models.input import describe_input_convention, input_convention, normalize_crops
-from ..protocols import box_sources
+from ..roots import box_sources
 from .inference import crop_keys
 from .options import RunOptions
 
@@ -89,12 +89,14 @@ def check_named_family(spec: str, model, info: ModelInfo) -> None:
 
 @dataclass(frozen=True)
 class ModelPlan:
-    """A ``--model`` spec as the run plans it: display name, family, input size (H, W pixels)."""
+    """A ``--model`` spec as the run plans it: display name, family, input size (H, W pixels), and what it
+    predicts (``pose``: joints; ``root``: a root position per crop, e.g. RootNet)."""
 
     spec: str
     name: str
     family: str
     input_size: tuple[int, int]
+    output_kind: str = "pose"
 
 
 def resolve_seeded(spec: str, opts: RunOptions, *, replay_warnings: bool, log: Callable[[str], None] | None = None,
@@ -133,9 +135,10 @@ def probe_model(spec: str, opts: RunOptions, log: Callable[[str], None] | None =
 
     if spec in registry.available():
         cfg = registry.get_config(spec)
-        return ModelPlan(spec, spec, cfg.family, tuple(int(v) for v in cfg.input_size))
+        return ModelPlan(spec, spec, cfg.family, tuple(int(v) for v in cfg.input_size), _output_kind(cfg))
     model, info = resolve_seeded(spec, opts, replay_warnings=True, log=log, run_warnings=run_warnings)
-    plan = ModelPlan(spec, info.name, model.config.family, tuple(int(v) for v in model.config.input_size))
+    plan = ModelPlan(spec, info.name, model.config.family, tuple(int(v) for v in model.config.input_size),
+                     _output_kind(model.config))
     del model, info
     release_free_memory()
     return plan
@@ -169,18 +172,26 @@ def free_model(model) -> None:
     release_free_memory()
 
 
-def choose_crop_mode(opts: RunOptions, plan: list[ModelPlan], split) -> str:
+def _output_kind(config) -> str:
+    return "root" if config.family == "rootnet" else "pose"
+
+
+def run_boxes(opts: RunOptions, run_splits) -> list[tuple[str, str, str]]:
+    """(dataset, split, box source) of every split a run's models read crops of."""
+    return [(ds.name, split, box) for ds, split in run_splits for box in box_sources(opts.roots)
+            if box in ds.box_sources]
+
+
+def choose_crop_mode(opts: RunOptions, plan: list[ModelPlan], run_splits, split) -> str:
     """``--crop-cache auto``: memory when every crop of the run fits ``crop_budget_mb``, else disk."""
     from ..data.crop_store import choose_mode, crop_bytes
 
     if opts.crop_cache != "auto":
         return choose_mode(opts.crop_cache, 0)
-    sources = box_sources(opts.roots)
     keys: set[tuple] = set()
-    for protocol in opts.protocols:
-        for source in sources:
-            s = split(protocol, source)
-            keys.update(crop_keys(s, range(len(s))))
+    for key in run_boxes(opts, run_splits):
+        s = split(*key)
+        keys.update(crop_keys(s, range(len(s))))
     sizes = {m.input_size for m in plan}
     needed = len(keys) * sum(crop_bytes(hw) for hw in sizes)
     return choose_mode("auto", needed, opts.crop_budget_mb)
@@ -194,14 +205,15 @@ AUTO_ONNX_MIN_IMAGES = 256
 AUTO_PARITY_HM = 1e-3
 
 
-def choose_backend(model, info: ModelInfo, opts: RunOptions, device: torch.device, entry: ModelPlan, split, sizes,
-                    store, log: Callable[[str], None]):
+def choose_backend(model, info: ModelInfo, opts: RunOptions, device: torch.device, entry: ModelPlan, run_splits,
+                   split, sizes, store, log: Callable[[str], None]):
     """The model wrapped for its backend, and what was chosen and why (``models[name].backend_choice``).
 
     ``auto``: onnxruntime on CPU when it is installed, the model has at least ``AUTO_ONNX_MIN_IMAGES`` crops
     to compute and its output on the run's first batch of real crops matches eager within
     ``AUTO_PARITY_HM`` heatmap units (RootNet depth: 1e-5 relative); else eager. CUDA: eager.
-    ``split`` gives a checked split (its images read before inference), ``sizes`` an unchecked one.
+    ``run_splits``: the run's (dataset, split) pairs; ``split(dataset, split, box)`` gives a checked split (its
+    images read before inference), ``sizes`` an unchecked one.
     """
 
     if info.is_onnx:  # a foreign .onnx file runs on onnxruntime whatever --backend says
@@ -228,11 +240,11 @@ def choose_backend(model, info: ModelInfo, opts: RunOptions, device: torch.devic
     except ImportError:
         return eager("onnxruntime is not installed (pip install 'pose3dbench[onnx]')")
 
-    sources = sorted(box_sources(opts.roots))
-    n_images = sum(len(sizes(p, s)) for p in opts.protocols for s in sources)
+    boxes = run_boxes(opts, run_splits)
+    n_images = sum(len(sizes(*key)) for key in boxes)
     if n_images < AUTO_ONNX_MIN_IMAGES:
         return eager(f"{n_images} images: fewer than {AUTO_ONNX_MIN_IMAGES}, exporting would cost more than it saves")
-    first = split(opts.protocols[0], sources[0])
+    first = split(*min(boxes, key=lambda k: (k[0] != boxes[0][0], k[1] != boxes[0][1], k[2])))
     try:
         ort_model = wrap_model(model, "onnxruntime", threads=opts.threads)
     except Pose3DBenchError as exc:

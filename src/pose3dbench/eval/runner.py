@@ -1,12 +1,13 @@
 """The benchmark runner behind ``pose3dbench run``: the orchestrator, read top to bottom.
 
-Data flows one way: dataset split (``data.splits``) -> crops (``data.crop_store``) -> model
+Data flows one way: dataset split (``data.dataset``, ``data.splits``) -> crops (``data.crop_store``) -> model
 (``eval.inference``: batched, flip-tested, resumable) -> raw predictions (heatmap units, saved as .npz) ->
-camera mm and metrics (``eval.scoring``) -> results.json (``results.store``) -> report (``report``).
+camera mm and the dataset's metrics (``eval.scoring``) -> results.json (``results.store``) -> report
+(``report``).
 
-``run_benchmark(opts)``: validate the options, claim the output folder, find the data, plan the models
-(``eval.planning``), then model by model: build, cost profile, every split (re-used from the previous run
-when model, settings and data are the same), corruptions, free. Every finished evaluation is written to
+``run_benchmark(opts)``: validate the options, claim the output folder, open the datasets, plan the models
+(``eval.planning``), then model by model: build, cost profile, every (dataset, split, root) (re-used from the
+previous run when model, settings and data are the same), corruptions, free. Every finished evaluation is written to
 results.json atomically at once; inference is saved in chunks under ``<out>/partial/`` so a killed run
 resumes mid-split; ``--force`` computes into a staging folder and replaces the previous run at the end.
 """
@@ -24,21 +25,22 @@ import numpy as np
 import torch
 
 from .. import distributed
+from ..data.dataset import Dataset
 from ..data.fingerprint import describe_change, summary
-from ..data.sources import resolve_data
-from ..data.splits import CheckedSplits, SplitProvider, bbox_root_setting
+from ..data.sources import resolve_datasets
+from ..data.splits import CheckedSplits, bbox_root_for_datasets
 from ..devices import environment, resolve_device
-from ..errors import RunError
+from ..errors import DatasetError, RunError
 from ..outdir import check_writable, claim_run_folder, exclusive
 from ..models.info import ModelInfo
-from ..protocols import box_source, box_sources
 from ..results.records import ModelEntry
 from ..results.schema import RESULTS_SCHEMA_VERSION
 from ..results.store import FORCE_STAGING, ResultsStore, writing
+from ..roots import box_source, box_sources
 from ..version import __version__
 from .corruption import corruption_plan, corruption_settings, run_corruptions
 from .inference import PoseInference, model_progress, skipped_note, store_for
-from .options import RunOptions, apply_demo_defaults, validate_options
+from .options import DEMO_DATASETS, RunOptions, apply_demo_defaults, validate_options
 from .planning import (ModelPlan, choose_backend, choose_crop_mode, cost_entry, free_model, input_entry,
                        load_planned, model_identity, probe_model)
 from .scoring import score_pose_split, score_root_split
@@ -46,7 +48,7 @@ from .stop import StopController
 
 
 def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
-    """Run every model on every (protocol, root) split; write results, predictions and the report.
+    """Run every model on every (dataset, split, root); write results, predictions and the report.
 
     Started by torchrun (WORLD_SIZE > 1) the samples are sharded across the ranks (see
     ``pose3dbench.distributed``); only rank 0 logs and writes results, predictions and the report.
@@ -64,27 +66,26 @@ def run_benchmark(opts: RunOptions, log: Callable[[str], None] = print) -> dict:
 
 
 class BenchmarkRun:
-    """One ``pose3dbench run``: its options, device, splits, results store and the models' shared state."""
+    """One ``pose3dbench run``: its options, device, datasets and splits, results store and the models' shared
+    state. ``run_splits``: the (dataset, split) pairs evaluated, in order."""
 
     def __init__(self, opts: RunOptions, log: Callable[[str], None], dist, stop: StopController):
         self.opts, self.log, self.dist, self.stop = opts, log, dist, stop
         self.warnings: list[dict] = []  # every warning of the run, into results.json and the report's Notes
-        self.root_predictions: dict[tuple[int, str], np.ndarray] = {}  # (protocol, box) -> RootNet root_cam
+        self.root_predictions: dict[tuple[str, str, str], np.ndarray] = {}  # (dataset, split, box) -> root_cam
 
     def execute(self) -> dict:
         opts, log, dist = self._prepare(), self.log, self.dist
         plan = self._plan_models()
-        poses = [m for m in plan if m.family != "rootnet"]
+        poses = [m for m in plan if m.output_kind == "pose"]
         self.store = ResultsStore(Path(opts.out), force=opts.force, document=self._new_document(),
                                   write_enabled=dist.is_main)
         previous = dist.broadcast(self.store.load_previous() if dist.is_main else None)
         if not self.store.adopt_previous(previous) and previous is not None:
             log(f"settings differ from the previous run in {self.store.out}: recomputing everything")
-        provider = SplitProvider(self.data_dir, bbox_root=opts.bbox_root, limit=opts.limit,
-                                 limit_per_action=opts.limit_per_action)
-        self.splits = CheckedSplits(provider, self._split_warning)
-        self.corruptions = corruption_plan(opts, poses, provider.get, log)
-        crop_mode = choose_crop_mode(opts, plan, provider.get)  # sizes only: images are checked per split
+        self.splits = CheckedSplits(self.datasets, self._split_warning)
+        self.corruptions = corruption_plan(opts, poses, self.run_splits, self.splits.unchecked, log)
+        crop_mode = choose_crop_mode(opts, plan, self.run_splits, self.splits.unchecked)  # sizes only
         self.crops = store_for(opts, self.device, crop_mode)
         self.store.document["settings"]["crop_cache"] = {"requested": opts.crop_cache, "mode": crop_mode,
                                                          "budget_mb": float(opts.crop_budget_mb)}
@@ -92,7 +93,7 @@ class BenchmarkRun:
             log(f"crop store: {crop_mode}" + (f" ({self.crops.root})" if crop_mode == "disk" else "")
                 + f" (--crop-cache {opts.crop_cache}): each (image, box, input size) is decoded once for all models")
 
-        queue = [m for m in plan if m.family == "rootnet"] + poses  # RootNet first: its roots feed rootnet-model
+        queue = [m for m in plan if m.output_kind == "root"] + poses  # RootNet first: its roots feed rootnet-model
         t_models = time.perf_counter()
         for k, entry in enumerate(queue, 1):
             log(model_progress(k, len(queue), entry.name, time.perf_counter() - t_models))
@@ -108,8 +109,8 @@ class BenchmarkRun:
 
             with writing(self.store.final_out / "report.html", self.store.final_out):
                 build_report(self.store.final_out,
-                             samples_by_split={(p, r): self.splits(p, box_source(r))
-                                               for p in opts.protocols for r in opts.roots})
+                             samples_by_split={(ds.name, split, r): self.splits(ds.name, split, box_source(r))
+                                               for ds, split in self.run_splits for r in self.roots_of(ds)})
         return self.store.document
 
     # --- before the models
@@ -127,11 +128,41 @@ class BenchmarkRun:
         self.device = dist.device if dist.enabled else resolve_device(opts.device)
         if not dist.is_main:
             dist.barrier()  # rank 0 finds (or generates) the data first
-        self.data_dir, self.synthetic_meta = resolve_data(opts.data, opts.synthetic_size, self.log)
+        self.sources = resolve_datasets(opts.data, opts.datasets, opts.synthetic_size, self.log, DEMO_DATASETS)
         if dist.is_main:
             dist.barrier()
-        self.opts = apply_demo_defaults(opts, self.synthetic_meta is not None and not opts.models, self.log)
+        demo = all(src.synthetic is not None for src in self.sources) and not opts.models
+        self.opts = opts = apply_demo_defaults(opts, demo, self.log)
+        bbox_roots = bbox_root_for_datasets(opts.bbox_root, [src.cls for src in self.sources])
+        self.datasets: list[Dataset] = [src.cls(src.folder, bbox_root=br, limit=opts.limit,
+                                                limit_per_group=opts.limit_per_group)
+                                        for src, br in zip(self.sources, bbox_roots)]
+        self.run_splits = self._choose_splits()
         return self.opts
+
+    def _choose_splits(self) -> list[tuple[Dataset, str]]:
+        """(dataset, split) pairs to evaluate: each ``--split`` on the dataset that has it, else the defaults."""
+        if self.opts.splits is None:
+            return [(ds, s) for ds in self.datasets for s in ds.default_splits]
+        out, unknown = [], []
+        for text in self.opts.splits:
+            owners = []
+            for ds in self.datasets:
+                try:
+                    owners.append((ds, ds.split_name(text)))
+                except DatasetError:
+                    continue
+            if not owners:
+                unknown.append(text)
+            out += [o for o in owners if o not in out]
+        if unknown:
+            words = "; ".join(f"{ds.title}: {ds.split_words or ', '.join(ds.splits)}" for ds in self.datasets)
+            raise RunError(f"--split {' '.join(unknown)}: no dataset of this run has such a split ({words})")
+        return out
+
+    def roots_of(self, ds: Dataset) -> list[str]:
+        """The run's root sources a dataset has boxes for."""
+        return [r for r in self.opts.roots if box_source(r) in ds.box_sources]
 
     def _plan_models(self) -> list[ModelPlan]:
         """Every ``--model`` spec (default: every registered variant) as a uniquely named plan entry."""
@@ -145,7 +176,7 @@ class BenchmarkRun:
                 name += "'"
             names.add(name)
             plan.append(dataclasses.replace(probe, name=name))
-        rootnets = [m for m in plan if m.family == "rootnet"]
+        rootnets = [m for m in plan if m.output_kind == "root"]
         if "rootnet-model" in opts.roots and not rootnets:
             raise RunError("--root rootnet-model needs a RootNet model in the run (e.g. --model rootnet-r50=CKPT)")
         if "rootnet-model" in opts.roots and len(rootnets) > 1:
@@ -158,11 +189,10 @@ class BenchmarkRun:
             "batch_size": opts.batch_size, "flip": opts.flip, "dtype": "float32", "workers": opts.workers,
             "backend": opts.backend, "compile": bool(opts.compile), "amp": opts.amp,
             "corruptions": corruption_settings(opts),
-            "protocols": list(opts.protocols), "roots": list(opts.roots),
-            "limit": opts.limit, "limit_per_action": opts.limit_per_action,
-            "bbox_root": bbox_root_setting(opts.bbox_root),
-            "dataset": {"path": str(Path(self.data_dir).resolve()), "synthetic": self.synthetic_meta is not None,
-                        "synthetic_meta": self.synthetic_meta},
+            "roots": list(opts.roots), "limit": opts.limit, "limit_per_group": opts.limit_per_group,
+            "datasets": [{**ds.describe(), "synthetic": src.synthetic is not None, "synthetic_meta": src.synthetic,
+                          "splits": [s for d, s in self.run_splits if d is ds]}
+                         for ds, src in zip(self.datasets, self.sources)],
         }
         return {"schema_version": RESULTS_SCHEMA_VERSION, "pose3dbench_version": __version__,
                 "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -170,19 +200,19 @@ class BenchmarkRun:
                 "root_evaluations": [], "corruption_evaluations": [], "warnings": self.warnings,
                 "complete": False}  # True only in the final write: a killed or failed run leaves False
 
-    def _split_warning(self, protocol: int, msg: str) -> None:
+    def _split_warning(self, source: str, msg: str) -> None:
         self.log(msg)
-        self.warnings.append({"source": f"P{protocol} bbox_root", "message": msg.removeprefix("warning: ")})
+        self.warnings.append({"source": source, "message": msg.removeprefix("warning: ")})
 
     # --- one model
     def _run_model(self, entry: ModelPlan) -> None:
         opts, name = self.opts, entry.name
         model, info = load_planned(entry, opts, self.device, self.log, self.warnings)
         info.name = name
-        model, backend = choose_backend(model, info, opts, self.device, entry, self.splits,
+        model, backend = choose_backend(model, info, opts, self.device, entry, self.run_splits, self.splits,
                                         self.splits.unchecked, self.crops, self.log)
         self._record_model(name, model, info, backend)
-        if model.config.family == "rootnet":
+        if entry.output_kind == "root":
             self._run_rootnet(name, model)
         else:
             self._run_pose(name, model)
@@ -211,15 +241,18 @@ class BenchmarkRun:
             identity=ident).to_json()
         self.store.write()
 
-    def _reuse(self, kind: str, name: str, protocol: int, root: str, box: str) -> dict | None:
+    def _reuse(self, kind: str, name: str, ds: Dataset, split: str, root: str, box: str,
+               corruption: tuple[str, int] | None = None) -> dict | None:
         """The previous evaluation to re-use, when model, settings and data are the same (rank 0 decides)."""
         decision = None
         identity = self.store.document["models"][name]["_identity"]
-        ev = self.store.previous_evaluation(kind, name, identity, protocol, root) if self.dist.is_main else None
+        ev = (self.store.previous_evaluation(kind, name, identity, ds.name, split, root, corruption)
+              if self.dist.is_main else None)
+        what = (f"[{name}] {ds.title} {split} {'boxes' if kind == 'root_evaluations' else 'root'}={root}"
+                + (f" {corruption[0]} s{int(corruption[1])}" if corruption else ""))
         if ev is not None:  # previous evaluations without their predictions file were pruned
-            fp = self.splits.fingerprint(protocol, box)
+            fp = self.splits.fingerprint(ds.name, split, box)
             changed = describe_change(ev.get("data"), fp)
-            what = f"[{name}] P{protocol} {'boxes' if kind == 'root_evaluations' else 'root'}={root}"
             results_file = self.store.final_out / "results.json"
             if changed:
                 self.log(f"{what}: recomputing, the data changed since the evaluation in {results_file}: {changed}")
@@ -229,29 +262,28 @@ class BenchmarkRun:
                 decision = {**ev, "data": fp}  # where and when the same content is now
         decision = self.dist.broadcast(decision)
         if decision is not None:
-            self.log(f"[{name}] P{protocol} {'boxes' if kind == 'root_evaluations' else 'root'}={root}: reused "
-                     f"from the previous run in {self.store.out} (--force recomputes)")
+            self.log(f"{what}: reused from the previous run in {self.store.out} (--force recomputes)")
         return decision
 
     def _run_rootnet(self, name: str, model) -> None:
         doc, cache = self.store.document, {}
-        for protocol in self.opts.protocols:
-            for box in box_sources(self.opts.roots):
-                prev = self._reuse("root_evaluations", name, protocol, box, box)
-                samples = self.splits(protocol, box)
+        for ds, split in self.run_splits:
+            for box in box_sources(self.roots_of(ds)):
+                prev = self._reuse("root_evaluations", name, ds, split, box, box)
+                samples = self.splits(ds.name, split, box)
                 if prev is not None:
                     doc["root_evaluations"].append(prev)
                     if self.dist.is_main:
                         with np.load(self.store.out / prev["predictions"]) as z:
-                            self.root_predictions[(protocol, box)] = z["root_cam"]
+                            self.root_predictions[(ds.name, split, box)] = z["root_cam"]
                     continue
-                self.log(f"[{name}] P{protocol} boxes={box}: {len(samples)} images{skipped_note(samples)}")
+                self.log(f"[{name}] {ds.title} {split} boxes={box}: {len(samples)} images{skipped_note(samples)}")
                 record, root_cam = score_root_split(
-                    model, name, samples, protocol, box, self.opts, self.device, self.store,
-                    lambda: self.splits.fingerprint(protocol, box), dist=self.dist, cache=cache, crops=self.crops,
-                    stop=self.stop)
+                    model, name, ds, samples, self.opts, self.device, self.store,
+                    lambda: self.splits.fingerprint(ds.name, split, box), dist=self.dist, cache=cache,
+                    crops=self.crops, stop=self.stop)
                 if record is not None:
-                    self.root_predictions[(protocol, box)] = root_cam
+                    self.root_predictions[(ds.name, split, box)] = root_cam
                     doc["root_evaluations"].append(record.to_json())
                     self.store.write()
 
@@ -259,26 +291,29 @@ class BenchmarkRun:
         opts, dist, doc, cfg = self.opts, self.dist, self.store.document, model.config
         engine = PoseInference(model, opts, self.device, name, dist=dist, identity=doc["models"][name]["_identity"],
                                store=self.crops, log=self.log, stop=self.stop)
-        for protocol in opts.protocols:
-            for root in opts.roots:
+        for ds, split in self.run_splits:
+            for root in self.roots_of(ds):
                 box = box_source(root)
-                samples = self.splits(protocol, box)
-                prev = self._reuse("evaluations", name, protocol, root, box)
+                samples = self.splits(ds.name, split, box)
+                prev = self._reuse("evaluations", name, ds, split, root, box)
                 if prev is not None:
                     doc["evaluations"].append(prev)
                     continue
-                partial = self.store.partial_dir(name, protocol, f"{box}__flip{int(opts.flip)}")
+                partial = self.store.partial_dir(name, ds.name, split, f"{box}__flip{int(opts.flip)}")
                 if not dist.is_main:  # compute this rank's shard; rank 0 scores and writes
                     engine.run(samples, partial)
                     continue
-                root_cam = self.root_predictions[(protocol, "rootnet")] if root == "rootnet-model" else samples.root_cam
-                self.log(f"[{name}] P{protocol} root={root}: {len(samples)} images{skipped_note(samples)}"
+                root_cam = self._root_cam(ds, split, root, samples)
+                self.log(f"[{name}] {ds.title} {split} root={root}: {len(samples)} images{skipped_note(samples)}"
                          + (f" on {dist.world_size} ranks" if dist.enabled else ""))
-                record = score_pose_split(engine, name, cfg, samples, protocol, root, root_cam, opts, self.device,
-                                          self.store, lambda: self.splits.fingerprint(protocol, box), partial,
+                record = score_pose_split(engine, name, cfg, ds, samples, root, root_cam, opts, self.device,
+                                          self.store, lambda: self.splits.fingerprint(ds.name, split, box), partial,
                                           self.log)
                 doc["evaluations"].append(record.to_json())
                 self.store.write()
         if self.corruptions and dist.is_main:
-            run_corruptions(engine, name, cfg, opts, self.corruptions, self.splits, self.root_predictions,
-                            self.store, self.log)
+            run_corruptions(self, engine, name, cfg)
+
+    def _root_cam(self, ds: Dataset, split: str, root: str, samples) -> np.ndarray:
+        """[N,3] camera mm: the root a split's predictions are back-projected with (RootNet's for rootnet-model)."""
+        return self.root_predictions[(ds.name, split, "rootnet")] if root == "rootnet-model" else samples.root_cam

@@ -8,8 +8,9 @@ path, plus ``runs``: how each run was produced (folder, device, dtype, backend, 
 dataset, subset). The report then shows a Run column and a Merged runs table (provenance per row).
 
 Models are matched by name and identity (spec, weights sha256, configuration): the same model in two
-runs is one row; two different models with one name, or the same (model, protocol, root, metric)
-evaluated in two runs, keep both, the later one renamed ``name [run]`` (a note says so).
+runs is one row; two different models with one name, or the same (model, dataset, split, root) evaluated in
+two runs, keep both, the later one renamed ``name [run]`` (a note says so). The datasets of all runs are listed
+once (by name), each with the union of the splits the runs evaluated.
 """
 from __future__ import annotations
 
@@ -45,25 +46,26 @@ def _labels(dirs: list[Path]) -> list[str]:
 
 
 def _subset(settings: dict) -> str | None:
-    from .build import subset_words
+    from .notes import subset_words
 
     return subset_words(settings)
 
 
 def _run_entry(label: str, path: Path, res: dict) -> dict:
     env, st = res["environment"], res["settings"]
-    ds = st["dataset"]
+    data = "; ".join(f"{d['title']} {d['path']}" + (" (SYNTHETIC)" if d.get("synthetic") else "")
+                     for d in st["datasets"])
     return {"label": label, "path": str(path), "created_utc": res["created_utc"], "device": env["device"],
             "device_name": env["device_name"], "dtype": st["dtype"],
             "backend": st["backend"] + (" + torch.compile" if st.get("compile") else ""),
             "batch_size": st["batch_size"], "flip": st["flip"], "torch_version": env["torch_version"],
             "pose3dbench_version": res["pose3dbench_version"],
-            "dataset": ds["path"] + (" (SYNTHETIC)" if ds["synthetic"] else ""), "subset": _subset(st)}
+            "dataset": data, "subset": _subset(st)}
 
 
 def merge_results(dirs: list[Path]) -> dict:
     """The merged results dict of the runs in ``dirs`` (see the module docstring); raises ResultsError."""
-    from .build import load_results
+    from .collect import load_results
 
     if len(dirs) < 2:
         raise ResultsError("--merge needs at least two run folders (each holding results.json), e.g. "
@@ -83,25 +85,33 @@ def merge_results(dirs: list[Path]) -> dict:
         "complete": all(r.get("complete", True) is not False for r in runs),
     }
     st = merged["settings"]
-    st["protocols"] = sorted({p for r in runs for p in r["settings"]["protocols"]})
     roots = []
     for r in runs:
         roots += [x for x in r["settings"]["roots"] if x not in roots]
     st["roots"] = roots
-    paths = {r["settings"]["dataset"]["path"] for r in runs}
-    if len(paths) > 1:
-        st["dataset"] = {"path": "several datasets (Merged runs table)", "synthetic":
-                         any(r["settings"]["dataset"]["synthetic"] for r in runs), "synthetic_meta": None}
-        merged["warnings"].append({"source": "merge", "message": "the runs read different dataset folders: "
-                                   + "; ".join(f"{lab}: {r['settings']['dataset']['path']}"
-                                               for lab, r in zip(labels, runs))})
+    datasets: dict[str, dict] = {}
+    folders: dict[str, set] = {}
+    for r in runs:
+        for d in r["settings"]["datasets"]:
+            entry = datasets.setdefault(d["name"], copy.deepcopy(d))
+            entry["splits"] = entry["splits"] + [s for s in d["splits"] if s not in entry["splits"]]
+            entry["synthetic"] = entry["synthetic"] or d["synthetic"]
+            folders.setdefault(d["name"], set()).add(d["path"])
+    for name, paths in folders.items():
+        if len(paths) > 1:
+            datasets[name]["path"] = "several folders (Merged runs table)"
+            datasets[name]["synthetic_meta"] = None
+            merged["warnings"].append({"source": "merge", "message": f"the runs read different {name} folders: "
+                                       + "; ".join(f"{lab}: {d['path']}" for lab, r in zip(labels, runs)
+                                                   for d in r["settings"]["datasets"] if d["name"] == name)})
+    st["datasets"] = list(datasets.values())
     subsets = {_subset(r["settings"]) for r in runs}
     if len(subsets) > 1:
-        st["limit"], st["limit_per_action"] = None, None
+        st["limit"], st["limit_per_group"] = None, None
         merged["warnings"].append({"source": "merge", "message": "the runs evaluated different parts of the test "
                                    "set (Subset column of the Merged runs table): their rows are not comparable"})
-    for key in ("bbox_root",):
-        st.pop(key, None)  # per run (Merged runs table); the report re-reads each run's own splits
+    for d in st["datasets"]:
+        d["bbox_root"] = None  # per run (Merged runs table); the report re-reads each run's own splits
     taken: dict[str, str] = {}  # merged model name -> identity
     seen_evals: set[tuple] = set()
     seen_roots: set[tuple] = set()
@@ -117,12 +127,12 @@ def merge_results(dirs: list[Path]) -> dict:
             rename[name] = new
         for ev in res["evaluations"]:
             name = rename[ev["model"]]
-            key = (name, ev["protocol"], ev["root"], ev["metric"])
+            key = (name, ev["dataset"], ev["split"], ev["root"])
             if key in seen_evals:
                 dup = f"{ev['model']} [{label}]"
                 merged["warnings"].append({"source": "merge",
-                                           "message": f"{ev['model']} P{ev['protocol']} {ev['root']} is in several "
-                                                      f"runs: the one of run {label} is shown as {dup}"})
+                                           "message": f"{ev['model']} {ev['dataset']} {ev['split']} {ev['root']} is "
+                                                      f"in several runs: the one of run {label} is shown as {dup}"})
                 name = dup
                 key = (name, *key[1:])
             seen_evals.add(key)
@@ -131,7 +141,7 @@ def merge_results(dirs: list[Path]) -> dict:
                                           "predictions": str((d / ev["predictions"]).resolve())})
         for ev in res["root_evaluations"]:
             name = rename[ev["model"]]
-            key = (name, ev["protocol"], ev.get("root"))
+            key = (name, ev["dataset"], ev["split"], ev.get("root"))
             if key in seen_roots:
                 name = f"{ev['model']} [{label}]"
                 key = (name, *key[1:])

@@ -1,7 +1,8 @@
 """Qualitative panel: image crops with projected 2D skeletons and root-relative 3D skeletons.
 
-Inputs are camera-space predictions in mm (``pred_cam``), ground truth ``joints_cam`` (mm, Thorax
-at 17) and the pinhole intrinsics in pixels; 2D points are projected with u = X/Z*fx + cx,
+Inputs are camera-space predictions in mm (``pred_cam``, any joint set with a map to the split's), ground truth
+``joints_cam`` (mm, the split's joint set) and the pinhole intrinsics in pixels; 2D points are projected with
+u = X/Z*fx + cx,
 v = Y/Z*fy + cy and drawn in the crop given by the sample's bbox (x, y, w, h pixels).
 3D skeletons are pelvis-relative camera mm, plotted with camera Y pointing down the screen.
 """
@@ -14,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..data.samples import H36MSamples
-from ..joints import H36M_ACTIONS, H36M_SKELETON, get_joint_set
+from ..data.samples import Samples
+from ..joints import get_joint_set, mapping
 from .plots import new_figure, save_figure
 
 CROP_SIZE = 256
@@ -31,10 +32,16 @@ class PanelResult:
     notes: list[str]
 
 
-def to_h36m17(pred: np.ndarray) -> np.ndarray:
-    """(..., J, 3) predictions of a known joint set -> (..., 17, 3) in Human3.6M order."""
-    js = get_joint_set(int(pred.shape[-2]))
-    return pred[..., list(js.to_h36m17), :]
+def drawn_set(samples: Samples) -> str:
+    """The joint set drawn for a split: its ground truth's scored joints."""
+    js = get_joint_set(samples.joint_set)
+    return js.scored or js.name
+
+
+def to_joint_set(pred: np.ndarray, target: str) -> np.ndarray:
+    """(..., J, 3) predictions of a known joint set (found by J) -> (..., K, 3) in ``target``'s order."""
+    idx, _ = mapping(get_joint_set(int(pred.shape[-2])).name, target)
+    return pred[..., idx, :]
 
 
 def project(points_cam: np.ndarray, focal: np.ndarray, princpt: np.ndarray) -> np.ndarray:
@@ -63,8 +70,8 @@ def _to_crop(uv: np.ndarray, bbox: np.ndarray, crop_shape: tuple[int, int]) -> n
     return np.stack([(uv[:, 0] - x) * crop_shape[1] / w, (uv[:, 1] - y) * crop_shape[0] / h], axis=1)
 
 
-def _draw2d(ax, pts: np.ndarray, color, lw: float, style: str = "-") -> None:
-    for a, b in H36M_SKELETON:
+def _draw2d(ax, pts: np.ndarray, color, lw: float, style: str = "-", *, skeleton) -> None:
+    for a, b in skeleton:
         seg = pts[[a, b]]
         if np.all(np.isfinite(seg)):
             ax.plot(seg[:, 0], seg[:, 1], style, color=color, linewidth=lw, solid_capstyle="round")
@@ -72,10 +79,10 @@ def _draw2d(ax, pts: np.ndarray, color, lw: float, style: str = "-") -> None:
     ax.scatter(pts[ok, 0], pts[ok, 1], s=5, color=color, zorder=3)
 
 
-def _draw3d(ax, pts: np.ndarray, color, lw: float, label: str) -> None:
+def _draw3d(ax, pts: np.ndarray, color, lw: float, label: str, *, skeleton) -> None:
     # camera (X right, Y down, Z forward) -> plot (X, Z, -Y) so the person stands upright
     p = np.stack([pts[:, 0], pts[:, 2], -pts[:, 1]], axis=1)
-    for k, (a, b) in enumerate(H36M_SKELETON):
+    for k, (a, b) in enumerate(skeleton):
         ax.plot(p[[a, b], 0], p[[a, b], 1], p[[a, b], 2], color=color, linewidth=lw,
                 label=label if k == 0 else None)
 
@@ -103,36 +110,39 @@ def _rows_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return order[np.searchsorted(ids, wanted, sorter=order)]
 
 
-def qualitative_panel(path: Path, samples: H36MSamples, predictions: dict[str, dict[str, np.ndarray | None]],
+def qualitative_panel(path: Path, samples: Samples, predictions: dict[str, dict[str, np.ndarray | None]],
                       colors: dict[str, tuple], num_samples: int = 4, max_models: int = 4,
                       footer: str | None = None) -> PanelResult | None:
     """Draw the panel for one split.
 
-    predictions: model -> {"image_id": (N,), "pred_cam": (N, J, 3) camera mm, "per_sample_mm": (N,) mm or None}.
-    Without per_sample_mm the error shown is the pelvis-aligned MPJPE against ``samples`` (mm).
-    Shows up to ``max_models`` models (lowest mean error first) on up to ``num_samples`` images that
-    every shown model predicted, chosen across the error range. Returns None when no image is shared.
+    predictions: model -> {"sample_id": (N,), "pred_cam": (N, J, 3) camera mm}. The error shown and used to
+    choose the samples is the root-aligned mean joint error against ``samples`` (mm) on the split's scored
+    joints. Shows up to ``max_models`` models (lowest mean error first) on up to ``num_samples`` samples that
+    every shown model predicted, chosen across the error range. Returns None when no sample is shared.
     """
     notes: list[str] = []
-    s_ids = np.asarray(samples.image_id)
+    s_ids = np.asarray(samples.sample_id)
+    target = drawn_set(samples)
+    gt_js = get_joint_set(target)
+    gt_idx, _ = mapping(samples.joint_set, target)
+    root = gt_js.root
     errors: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # model -> (image ids, error mm) on ids in samples
     for name, p in predictions.items():
         try:
-            get_joint_set(int(p["pred_cam"].shape[1]))
+            mapping(get_joint_set(int(p["pred_cam"].shape[1])).name, target)
         except KeyError:
-            notes.append(f"{name}: {p['pred_cam'].shape[1]} joints is not a known joint set; not drawn")
+            notes.append(f"{name}: {p['pred_cam'].shape[1]} joints cannot be drawn on the split's skeleton")
             continue
-        ids = np.intersect1d(np.asarray(p["image_id"]), s_ids)
+        ids = np.intersect1d(np.asarray(p["sample_id"]), s_ids)
         if ids.size == 0:
             continue
-        rows = _rows_of(np.asarray(p["image_id"]), ids)
-        if p.get("per_sample_mm") is not None:
-            err = np.asarray(p["per_sample_mm"], dtype=np.float64)[rows]
-        else:
-            pred = to_h36m17(np.asarray(p["pred_cam"], dtype=np.float64)[rows])
-            gt = np.asarray(samples.joints_cam, dtype=np.float64)[_rows_of(s_ids, ids), :17]
-            err = np.linalg.norm((pred - pred[:, :1]) - (gt - gt[:, :1]), axis=2).mean(axis=1)
-        errors[name] = (ids, err)
+        rows = _rows_of(np.asarray(p["sample_id"]), ids)
+        pred = to_joint_set(np.asarray(p["pred_cam"], dtype=np.float64)[rows], target)
+        gt = np.asarray(samples.joints_cam, dtype=np.float64)[_rows_of(s_ids, ids)][:, gt_idx]
+        err = np.linalg.norm((pred - pred[:, root:root + 1]) - (gt - gt[:, root:root + 1]), axis=2).mean(axis=1)
+        keep = np.isfinite(err)  # rows without ground truth (e.g. detection boxes) are not drawn
+        if keep.any():
+            errors[name] = (ids[keep], err[keep])
     if not errors:
         return None
     ranked = sorted(errors, key=lambda n: float(np.mean(errors[n][1])))
@@ -144,7 +154,7 @@ def qualitative_panel(path: Path, samples: H36MSamples, predictions: dict[str, d
         common = np.intersect1d(common, errors[name][0])
     if common.size == 0:
         return None
-    rows = {n: _rows_of(np.asarray(predictions[n]["image_id"]), common) for n in ranked}
+    rows = {n: _rows_of(np.asarray(predictions[n]["sample_id"]), common) for n in ranked}
     err_common = {n: errors[n][1][_rows_of(errors[n][0], common)] for n in ranked}
     s_rows = _rows_of(s_ids, common)
     mean_err = np.mean([err_common[n] for n in ranked], axis=0)
@@ -161,32 +171,35 @@ def qualitative_panel(path: Path, samples: H36MSamples, predictions: dict[str, d
         focal, princpt = samples.focal[si], samples.princpt[si]
         crop, found = crop_image(samples.image_path[si], bbox)
         missing += not found
-        gt = np.asarray(samples.joints_cam[si][:17], dtype=np.float64)
+        gt = np.asarray(samples.joints_cam[si][gt_idx], dtype=np.float64)
         gt_uv = _to_crop(project(gt[None], focal[None], princpt[None])[0], bbox, crop.shape[:2])
-        action = H36M_ACTIONS.get(int(samples.action_idx[si]), f"action {int(samples.action_idx[si])}")
+        caption = samples.source.get("caption_group")
+        label = f" · {samples.groups[caption][si]}" if caption in samples.groups else ""
         ax = fig.add_subplot(grid[r, 0])
         ax.imshow(crop)
-        _draw2d(ax, gt_uv, "#ffffff", 2.6)
-        _draw2d(ax, gt_uv, GT_COLOR, 1.4)
-        ax.set_title(f"id {int(common[c_idx])} · {action}" + ("" if found else "\n(image missing)"), fontsize=7.5)
+        _draw2d(ax, gt_uv, "#ffffff", 2.6, skeleton=gt_js.skeleton)
+        _draw2d(ax, gt_uv, GT_COLOR, 1.4, skeleton=gt_js.skeleton)
+        ax.set_title(f"id {int(samples.image_id[si])}{label}" + ("" if found else "\n(image missing)"),
+                     fontsize=7.5)
         ax.set_axis_off()
-        gt_rel = gt - gt[0]
+        gt_rel = gt - gt[root]
         span = max(float(np.ptp(gt_rel, axis=0).max()) / 2.0, 300.0) * 1.15
         for m, name in enumerate(ranked):
-            pred = to_h36m17(np.asarray(predictions[name]["pred_cam"][rows[name][c_idx]], dtype=np.float64))
+            pred = to_joint_set(np.asarray(predictions[name]["pred_cam"][rows[name][c_idx]], dtype=np.float64),
+                                target)
             err = float(err_common[name][c_idx])
             uv = _to_crop(project(pred[None], focal[None], princpt[None])[0], bbox, crop.shape[:2])
             ax2 = fig.add_subplot(grid[r, 1 + m])
             ax2.imshow(crop)
-            _draw2d(ax2, gt_uv, "#ffffff", 1.0, "--")
-            _draw2d(ax2, uv, colors.get(name), 1.6)
+            _draw2d(ax2, gt_uv, "#ffffff", 1.0, "--", skeleton=gt_js.skeleton)
+            _draw2d(ax2, uv, colors.get(name), 1.6, skeleton=gt_js.skeleton)
             ax2.set_xlim(0, crop.shape[1])
             ax2.set_ylim(crop.shape[0], 0)
             ax2.set_title(f"{name} (2D)", fontsize=7.5)
             ax2.set_axis_off()
             ax3 = fig.add_subplot(grid[r, 1 + n_models + m], projection="3d")
-            _draw3d(ax3, gt_rel, GT_COLOR, 1.2, "GT")
-            _draw3d(ax3, pred - pred[0], colors.get(name), 1.5, name)
+            _draw3d(ax3, gt_rel, GT_COLOR, 1.2, "GT", skeleton=gt_js.skeleton)
+            _draw3d(ax3, pred - pred[root], colors.get(name), 1.5, name, skeleton=gt_js.skeleton)
             ax3.set_xlim(-span, span)
             ax3.set_ylim(-span, span)
             ax3.set_zlim(-span, span)
@@ -201,8 +214,8 @@ def qualitative_panel(path: Path, samples: H36MSamples, predictions: dict[str, d
     fig.suptitle("Ground truth (black; white dashed in the model crops) vs each model (colour); "
                  "3D: pelvis-relative camera mm", fontsize=9)
     save_figure(fig, path, footer)
-    return PanelResult(Path(path), [int(common[i]) for i in chosen], ranked, missing, notes)
+    return PanelResult(Path(path), [int(samples.image_id[s_rows[i]]) for i in chosen], ranked, missing, notes)
 
 
-__all__ = ["qualitative_panel", "project", "crop_image", "choose_samples", "selection_quantiles", "to_h36m17",
+__all__ = ["qualitative_panel", "project", "crop_image", "choose_samples", "selection_quantiles", "to_joint_set",
            "PanelResult"]

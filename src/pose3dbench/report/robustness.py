@@ -1,9 +1,10 @@
 """The report's "Robustness under image corruptions" section (runs with ``--corruptions``).
 
-Per protocol: the mCE table (models in rows: clean error, mCE, mean relative degradation, CE per
-corruption), the paired bootstrap CI of each model's corrupted-minus-clean error per corruption, a
-per-action table (mean over corruptions and severities), a degradation chart (error vs severity, one
-line per model, one panel per corruption) and a qualitative strip (one crop at every severity).
+Per (dataset, split): the mCE table (models in rows: clean error, mCE, mean relative degradation, CE per
+corruption), the paired bootstrap CI of each model's corrupted-minus-clean error per corruption, a per-group
+table for each declared group field (mean over corruptions and severities), a degradation chart (error vs
+severity, one line per model, one panel per corruption) and a qualitative strip (one crop at every severity).
+The error is the split's metric (for a metric where higher is better, 100 - value: see results.robustness).
 """
 from __future__ import annotations
 
@@ -11,22 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..protocols import PROTOCOL_METRIC
-from ..results.robustness import corruption_table
+from ..results.robustness import corruption_table, declaration
 from . import tables as T
 from .document import Block, Figure, Heading, Paragraph, Table
 from .plots import new_figure, save_figure
 from .stats import DEFAULT_RESAMPLES, DEFAULT_SEED, match_by_image_id, paired_bootstrap_diff_ci
 
-METRIC = PROTOCOL_METRIC
-
-
 def _fmt(v: float, nd: int = 1) -> str:
     return "–" if v is None or not np.isfinite(v) else f"{v:.{nd}f}"
 
 
-def degradation_chart(path: Path, table: dict, colors: dict, protocol: int) -> Path:
-    """One panel per corruption: error (mm) vs severity (0 = clean), one line per model."""
+def degradation_chart(path: Path, table: dict, colors: dict, ylabel: str) -> Path:
+    """One panel per corruption: error (the split's unit) vs severity (0 = clean), one line per model."""
     cors, sevs = table["corruptions"], table["severities"]
     ncols = min(3, len(cors))
     nrows = (len(cors) + ncols - 1) // ncols
@@ -44,7 +41,7 @@ def degradation_chart(path: Path, table: dict, colors: dict, protocol: int) -> P
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
         if i % ncols == 0:
-            ax.set_ylabel(f"{METRIC[protocol]} (mm)")
+            ax.set_ylabel(ylabel)
         if i // ncols == nrows - 1:
             ax.set_xlabel("severity (0 = clean)")
     for j in range(len(cors), nrows * ncols):
@@ -81,11 +78,12 @@ def severity_strip(path: Path, image_path: str, bbox, image_id: int, names: list
     return save_figure(fig, path)
 
 
-def _per_sample(out_dir: Path, rel: str):
+def _per_sample(out_dir: Path, rel: str, lower_is_better: bool):
+    """(row ids, per-sample error) of a predictions file (error: 100 - value where higher is better)."""
     from ..results.predictions import load_predictions
 
     p = load_predictions(Path(out_dir) / rel)
-    return p.image_id, p.per_sample_mm
+    return p.key, (p.per_row if lower_is_better else 100.0 - p.per_row)
 
 
 def robustness_blocks(res: dict, out_dir: Path, colors: dict, paths: dict, samples_by_split=None,
@@ -102,37 +100,43 @@ def robustness_blocks(res: dict, out_dir: Path, colors: dict, paths: dict, sampl
         "image, corruption and severity, so all models see identical pixels). CE = sum over severities of the "
         "model's error / the reference model's; mCE = mean CE over corruptions (reference = 1.00); relative "
         "degradation = (mean corrupted error - clean error) / clean error."))
-    for protocol in sorted({e["protocol"] for e in evs}):
-        table = corruption_table(res, protocol, st.get("mce_reference"))
+    for ds, split in dict.fromkeys((e["dataset"], e["split"]) for e in evs):
+        table = corruption_table(res, ds, split, st.get("mce_reference"))
         if not table["models"]:
             continue
+        decl = declaration(res, ds, split)
+        low = decl.get("lower_is_better", True)
+        unit = decl.get("unit") or ""
+        metric = decl["metric"] if low else f"100 - {decl['metric']}"
+        name = T.split_words(res, ds, split)
         models = list(table["models"])
         cors = table["corruptions"]
         root = table["root"]
-        prov = T.provenance(res, models, protocol, root)
+        prov = T.provenance(res, models, (ds, split, root))
         rows = []
         for m in models:
             r = table["models"][m]
             rows.append([m, _fmt(r["clean_mm"]), _fmt(r["mce"], 2), f"{100 * r['mean_relative_degradation']:+.0f}%"]
                         + [_fmt(r["ce"][c], 2) for c in cors])
         blocks.append(Table(
-            f"Protocol {protocol}: mean corruption error ({METRIC[protocol]}, reference {table['reference']})",
-            ["Model", "clean (mm)", "mCE", "rel. degr."] + [c.replace("_", " ") for c in cors], rows,
+            f"{name}: mean corruption error ({metric}, reference {table['reference']})",
+            ["Model", f"clean ({unit})", "mCE", "rel. degr."] + [c.replace("_", " ") for c in cors], rows,
             caption=f"CE per corruption over severities {', '.join(map(str, table['severities']))}. " + prov,
             numeric=[False] + [True] * (3 + len(cors))))
         # paired CIs: corrupted (mean over severities, per image) minus clean, per model and corruption
-        clean_ev = {e["model"]: e for e in res["evaluations"] if e["protocol"] == protocol and e["root"] == root}
+        clean_ev = {e["model"]: e for e in res["evaluations"]
+                    if (e["dataset"], e["split"], e["root"]) == (ds, split, root)}
         ci_rows = []
         for m in models:
             try:
-                cid, cps = _per_sample(out_dir, clean_ev[m]["predictions"])
+                cid, cps = _per_sample(out_dir, clean_ev[m]["predictions"], low)
             except Exception:  # noqa: BLE001 - a missing file: no interval, said below
                 continue
             cells = [m]
             for c in cors:
                 try:
-                    per = [_per_sample(out_dir, e["predictions"]) for e in evs
-                           if (e["model"], e["protocol"], e["corruption"]) == (m, protocol, c)]
+                    per = [_per_sample(out_dir, e["predictions"], low) for e in evs
+                           if (e["model"], e["dataset"], e["split"], e["corruption"]) == (m, ds, split, c)]
                     common, idx = match_by_image_id([cid] + [p[0] for p in per])
                     corrupted = np.mean([p[1][ix] for p, ix in zip(per, idx[1:])], axis=0)
                     ci = paired_bootstrap_diff_ci(corrupted, cps[idx[0]], n_resamples, seed)
@@ -141,28 +145,29 @@ def robustness_blocks(res: dict, out_dir: Path, colors: dict, paths: dict, sampl
                     cells.append("–")
             ci_rows.append(cells)
         if ci_rows:
-            blocks.append(Table(f"Protocol {protocol}: error increase under corruption, mm (95% paired bootstrap CI)",
+            blocks.append(Table(f"{name}: error increase under corruption, {unit} (95% paired bootstrap CI)",
                                 ["Model"] + [c.replace("_", " ") for c in cors], ci_rows,
-                                caption="Per image: mean over severities of the corrupted error minus the clean "
-                                        f"error; {n_resamples} paired resamples over images, seed {seed}. " + prov,
+                                caption="Per sample: mean over severities of the corrupted error minus the clean "
+                                        f"error; {n_resamples} paired resamples over samples, seed {seed}. " + prov,
                                 numeric=[False] + [True] * len(cors)))
-        # per action (mean over corruptions and severities)
-        actions = list(dict.fromkeys(a for e in evs if e["protocol"] == protocol for a in e["per_action_mm"]))
-        act_rows = []
-        for m in models:
-            mine = [e for e in evs if e["model"] == m and e["protocol"] == protocol]
-            act_rows.append([m] + [_fmt(float(np.mean([e["per_action_mm"][a]
-                                                       for e in mine if a in e["per_action_mm"]])))
-                                   for a in actions])
-        blocks.append(Table(f"Protocol {protocol}: corrupted error per action ({METRIC[protocol]}, mm)",
-                            ["Model"] + actions, act_rows,
-                            caption="Mean over all corruptions and severities. " + prov,
-                            numeric=[False] + [True] * len(actions)))
-        path = out_dir / f"fig_corruptions_p{protocol}.png"
-        degradation_chart(path, table, colors, protocol)
+        # per group (mean over corruptions and severities)
+        for field, word in (decl.get("groups") or {}).items():
+            groups = T.group_names([e for e in evs if (e["dataset"], e["split"]) == (ds, split)], field,
+                                   (decl.get("group_order") or {}).get(field, ()))
+            act_rows = []
+            for m in models:
+                mine = [e for e in evs if (e["model"], e["dataset"], e["split"]) == (m, ds, split)]
+                act_rows.append([m] + [_fmt(float(np.mean([e[field][a] for e in mine if a in (e.get(field) or {})])))
+                                       for a in groups])
+            blocks.append(Table(f"{name}: corrupted {decl['metric']} per {word} ({unit})",
+                                ["Model"] + groups, act_rows,
+                                caption="Mean over all corruptions and severities. " + prov,
+                                numeric=[False] + [True] * len(groups)))
+        path = out_dir / f"fig_corruptions_{T.split_words(res, ds, split).lower().replace(' ', '-')}.png"
+        degradation_chart(path, table, colors, f"{metric} ({unit})")
         paths[path.stem] = path
-        blocks.append(Figure(path, f"Protocol {protocol}: error versus corruption severity",
-                             f"{METRIC[protocol]} (mm) at severity 0 (clean) to 5, one line per model. " + prov))
+        blocks.append(Figure(path, f"{name}: error versus corruption severity",
+                             f"{metric} ({unit}) at severity 0 (clean) to 5, one line per model. " + prov))
         if table["incomplete"]:
             blocks.append(Paragraph("Left out (missing clean evaluation or severities): "
                                     f"{', '.join(table['incomplete'])}.",

@@ -1,37 +1,30 @@
-"""Report tables and captions built from a validated results dict (schema v1).
+"""Report tables and captions built from a validated results dict (schema v2), for any dataset.
 
-All errors are mm in camera space (MPJPE: root-aligned; PA-MPJPE: after a rigid alignment — rotation +
-translation, no scale),
-latency ms per image at batch 1, throughput images/s, params M, MACs G (10^9 multiply-adds).
+A split key is (dataset, split, root, metric). How a split's records are read (the primary value's field, its
+unit and direction, per-group and per-joint fields, the papers' numbers in ``published``) is the dataset's
+declaration in ``settings.datasets[i].scoring[split]``; nothing here knows a dataset. Latency is ms per image at
+batch 1, throughput images/s, params M, MACs G (10^9 multiply-adds).
 """
 from __future__ import annotations
 
 import math
 from typing import Any, Iterable
 
-from ..joints import H36M_ACTIONS
-from ..protocols import PROTOCOLS, subjects_text
 from .document import Table
 from .stats import CI, PairwiseDiff
 
 ROOT_LABELS = {"gt": "GT root", "rootnet": "RootNet root (file)", "rootnet-model": "RootNet root (model)"}
 ROOT_SHORT = {"gt": "GT", "rootnet": "RootNet file", "rootnet-model": "RootNet model"}
-#: the papers' column headings for the 15 Human3.6M actions (3DMPPE, ConvNeXtPose, MobileHumanPose tables)
-ACTION_SHORT = {"Directions": "Dir.", "Discussion": "Disc.", "Eating": "Eat", "Greeting": "Greet",
-                "Phoning": "Phone", "Posing": "Pose", "Purchases": "Purch.", "Sitting": "Sit",
-                "SittingDown": "SitD.", "Smoking": "Smoke", "Photo": "Photo", "Waiting": "Wait",
-                "Walking": "Walk", "WalkDog": "WalkD.", "WalkTogether": "WalkT."}
 FAMILY_LABELS = {"convnextpose": "ConvNeXtPose", "posenet": "3DMPPE PoseNet", "rootnet": "3DMPPE RootNet",
                  "mobilehumanpose": "MobileHumanPose", "integral": "Integral Human Pose"}
-#: a paired difference smaller than this (mm) is not called significant, whatever its CI (see pairwise_table)
+#: a paired difference smaller than this (in the split's unit) is not called significant, whatever its CI
 PRACTICAL_THRESHOLD_MM = 0.5
 METRIC_WORDS = {"MPJPE": "MPJPE (pelvis-aligned)",
                 "PA-MPJPE": "PA-MPJPE (rigid alignment: rotation + translation, no scale)"}
 ROOT_ORDER = {"gt": 0, "rootnet": 1, "rootnet-model": 2}
-PROTOCOL_SUBJECTS = {p: subjects_text(p) for p in PROTOCOLS}
 DASH = "—"
 
-SplitKey = tuple[int, str, str]  # (protocol, root, metric)
+SplitKey = tuple[str, str, str, str]  # (dataset, split, root, metric)
 
 
 def fmt(v: Any, nd: int = 1) -> str:
@@ -54,30 +47,95 @@ def fmt_ci(ci: CI | None, nd: int = 1) -> str:
     return DASH if ci is None else f"[{ci.low:.{nd}f}, {ci.high:.{nd}f}]"
 
 
+# --- what the datasets declare ---------------------------------------------------------------------
+
+def datasets_of(results: dict) -> list[dict]:
+    """``settings.datasets`` (name, title, splits, scoring declarations, ...), in run order."""
+    return list(results["settings"].get("datasets") or [])
+
+
+def dataset_entry(results: dict, dataset: str) -> dict:
+    for d in datasets_of(results):
+        if d["name"] == dataset:
+            return d
+    return {"name": dataset, "title": dataset, "splits": [], "scoring": {}}
+
+
+def declaration(results: dict, dataset: str, split: str) -> dict:
+    """How a split's records are read (``data.dataset.Scoring.declaration``); a minimal one when not declared."""
+    decl = dataset_entry(results, dataset).get("scoring", {}).get(split)
+    return decl or {"metric": "", "unit": "", "lower_is_better": True, "value": "value", "groups": {}, "joints": None}
+
+
+def decl_of(results: dict, key: SplitKey) -> dict:
+    return declaration(results, key[0], key[1])
+
+
+def value_of(results: dict, ev: dict) -> float | None:
+    """The primary value of an evaluation record (its split's declared field)."""
+    v = ev.get(declaration(results, ev["dataset"], ev["split"])["value"])
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def unit_of(results: dict, key: SplitKey) -> str:
+    return decl_of(results, key).get("unit") or ""
+
+
+def lower_is_better(results: dict, key: SplitKey) -> bool:
+    return bool(decl_of(results, key).get("lower_is_better", True))
+
+
 def split_key(ev: dict) -> SplitKey:
-    return (int(ev["protocol"]), str(ev["root"]), str(ev["metric"]))
+    return (str(ev["dataset"]), str(ev["split"]), str(ev["root"]), str(ev["metric"]))
 
 
-def split_sort_key(key: SplitKey) -> tuple:
-    p, root, metric = key
-    return (p, 0 if metric == ("PA-MPJPE" if p == 1 else "MPJPE") else 1, ROOT_ORDER.get(root, 9), metric)
+def split_sort_key(results: dict):
+    """Sort key of split keys: datasets in run order, splits in declared order, the split's metric first, GT
+    root first."""
+    order = {(d["name"], s): (i, j) for i, d in enumerate(datasets_of(results)) for j, s in enumerate(d["splits"])}
+
+    def key(k: SplitKey) -> tuple:
+        ds, split, root, metric = k
+        own = decl_of(results, k).get("metric") == metric
+        return (*order.get((ds, split), (99, 99)), 0 if own else 1, ROOT_ORDER.get(root, 9), metric)
+
+    return key
 
 
-def split_label(key: SplitKey) -> str:
-    p, root, metric = key
-    return f"P{p} {metric}, {ROOT_LABELS.get(root, root)}"
+def multi_dataset(results: dict) -> bool:
+    return len({d["name"] for d in datasets_of(results)}) > 1
+
+
+def split_words(results: dict, dataset: str, split: str) -> str:
+    """Short name of a split (``P2``; prefixed with the dataset's title when the run has several)."""
+    short = declaration(results, dataset, split).get("short") or split
+    return f"{dataset_entry(results, dataset)['title']} {short}" if multi_dataset(results) else short
+
+
+def split_label(key: SplitKey, results: dict) -> str:
+    ds, split, root, metric = key
+    return f"{split_words(results, ds, split)} {metric}, {ROOT_LABELS.get(root, root)}"
 
 
 def splits_of(results: dict) -> list[SplitKey]:
-    """The (protocol, root, metric) combinations evaluated, protocol's own metric first, GT root first."""
-    return sorted({split_key(ev) for ev in results["evaluations"]}, key=split_sort_key)
+    """The (dataset, split, root, metric) combinations evaluated, the split's own metric first, GT root first."""
+    return sorted({split_key(ev) for ev in results["evaluations"]}, key=split_sort_key(results))
 
 
 def primary_split(results: dict) -> SplitKey | None:
-    """The split that orders the leaderboard: P2 MPJPE with GT root if present, else the first."""
+    """The split that orders the leaderboard: the first dataset's primary split with GT root if present."""
     splits = splits_of(results)
-    return (2, "gt", "MPJPE") if (2, "gt", "MPJPE") in splits else (splits[0] if splits else None)
+    for d in datasets_of(results):
+        prim = d.get("primary_split")
+        if prim:
+            decl = declaration(results, d["name"], prim)
+            key = (d["name"], prim, "gt", decl.get("metric", ""))
+            if key in splits:
+                return key
+    return splits[0] if splits else None
 
+
+# --- published numbers -----------------------------------------------------------------------------
 
 def published_comparable(model: dict) -> bool:
     """False when the published numbers belong to a related paper network of another layout (e.g. the
@@ -94,50 +152,51 @@ def published_relation(model: dict) -> str | None:
     return f"paper network {pub.get('paper_model') or 'of another layout'}, different layout"
 
 
-def published_value(model: dict, key: SplitKey) -> float | None:
-    """The published error (mm) for a split, from keys like p2_mpjpe_mm, p1_pa_mpjpe_mm, p2_mpjpe_rootnet_mm.
-
-    PA-MPJPE with a RootNet root falls back to the GT-root key when no root-specific number exists.
-    A number of another network (``published_comparable`` False) is returned too: callers show it as a
-    reference without a Δ (see ``published_delta``).
-    """
-    p, root, metric = key
-    base = f"p{p}_{metric.lower().replace('-', '_')}"
-    pub = model.get("published", {})
-    v = pub.get(base + ("_mm" if root == "gt" else "_rootnet_mm"))
-    if v is None and metric == "PA-MPJPE":  # the Procrustes fit removes the root: papers give one number
-        v = pub.get(base + "_mm")
+def _number(v) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
-def published_delta(model: dict, key: SplitKey, measured: float | None) -> float | None:
-    """measured − published (mm) when the published number is this network's, else None."""
-    pub = published_value(model, key)
+def published_value(model: dict, key: SplitKey, results: dict) -> float | None:
+    """The published number of a split: the model's ``published`` entry the split's declaration names for the
+    root source (``published``: {root: key}); a root-independent metric (e.g. PA-MPJPE) falls back to the GT
+    root's. A number of another network (``published_comparable`` False) is returned too: callers show it as a
+    reference without a Δ (see ``published_delta``)."""
+    ds, split, root, metric = key
+    decl = declaration(results, ds, split)
+    if decl.get("metric") != metric:
+        return None
+    keys = decl.get("published") or {}
+    name = keys.get(root) or (keys.get("gt") if decl.get("root_independent") else None)
+    return _number((model.get("published") or {}).get(name)) if name else None
+
+
+def published_delta(model: dict, key: SplitKey, measured: float | None, results: dict) -> float | None:
+    """measured − published (the split's unit) when the published number is this network's, else None."""
+    pub = published_value(model, key, results)
     if measured is None or pub is None or not published_comparable(model):
         return None
     return float(measured) - pub
 
 
-def fmt_published(model: dict, key: SplitKey) -> str:
+def fmt_published(model: dict, key: SplitKey, results: dict) -> str:
     """The published number, with a dagger when it is another layout's (the caption explains the dagger)."""
-    v = published_value(model, key)
+    v = published_value(model, key, results)
     return DASH if v is None else fmt(v) + ("" if published_comparable(model) else " †")
 
 
-def published_mrpe(model: dict, protocol: int) -> float | None:
-    """Published MRPE (mm): ``p<protocol>_mrpe_mm``, or ``mrpe_mm`` (the papers' Protocol-2 number) for P2."""
-    pub = model.get("published", {})
-    v = pub.get(f"p{protocol}_mrpe_mm", pub.get("mrpe_mm") if protocol == 2 else None)
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+def published_root(model: dict, results: dict, dataset: str, split: str, what: str = "MRPE") -> float | None:
+    """A published root-localisation number of a split (``root_published`` of its declaration: MRPE, its axes,
+    or the dataset's own root metric)."""
+    name = (declaration(results, dataset, split).get("root_published") or {}).get(what)
+    return _number((model.get("published") or {}).get(name)) if name else None
 
 
-def published_mrpe_axes(model: dict, protocol: int) -> str:
-    """Published per-axis root errors ``x / y / z`` (mm) from mrpe_{x,y,z}_mm (Protocol 2 only), else a dash."""
-    pub = model.get("published", {})
-    vals = [pub.get(f"p{protocol}_mrpe_{a}_mm", pub.get(f"mrpe_{a}_mm") if protocol == 2 else None) for a in "xyz"]
-    if any(v is None or isinstance(v, bool) or not isinstance(v, (int, float)) for v in vals):
+def published_root_axes(model: dict, results: dict, dataset: str, split: str) -> str:
+    """Published per-axis root errors ``x / y / z`` (mm), else a dash."""
+    vals = [published_root(model, results, dataset, split, f"MRPE {a}") for a in "xyz"]
+    if any(v is None for v in vals):
         return DASH
-    return " / ".join(f"{float(v):.1f}" for v in vals)
+    return " / ".join(f"{v:.1f}" for v in vals)
 
 
 def weights_label(model: dict) -> str:
@@ -213,13 +272,17 @@ def backend_text(results: dict, names: Iterable[str] | None = None) -> str:
     return text
 
 
-def provenance(results: dict, models: Iterable[str] | None = None, protocol: int | None = None,
-               root: str | None = None, cost: bool = False) -> str:
+def any_synthetic(results: dict) -> bool:
+    return any(d.get("synthetic") for d in datasets_of(results))
+
+
+def provenance(results: dict, models: Iterable[str] | None = None, split: tuple | None = None,
+               cost: bool = False) -> str:
     """How a figure/table was made, short: device, dtype, backend, batch, torch, weights, data, split.
 
-    The full account (device name, threads, dataset path, versions, every model's weights) is the
-    report's Provenance block (``provenance_items``); this short form ends every caption and is
-    stamped into every PNG.
+    ``split``: (dataset, split) or (dataset, split, root, ...). The full account (device name, threads, dataset
+    path, versions, every model's weights) is the report's Provenance block (``provenance_items``); this short
+    form ends every caption and is stamped into every PNG.
     """
     env, st = results["environment"], results["settings"]
     names = list(results["models"]) if models is None else list(models)
@@ -237,18 +300,19 @@ def provenance(results: dict, models: Iterable[str] | None = None, protocol: int
     words = _weights_words(results, names)
     if words:
         parts.append(words)
-    if results["settings"]["dataset"]["synthetic"]:
+    if any_synthetic(results):
         parts.append("SYNTHETIC data")
-    if protocol is not None:
-        parts.append(f"Protocol {protocol} ({PROTOCOL_SUBJECTS.get(protocol, '?')})"
-                     + (f", {ROOT_LABELS.get(root, root)}" if root is not None else ""))
+    if split is not None:
+        ds, name = split[0], split[1]
+        label = dataset_entry(results, ds).get("split_labels", {}).get(name, name)
+        title = dataset_entry(results, ds)["title"]
+        parts.append(f"{title} {label}" + (f", {ROOT_LABELS.get(split[2], split[2])}" if len(split) > 2 else ""))
     return "[" + "; ".join(parts) + "]"
 
 
 def provenance_items(results: dict) -> list[str]:
     """The report's one Provenance block: how every number, table and figure was produced."""
     env, st = results["environment"], results["settings"]
-    ds = st["dataset"]
     items = []
     runs = results.get("runs") or []
     if len(runs) > 1:
@@ -263,7 +327,9 @@ def provenance_items(results: dict) -> list[str]:
                      f"{backend_text(results)}; batch {st['batch_size']}; flip test {'on' if st['flip'] else 'off'}; "
                      f"torch {env['torch_version']}, numpy {env['numpy_version']}, Python {env['python_version']}, "
                      f"pose3dbench {results['pose3dbench_version']}; {env['platform']}.")
-        items.append(f"Dataset {ds['path']} ({'SYNTHETIC' if ds['synthetic'] else 'Human3.6M, 3DMPPE format'}).")
+        for d in datasets_of(results):
+            items.append(f"Dataset {d['title']}: {d['path']}{' (SYNTHETIC)' if d.get('synthetic') else ''}; "
+                         f"splits {', '.join(d['splits'])}.")
     for n, m in results["models"].items():
         w = m["weights"]
         where = f" ({w['path']}, sha256 {w['sha256']})" if w.get("path") and w.get("sha256") else ""
@@ -301,32 +367,40 @@ def evaluations_by_split(results: dict) -> dict[SplitKey, dict[str, dict]]:
 
 
 def model_order(results: dict) -> list[str]:
-    """Models ranked by their error on the primary split (unevaluated ones last, in file order)."""
+    """Models ranked by their value on the primary split (best first; unevaluated ones last, in file order)."""
     prim = primary_split(results)
     by_split = evaluations_by_split(results)
-    rank = {m: ev["total_mm"] for m, ev in by_split.get(prim, {}).items()} if prim else {}
+    sign = 1.0 if prim is None or lower_is_better(results, prim) else -1.0
+    rank = {m: sign * (value_of(results, ev) or 0.0) for m, ev in by_split.get(prim, {}).items()} if prim else {}
     names = list(results["models"])
     return sorted(names, key=lambda n: (n not in rank, rank.get(n, 0.0), names.index(n)))
 
 
+def _unit_text(unit: str) -> str:
+    return f" ({unit})" if unit else ""
+
+
 def leaderboard_table(results: dict, caption: str) -> Table:
-    """One row per (model, root source): measured / published / Δ for each protocol's metric, then cost.
+    """One row per (model, root source): measured / published / Δ for each split's metric, then cost.
 
     Models are ranked by the primary split; cost columns are filled on each model's first row. Δ is left
     out for untrained weights and for published numbers of another layout (†). The best measured value per
-    column and root source, and the best cost, are bold. Merged runs (``results["runs"]``) get a Run column.
-    Sized to fit a 1000-px page: throughput and memory are in the cost table.
+    column and root source (lowest or highest, as the split declares), and the best cost, are bold. Merged runs
+    (``results["runs"]``) get a Run column. Sized to fit a 1000-px page: throughput and memory are in the cost
+    table.
     """
     by_split = evaluations_by_split(results)
-    metrics = sorted({(p, metric) for p, _, metric in by_split}, key=lambda pm: split_sort_key((pm[0], "gt", pm[1])))
+    sort = split_sort_key(results)
+    metrics = sorted({(d, s, m) for d, s, _, m in by_split}, key=lambda k: sort((k[0], k[1], "gt", k[2])))
     evaluated = {ev["model"] for ev in results["evaluations"]}
     names = [n for n in model_order(results) if n in evaluated]
     merged = len(results.get("runs") or []) > 1
     cols = ["Model", "Weights", "Root"]
     group = [("", 3)]
-    for p, metric in metrics:
-        cols += ["measured (mm)", "published (mm)", "Δ (mm)"]
-        group.append((f"P{p} {metric}", 3))
+    for d, sp, metric in metrics:
+        u = _unit_text(unit_of(results, (d, sp, "gt", metric)))
+        cols += [f"measured{u}", f"published{u}", f"Δ{u}"]
+        group.append((f"{split_words(results, d, sp)} {metric}", 3))
     cols += ["Params (M)", "GMACs (G)", "Latency b1 (ms)"]
     group.append(("Cost", 3))
     if merged:
@@ -337,15 +411,16 @@ def leaderboard_table(results: dict, caption: str) -> Table:
     first_rows: list[int] = []
     for n in names:
         m = results["models"][n]
-        roots = sorted({r for (_, r, _), evs in by_split.items() if n in evs}, key=lambda r: ROOT_ORDER.get(r, 9))
+        roots = sorted({r for (_, _, r, _), evs in by_split.items() if n in evs}, key=lambda r: ROOT_ORDER.get(r, 9))
         for k, root in enumerate(roots):
             row = [n, weights_label(m) if k == 0 else "", ROOT_SHORT.get(root, root)]
             runs = []
-            for p, metric in metrics:
-                ev = by_split.get((p, root, metric), {}).get(n)
-                meas = ev["total_mm"] if ev else None
-                delta = None if is_untrained(results, n) else published_delta(m, (p, root, metric), meas)
-                row += [fmt(meas, 2), fmt_published(m, (p, root, metric)) if ev else DASH, fmt_signed(delta, 2)]
+            for d, sp, metric in metrics:
+                key = (d, sp, root, metric)
+                ev = by_split.get(key, {}).get(n)
+                meas = value_of(results, ev) if ev else None
+                delta = None if is_untrained(results, n) else published_delta(m, key, meas, results)
+                row += [fmt(meas, 2), fmt_published(m, key, results) if ev else DASH, fmt_signed(delta, 2)]
                 if ev and ev.get("run") is not None and ev["run"] not in runs:
                     runs.append(ev["run"])
             if k == 0:
@@ -360,45 +435,67 @@ def leaderboard_table(results: dict, caption: str) -> Table:
             row_root.append(root)
     bold: set[tuple[int, int]] = set()
     row_model = [r[0] for r in rows]
-    for root in set(row_root):  # the best error among trained models: a random initialisation is never "best"
+    for root in set(row_root):  # the best value among trained models: a random initialisation is never "best"
         idx = [i for i, r in enumerate(row_root) if r == root and not is_untrained(results, row_model[i])]
-        for k in range(len(metrics)):
-            bold |= {(idx[r], c) for r, c in _bold_extreme([rows[i] for i in idx], 3 + 3 * k)}
+        for k, (d, sp, metric) in enumerate(metrics):
+            low = lower_is_better(results, (d, sp, root, metric))
+            bold |= {(idx[r], c) for r, c in _bold_extreme([rows[i] for i in idx], 3 + 3 * k, low)}
     base = 3 + 3 * len(metrics)
     for j in range(3):
         bold |= {(first_rows[r], c) for r, c in _bold_extreme([rows[i] for i in first_rows], base + j, True)}
     numeric = [False, False, False] + [True] * (3 * len(metrics) + 3) + ([False] if merged else [])
-    return Table("Accuracy (mm) and cost per model", cols, rows, caption, numeric, bold, group, key="leaderboard",
+    return Table("Accuracy and cost per model", cols, rows, caption, numeric, bold, group, key="leaderboard",
                  fit=True)
 
 
+def variants_of(results: dict) -> dict[str, str]:
+    """Record fields holding a variant of a split's metric (e.g. ``pa_mpjpe_scaled``) -> its title."""
+    out: dict[str, str] = {}
+    for d in datasets_of(results):
+        for decl in d.get("scoring", {}).values():
+            for fld, v in (decl.get("variants") or {}).items():
+                out[fld] = v["title"] if isinstance(v, dict) else str(v)
+    return out
+
+
 def evaluations_table(results: dict, cis: dict[int, CI], caption: str,
-                      scaled_cis: dict[int, CI] | None = None) -> Table:
+                      variant_cis: dict[int, CI] | None = None) -> Table:
     """Every evaluation with its bootstrap 95% CI (``cis`` is keyed by evaluation index).
 
-    ``PA-MPJPE with scale``: the similarity fit (rotation + translation + scale), both protocols, with its
-    own CI when the report could recompute per-image errors (``scaled_cis``).
+    A declared variant of the metric (Human3.6M: ``PA-MPJPE with scale``, the similarity fit) gets its own
+    column, with its CI when the report could recompute per-sample values (``variant_cis``).
     """
-    scaled_cis = scaled_cis or {}
-    scaled = any("pa_mpjpe_scaled_mm" in ev for ev in results["evaluations"])
-    cols = ["Model", "Protocol", "Root", "Metric", "Error (mm)", "95% CI (mm)", "Action mean (mm)",
-            "Published (mm)", "Δ (mm)"] + (["PA-MPJPE with scale (mm)", "its 95% CI (mm)"] if scaled else []) + [
-            "Images", "Skipped", "Speed (img/s)"]
+    variant_cis = variant_cis or {}
+    variants = {f: t for f, t in variants_of(results).items() if any(f in ev for ev in results["evaluations"])}
+    vfield, vtitle = next(iter(variants.items()), (None, None))
+    group_mean = any(declaration(results, ev["dataset"], ev["split"]).get("group_mean")
+                     for ev in results["evaluations"])
+    cols = (["Model", "Split", "Root", "Metric", "Value", "95% CI"] + (["Group mean"] if group_mean else [])
+            + ["Published", "Δ"] + ([vtitle, "its 95% CI"] if vfield else []) + ["Images", "Skipped", "Speed (img/s)"])
     order = {n: i for i, n in enumerate(model_order(results))}
+    sort = split_sort_key(results)
     idx = sorted(range(len(results["evaluations"])),
-                 key=lambda i: (split_sort_key(split_key(results["evaluations"][i])),
+                 key=lambda i: (sort(split_key(results["evaluations"][i])),
                                 order.get(results["evaluations"][i]["model"], 0)))
     rows = []
     for i in idx:
         ev = results["evaluations"][i]
+        key = split_key(ev)
+        decl = decl_of(results, key)
         m = results["models"][ev["model"]]
-        delta = None if is_untrained(results, ev["model"]) else published_delta(m, split_key(ev), ev["total_mm"])
-        skipped = sum(ev["skipped"].values())
-        name = ev["model"] + (" *" if ev["approximate_joint_mapping"] else "")
-        rows.append([name, f"P{ev['protocol']}", ROOT_LABELS.get(ev["root"], ev["root"]), ev["metric"],
-                     fmt(ev["total_mm"], 2), fmt_ci(cis.get(i), 2), fmt(ev["action_mean_mm"], 2),
-                     fmt_published(m, split_key(ev)), fmt_signed(delta, 2)]
-                    + ([fmt(ev.get("pa_mpjpe_scaled_mm"), 2), fmt_ci(scaled_cis.get(i), 2)] if scaled else [])
+        value = value_of(results, ev)
+        delta = None if is_untrained(results, ev["model"]) else published_delta(m, key, value, results)
+        skipped = sum((ev.get("skipped") or {}).values())
+        unit = unit_of(results, key)
+        name = ev["model"] + (" *" if ev.get("approximate_joint_mapping") else "")
+        mean_field = next(iter((decl.get("group_mean") or {}).values()), None)
+        var = ev.get(vfield) if vfield else None
+        rows.append([name, split_words(results, key[0], key[1]), ROOT_LABELS.get(ev["root"], ev["root"]),
+                     ev["metric"], fmt(value, 2) + (f" {unit}" if unit else ""), fmt_ci(cis.get(i), 2)]
+                    + ([fmt(ev.get(mean_field), 2) if mean_field else DASH] if group_mean else [])
+                    + [fmt_published(m, key, results), fmt_signed(delta, 2)]
+                    + ([fmt(var.get(decl["value"]) if isinstance(var, dict) else var, 2),
+                        fmt_ci(variant_cis.get(i), 2)] if vfield else [])
                     + [str(ev["num_samples"]), str(skipped), fmt(ev["timing"]["images_per_s"], 1)])
     numeric = [False, False, False, False] + [True] * (len(cols) - 4)
     return Table("All evaluations", cols, rows, caption, numeric, key="evaluations")
@@ -462,81 +559,96 @@ BOX_LABELS = {"gt": "GT boxes", "rootnet": "bbox_root file boxes"}
 
 
 def root_table(results: dict, cis: dict[int, CI], caption: str) -> Table:
-    """RootNet: mean root position error (MRPE, Euclidean mm) and its per-axis parts against published."""
-    cols = ["Model", "Protocol", "Input boxes", "MRPE (mm)", "95% CI (mm)", "published MRPE (mm)", "Δ (mm)",
-            "x (mm)", "y (mm)", "z (mm)", "published x / y / z (mm)", "Images"]
+    """Root-only models (RootNet): mean root position error (MRPE, Euclidean mm) and its per-axis parts against
+    published, and the dataset's own root metric where it declares one (e.g. AP of roots within a distance)."""
+    extra = sorted({k for ev in results["root_evaluations"] for k in (ev.get("extra_metrics") or {})})
+    cols = ["Model", "Split", "Input boxes", "MRPE (mm)", "95% CI (mm)", "published MRPE (mm)", "Δ (mm)",
+            "x (mm)", "y (mm)", "z (mm)", "published x / y / z (mm)"] + extra + ["Images"]
     rows = []
     for i, ev in enumerate(results["root_evaluations"]):
-        pub = published_mrpe(results["models"][ev["model"]], ev["protocol"])
-        delta = None if pub is None or is_untrained(results, ev["model"]) else ev["mrpe_mm"] - pub
-        rows.append([ev["model"], f"P{ev['protocol']}", BOX_LABELS.get(ev.get("root"), DASH), fmt(ev["mrpe_mm"]),
-                     fmt_ci(cis.get(i)), fmt(pub), fmt_signed(delta),
-                     fmt(ev["x_mm"]), fmt(ev["y_mm"]), fmt(ev["z_mm"]),
-                     published_mrpe_axes(results["models"][ev["model"]], ev["protocol"]), str(ev["num_samples"])])
-    numeric = [False, False, False] + [True] * 9
+        m = results["models"][ev["model"]]
+        pub = published_root(m, results, ev["dataset"], ev["split"])
+        mrpe = ev.get("mrpe_mm")
+        delta = None if pub is None or mrpe is None or is_untrained(results, ev["model"]) else mrpe - pub
+        more = ev.get("extra_metrics") or {}
+        rows.append([ev["model"], split_words(results, ev["dataset"], ev["split"]),
+                     BOX_LABELS.get(ev.get("root"), DASH), fmt(mrpe), fmt_ci(cis.get(i)), fmt(pub),
+                     fmt_signed(delta), fmt(ev.get("x_mm")), fmt(ev.get("y_mm")), fmt(ev.get("z_mm")),
+                     published_root_axes(m, results, ev["dataset"], ev["split"])]
+                    + [fmt(more.get(k)) for k in extra] + [str(ev["num_samples"])])
+    numeric = [False, False, False] + [True] * (len(cols) - 3)
     return Table("Root localisation (RootNet)", cols, rows, caption, numeric)
 
 
-def action_names(evs: Iterable[dict]) -> list[str]:
-    """Actions present in any evaluation, in Human3.6M action-index order (unknown names last)."""
-    present = {a for ev in evs for a in ev["per_action_mm"]}
-    known = [a for a in H36M_ACTIONS.values() if a in present]
+def group_names(evs: Iterable[dict], field: str, order: Iterable[str] = ()) -> list[str]:
+    """Group names present in any evaluation's ``field``, in the declared ``order`` (others after, sorted)."""
+    present = {a for ev in evs for a in (ev.get(field) or {})}
+    known = [a for a in order if a in present]
     return known + sorted(present - set(known))
 
 
-def joint_names(evs: Iterable[dict]) -> list[str]:
+def joint_names(evs: Iterable[dict], field: str = "per_joint_mm") -> list[str]:
     """Joint names in the order of the first evaluation that lists them (then any others)."""
     out: list[str] = []
     for ev in evs:
-        out += [j for j in ev["per_joint_mm"] if j not in out]
+        out += [j for j in (ev.get(field) or {}) if j not in out]
     return out
 
 
-def per_action_table(key: SplitKey, evs: dict[str, dict], names: list[str], caption: str,
-                     results: dict | None = None) -> Table:
-    """The papers' shape: one row per model (grouped by family, published row under the measured one),
-    columns the 15 actions (the papers' short names), the mean of the actions and the all-image total (mm)."""
-    actions = action_names(evs.values())
-    cols = ["Model"] + [ACTION_SHORT.get(a, a) for a in actions] + ["Avg (actions)", "All images"]
-    models = (results or {}).get("models", {})
-    groups: dict[str, list[str]] = {}
+def per_group_table(key: SplitKey, evs: dict[str, dict], names: list[str], caption: str, results: dict,
+                    field: str, value: str | None = None, title: str | None = None) -> Table:
+    """The papers' shape: one row per model (grouped by family, published row under the measured one), columns
+    the groups of ``field`` (e.g. the 15 actions, short names as declared), the declared mean of the groups and
+    the all-sample value. ``value``: the all-sample field (default: the split's value); ``title``: the table's."""
+    decl = decl_of(results, key)
+    value = value or decl["value"]
+    groups = group_names(evs.values(), field, (decl.get("group_order") or {}).get(field, ()))
+    short = (decl.get("group_short") or {}).get(field, {})
+    mean_field = (decl.get("group_mean") or {}).get(field)
+    word = (decl.get("groups") or {}).get(field, "group")
+    cols = ["Model"] + [short.get(a, a) for a in groups] + ([f"Avg ({word}s)"] if mean_field else []) + ["All"]
+    models = results.get("models", {})
+    families: dict[str, list[str]] = {}
     for n in names:  # families in the order of their best-ranked model
-        groups.setdefault(family_label(models.get(n, {})), []).append(n)
+        families.setdefault(family_label(models.get(n, {})), []).append(n)
     rows: list[list[str]] = []
     measured: list[int] = []
     minor: set[int] = set()
     row_groups: list[tuple[int, str]] = []
-    for label, members in groups.items():
-        if len(groups) > 1:
+    primary = value == decl["value"]
+    for label, members in families.items():
+        if len(families) > 1:
             row_groups.append((len(rows), label))
         for n in members:
             ev = evs[n]
             measured.append(len(rows))
             rows.append([n + (" *" if ev.get("approximate_joint_mapping") else "")]
-                        + [fmt(ev["per_action_mm"].get(a), 1) for a in actions]
-                        + [fmt(ev["action_mean_mm"], 1), fmt(ev["total_mm"], 1)])
+                        + [fmt((ev.get(field) or {}).get(a), 1) for a in groups]
+                        + ([fmt(ev.get(mean_field), 1)] if mean_field else []) + [fmt(ev.get(value), 1)])
             m = models.get(n)
-            if m is not None and published_value(m, key) is not None:
+            if primary and m is not None and published_value(m, key, results) is not None:
                 rel = published_relation(m)
                 minor.add(len(rows))
-                rows.append([f"↳ published{' †' if rel else ''}"] + [DASH] * len(actions)
-                            + [DASH, fmt_published(m, key)])
+                rows.append([f"↳ published{' †' if rel else ''}"] + [DASH] * len(groups)
+                            + ([DASH] if mean_field else []) + [fmt_published(m, key, results)])
     bold = set()
-    trained = [r for r, n in zip(measured, [n for members in groups.values() for n in members])
-               if not (results and is_untrained(results, n))]
+    trained = [r for r, n in zip(measured, [n for members in families.values() for n in members])
+               if not is_untrained(results, n)]
+    low = lower_is_better(results, key)
     for c in range(1, len(cols)):
         vals = [(float(rows[r][c]), r) for r in trained if rows[r][c] != DASH]
         if len(vals) > 1:
-            best = min(vals)[0]
+            best = min(vals)[0] if low else max(vals)[0]
             bold |= {(r, c) for v, r in vals if v == best}
-    return Table(f"{split_label(key)}: error per action", cols, rows, caption,
+    slug = "-".join(str(k) for k in (*key, field)).lower().replace(" ", "-")
+    return Table(title or f"{split_label(key, results)}: per {word}", cols, rows, caption,
                  [False] + [True] * (len(cols) - 1), bold, row_groups=row_groups, minor_rows=minor,
-                 key=f"actions-p{key[0]}-{key[1]}-{key[2].lower()}".replace(" ", "-"), fit=True)
+                 key=f"groups-{slug}", fit=True)
 
 
-def pairwise_table(key: SplitKey, diffs: list[PairwiseDiff], order: list[str], caption: str,
+def pairwise_table(key: SplitKey, diffs: list[PairwiseDiff], order: list[str], caption: str, results: dict,
                    max_rows: int = 28, threshold_mm: float = PRACTICAL_THRESHOLD_MM) -> tuple[Table, str | None]:
-    """Paired differences A − B (mm, 2 decimals), A the better-ranked model.
+    """Paired differences A − B (the split's unit, 2 decimals), A the better-ranked model.
 
     Significant only when the 95% CI excludes 0 *and* |A − B| ≥ ``threshold_mm`` (a practical threshold:
     a CI can exclude 0 for a difference nobody would care about); "no (< 0.5 mm)" says which test failed.
@@ -554,9 +666,10 @@ def pairwise_table(key: SplitKey, diffs: list[PairwiseDiff], order: list[str], c
     note = None
     if len(oriented) > max_rows:
         oriented = [t for t in oriented if abs(rank.get(t[0], 0) - rank.get(t[1], 0)) == 1]
-        note = f"{len(diffs)} pairs in {split_label(key)}: only neighbours in the ranking are listed."
-    cols = ["Model A", "Model B", "A − B (mm)", "95% CI (mm)",
-            f"Significant (CI excludes 0, |A − B| ≥ {threshold_mm:g} mm)", "Shared images"]
+        note = f"{len(diffs)} pairs in {split_label(key, results)}: only neighbours in the ranking are listed."
+    u = unit_of(results, key)
+    cols = ["Model A", "Model B", f"A − B{_unit_text(u)}", f"95% CI{_unit_text(u)}",
+            f"Significant (CI excludes 0, |A − B| ≥ {threshold_mm:g}{(' ' + u) if u else ''})", "Shared samples"]
     rows, bold = [], set()
     for r, (a, b, ci, n) in enumerate(oriented):
         big = abs(ci.estimate) >= threshold_mm
@@ -568,7 +681,7 @@ def pairwise_table(key: SplitKey, diffs: list[PairwiseDiff], order: list[str], c
         else:
             verdict = "no (CI includes 0)"
         rows.append([a, b, fmt_signed(ci.estimate, 2), fmt_ci(ci, 2), verdict, str(n)])
-    return Table(f"{split_label(key)}: paired differences", cols, rows, caption,
+    return Table(f"{split_label(key, results)}: paired differences", cols, rows, caption,
                  [False, False, True, True, False, True], bold), note
 
 
@@ -584,22 +697,27 @@ def runs_table(results: dict) -> Table:
 
 
 def summary_table(results: dict) -> str:
-    """A plain-text summary of a run's evaluations (mm) and costs."""
+    """A plain-text summary of a run's evaluations (each in its split's unit) and root evaluations."""
     lines = []
-    header = f"{'model':28s} {'P':>2s} {'root':>13s} {'metric':>9s} {'mm':>9s} {'published':>9s} {'img/s':>8s}"
+    header = (f"{'model':28s} {'split':>14s} {'root':>13s} {'metric':>9s} {'value':>9s} {'published':>9s} "
+              f"{'img/s':>8s}")
     lines.append(header)
     lines.append("-" * len(header))
     for ev in results["evaluations"]:
         m = results["models"][ev["model"]]
-        published = published_value(m, (ev["protocol"], ev["root"], ev["metric"]))  # the report's own rule
+        key = split_key(ev)
+        published = published_value(m, key, results)  # the report's own rule
         if published is not None and not published_comparable(m):
             published = f"({published:g})"  # another layout's paper number: a reference, not this network's
         ips = ev.get("timing", {}).get("images_per_s")
-        lines.append(f"{ev['model']:28s} {ev['protocol']:>2d} {ev['root']:>13s} {ev['metric']:>9s} "
-                     f"{ev['total_mm']:9.2f} {published if published is not None else '-':>9} "
-                     f"{(f'{ips:.1f}' if ips else 'cached'):>8s}")
+        value = value_of(results, ev)
+        lines.append(f"{ev['model']:28s} {split_words(results, key[0], key[1]):>14s} {ev['root']:>13s} "
+                     f"{ev['metric']:>9s} {value if value is not None else float('nan'):9.2f} "
+                     f"{published if published is not None else '-':>9} {(f'{ips:.1f}' if ips else 'cached'):>8s}")
     for ev in results["root_evaluations"]:
-        pub = published_mrpe(results["models"][ev["model"]], ev["protocol"])  # RootNet's paper: Protocol 2 only
-        lines.append(f"{ev['model']:28s} {ev['protocol']:>2d} {ev['root']:>13s} {'MRPE':>9s} "
-                     f"{ev['mrpe_mm']:9.2f} {pub if pub is not None else '-':>9} {'':>8s}")
+        pub = published_root(results["models"][ev["model"]], results, ev["dataset"], ev["split"])
+        v = ev.get("mrpe_mm")
+        lines.append(f"{ev['model']:28s} {split_words(results, ev['dataset'], ev['split']):>14s} "
+                     f"{ev.get('root', ''):>13s} {'MRPE':>9s} {v if v is not None else float('nan'):9.2f} "
+                     f"{pub if pub is not None else '-':>9} {'':>8s}")
     return "\n".join(lines)

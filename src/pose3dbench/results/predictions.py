@@ -3,15 +3,19 @@
 ``.npz`` arrays (N samples, J joints):
   image_id [N] int64; coords_hm [N,J,3] heatmap units (x, y, z bins, flip-merged when flip test
   was used); bbox [N,4] pixels (x, y, w, h as used to back-project); root_cam [N,3] camera mm (as
-  used); pred_cam [N,J,3] absolute camera mm; optional coords_hm_noflip [N,J,3] heatmap units;
-  optional per_sample_mm [N]; ``meta``: a one-element string array holding a JSON object with
-  heatmap_size [H, W], depth_bins, joint_set, protocol, root, model (more keys allowed).
+  used); pred_cam [N,J,3] absolute camera mm; optional sample_id [N] int64 (the split's row ids where an
+  image holds several people; default: image_id), pred_img [N,J,2] image pixels, coords_hm_noflip
+  [N,J,3] heatmap units, per_sample [N] (the split's metric per row, mm or %; ``per_sample_mm`` in files of
+  earlier versions), per_sample_scaled_mm [N]; ``meta``: a one-element string array holding a JSON object
+  with heatmap_size [H, W], depth_bins, joint_set, dataset, split (or protocol, in Human3.6M files of
+  earlier versions), root, model (more keys allowed).
 Minimal ``.npz`` (predictions from your own code): just image_id [N] and pred_cam [N,J,3] camera mm
 (absolute or root-relative: scoring is root-relative), no ``meta``; the joint set comes from J
 (18: 3DMPPE Human3.6M-18, 17: Human3.6M-17, 21: MuCo-21) and the split from ``evaluate``'s
---protocol / --root (default Protocol 2, gt).
+--split / --root (default: the dataset's first default split, gt).
 Root-only ``.npz`` (RootNet runs, ``meta["kind"] == "root"``): image_id, root_cam [N,3] camera mm,
-optional bbox [N,4] pixels and root_hm [N,3] (x_hm, y_hm, depth mm); meta needs model, protocol, root.
+optional sample_id [N], bbox [N,4] pixels and root_hm [N,3] (x_hm, y_hm, depth mm); meta needs model, dataset,
+split (or protocol), root.
 The authors' json (``bbox_root_pose_human36m_output.json``): a list of ``{"image_id", "joint_cam"}``
 (root-relative camera mm, 17 or 18 joints; ``bbox`` and ``root_cam`` read when present). For
 Protocol 1 the authors save the pose after their 18-joint alignment with Thorax dropped, so
@@ -34,17 +38,19 @@ import numpy as np
 
 from ..errors import PredictionsError
 from ..io import atomic_write
-from ..protocols import ROOT_SOURCES, is_protocol
+from ..roots import ROOT_SOURCES
 
 __all__ = ["Predictions", "save_predictions", "load_predictions", "match_to_samples", "REQUIRED_META"]
 
 REQUIRED_ARRAYS = ("image_id", "coords_hm", "bbox", "root_cam", "pred_cam")
-OPTIONAL_ARRAYS = ("coords_hm_noflip", "per_sample_mm")
-REQUIRED_META = ("heatmap_size", "depth_bins", "joint_set", "protocol", "root", "model")
+OPTIONAL_ARRAYS = ("sample_id", "pred_img", "coords_hm_noflip", "per_sample", "per_sample_mm", "per_sample_scaled_mm")
+REQUIRED_META = ("heatmap_size", "depth_bins", "joint_set", "root", "model")
+#: one of these sets of meta keys names the split (protocol: Human3.6M files of earlier versions)
+SPLIT_META = (("dataset", "split"), ("protocol",))
 # kind -> (required arrays, optional arrays, required meta keys)
 KINDS = {
     "pose": (REQUIRED_ARRAYS, OPTIONAL_ARRAYS, REQUIRED_META),
-    "root": (("image_id", "root_cam"), ("bbox", "root_hm"), ("protocol", "root", "model")),
+    "root": (("image_id", "root_cam"), ("sample_id", "bbox", "root_hm"), ("root", "model")),
 }
 
 
@@ -53,8 +59,9 @@ class Predictions:
     """Predictions of one run, row i belonging to ``image_id[i]``.
 
     pred_cam [N,J,3] camera mm (absolute for ``npz``, root-relative for the authors' json; None
-    for root-only files); coords_hm/coords_hm_noflip [N,J,3] heatmap units; bbox [N,4] pixels;
-    root_cam [N,3] camera mm; root_hm [N,3] RootNet (x_hm, y_hm, depth mm); per_sample_mm [N].
+    for root-only files); pred_img [N,J,2] image pixels; coords_hm/coords_hm_noflip [N,J,3] heatmap units;
+    bbox [N,4] pixels; root_cam [N,3] camera mm; root_hm [N,3] RootNet (x_hm, y_hm, depth mm); per_sample [N]
+    the split's metric per row (mm or %). ``sample_id``: the rows' ids in their split (None: the image ids).
     ``format``: "npz", "npz_minimal", "authors_json" or "rootnet_json"; ``kind``: "pose" or "root" (root-only).
     """
 
@@ -68,11 +75,25 @@ class Predictions:
     coords_hm_noflip: np.ndarray | None = None
     per_sample_mm: np.ndarray | None = None
     root_hm: np.ndarray | None = None
+    sample_id: np.ndarray | None = None
+    pred_img: np.ndarray | None = None
+    per_sample: np.ndarray | None = None
+    per_sample_scaled_mm: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
     kind: str = "pose"
 
     def __len__(self) -> int:
         return int(self.image_id.shape[0])
+
+    @property
+    def key(self) -> np.ndarray:
+        """What rows are matched on: ``sample_id`` where the file has it, else ``image_id``."""
+        return self.image_id if self.sample_id is None else self.sample_id
+
+    @property
+    def per_row(self) -> np.ndarray | None:
+        """The split's metric per row (``per_sample``, or ``per_sample_mm`` of earlier files)."""
+        return self.per_sample if self.per_sample is not None else self.per_sample_mm
 
     @property
     def num_joints(self) -> int | None:
@@ -84,7 +105,9 @@ class Predictions:
         return replace(self, image_id=self.image_id[index], pred_cam=pick(self.pred_cam),
                        coords_hm=pick(self.coords_hm), bbox=pick(self.bbox), root_cam=pick(self.root_cam),
                        coords_hm_noflip=pick(self.coords_hm_noflip), per_sample_mm=pick(self.per_sample_mm),
-                       root_hm=pick(self.root_hm), meta=dict(self.meta))
+                       root_hm=pick(self.root_hm), sample_id=pick(self.sample_id), pred_img=pick(self.pred_img),
+                       per_sample=pick(self.per_sample), per_sample_scaled_mm=pick(self.per_sample_scaled_mm),
+                       meta=dict(self.meta))
 
 
 def _check_shapes(arrays: dict, where: str) -> None:
@@ -101,22 +124,30 @@ def _check_shapes(arrays: dict, where: str) -> None:
             raise PredictionsError(f"{where}: {name} has shape {a.shape}, expected ({n}, J, 3) with the same J "
                                    "for coords_hm, pred_cam and coords_hm_noflip")
         j = a.shape[1]
-    for name, shape in (("bbox", (n, 4)), ("root_cam", (n, 3)), ("root_hm", (n, 3)), ("per_sample_mm", (n,))):
+    for name, shape in (("bbox", (n, 4)), ("root_cam", (n, 3)), ("root_hm", (n, 3)), ("per_sample_mm", (n,)),
+                        ("per_sample", (n,)), ("per_sample_scaled_mm", (n,)), ("sample_id", (n,))):
         a = arrays.get(name)
         if a is not None and a.shape != shape:
             raise PredictionsError(f"{where}: {name} has shape {a.shape}, expected {shape}")
-    if np.unique(ids).size != n:
-        vals, counts = np.unique(ids, return_counts=True)
-        raise PredictionsError(f"{where}: duplicate image ids, e.g. {vals[counts > 1][:5].tolist()}; "
-                               "each image must be predicted once")
+    img = arrays.get("pred_img")
+    if img is not None and (img.ndim != 3 or img.shape[0] != n or img.shape[2] != 2
+                            or (j is not None and img.shape[1] != j)):
+        raise PredictionsError(f"{where}: pred_img has shape {img.shape}, expected ({n}, J, 2) image pixels")
+    key = arrays.get("sample_id")
+    key, what = (ids, "image") if key is None else (key, "sample")
+    if np.unique(key).size != n:
+        vals, counts = np.unique(key, return_counts=True)
+        raise PredictionsError(f"{where}: duplicate {what} ids, e.g. {vals[counts > 1][:5].tolist()}; "
+                               f"each {what} must be predicted once")
 
 
 def save_predictions(path: str | os.PathLike, *, meta: dict, **arrays) -> Path:
     """Write predictions atomically to ``path`` (``.npz``); see the module docstring for the arrays.
 
-    Pose (default): image_id, coords_hm, bbox, root_cam, pred_cam required; coords_hm_noflip,
-    per_sample_mm optional; ``meta`` holds heatmap_size, depth_bins, joint_set, protocol, root,
-    model. Root-only (``meta["kind"] == "root"``): image_id, root_cam; optional bbox, root_hm.
+    Pose (default): image_id, coords_hm, bbox, root_cam, pred_cam required; sample_id, pred_img,
+    coords_hm_noflip, per_sample, per_sample_scaled_mm optional; ``meta`` holds heatmap_size, depth_bins,
+    joint_set, dataset, split, root, model. Root-only (``meta["kind"] == "root"``): image_id, root_cam; optional
+    sample_id, bbox, root_hm; meta dataset, split, root, model.
     Arrays passed as None are left out.
     """
     path = Path(path)
@@ -130,6 +161,8 @@ def save_predictions(path: str | os.PathLike, *, meta: dict, **arrays) -> Path:
         raise PredictionsError(f"save_predictions({path}): missing arrays {missing}, unknown arrays {unknown}; "
                                f"a {kind} file takes {list(required + optional)}")
     missing_meta = [k for k in required_meta if k not in meta]
+    if not any(all(k in meta for k in keys) for keys in SPLIT_META):
+        missing_meta.append("dataset and split")
     if missing_meta:
         raise PredictionsError(f"save_predictions({path}): meta lacks {missing_meta}")
     out = {}
@@ -138,7 +171,7 @@ def save_predictions(path: str | os.PathLike, *, meta: dict, **arrays) -> Path:
             continue
         if hasattr(a, "detach"):
             a = a.detach().cpu().numpy()
-        out[name] = np.asarray(a, dtype=np.int64 if name == "image_id" else np.float64)
+        out[name] = np.asarray(a, dtype=np.int64 if name in ("image_id", "sample_id") else np.float64)
     _check_shapes(out, str(path))
     try:
         meta_json = json.dumps(meta, allow_nan=False)
@@ -155,7 +188,9 @@ def _is_int(v) -> bool:
 #: meta key -> (check, what it must be)
 _META_CHECKS = {
     "kind": (lambda v: v in KINDS if isinstance(v, str) else False, "'pose' or 'root'"),
-    "protocol": (is_protocol, "1 or 2"),
+    "protocol": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v in (1, 2), "1 or 2"),
+    "dataset": (lambda v: isinstance(v, str) and bool(v), "a dataset name"),
+    "split": (lambda v: isinstance(v, str) and bool(v), "a split name"),
     "root": (lambda v: isinstance(v, str) and v in ROOT_SOURCES, " or ".join(map(repr, ROOT_SOURCES))),
     "model": (lambda v: isinstance(v, str), "a string"),
     "joint_set": (lambda v: isinstance(v, str), "a joint set name"),
@@ -218,6 +253,8 @@ def _load_npz(path: Path) -> Predictions:
     _check_meta(meta, path)
     required, optional, required_meta = KINDS[kind]
     missing = [k for k in required if k not in data] + [f"meta.{k}" for k in required_meta if k not in meta]
+    if not any(all(k in meta for k in keys) for keys in SPLIT_META):
+        missing.append("meta.dataset and meta.split")
     if missing:
         raise PredictionsError(f"{path}: not a complete pose3dbench {kind} predictions file (missing {missing}); "
                                "it should come from `pose3dbench run`")
@@ -228,6 +265,8 @@ def _load_npz(path: Path) -> Predictions:
     _check_shapes(arrays, str(path))
     _check_values(arrays, path)
     arrays["image_id"] = arrays["image_id"].astype(np.int64)
+    if arrays.get("sample_id") is not None:
+        arrays["sample_id"] = arrays["sample_id"].astype(np.int64)
     return Predictions(path=path, format="npz", meta=meta, kind=kind, **arrays)
 
 
@@ -319,24 +358,27 @@ def load_predictions(path: str | os.PathLike) -> Predictions:
 
 
 def match_to_samples(preds: Predictions, sample_ids: np.ndarray) -> Predictions:
-    """Reorder ``preds`` to the dataset order ``sample_ids`` [N]; every id must match exactly once.
+    """Reorder ``preds`` to the split order ``sample_ids`` [N] (``Samples.sample_id``); every id must match exactly
+    once (files without sample ids match on image ids).
 
     Ids of the split missing from the file, or ids in the file that are not in the split, raise
     PredictionsError naming the file and a few ids.
     """
     sample_ids = np.asarray(sample_ids, dtype=np.int64)
-    order = np.argsort(preds.image_id, kind="stable")
-    sorted_ids = preds.image_id[order]
+    key = preds.key
+    order = np.argsort(key, kind="stable")
+    sorted_ids = key[order]
     pos = np.clip(np.searchsorted(sorted_ids, sample_ids), 0, max(len(sorted_ids) - 1, 0))
     found = sorted_ids[pos] == sample_ids if len(sorted_ids) else np.zeros(sample_ids.shape, bool)
     missing = sample_ids[~found]
-    unknown = np.setdiff1d(preds.image_id, sample_ids)
+    unknown = np.setdiff1d(key, sample_ids)
+    what = "image" if preds.sample_id is None else "sample"
     if missing.size or unknown.size:
         parts = []
         if missing.size:
-            parts.append(f"{missing.size} image ids of the split have no prediction (e.g. {missing[:5].tolist()})")
+            parts.append(f"{missing.size} {what} ids of the split have no prediction (e.g. {missing[:5].tolist()})")
         if unknown.size:
-            parts.append(f"{unknown.size} predicted image ids are not in the split (e.g. {unknown[:5].tolist()})")
-        raise PredictionsError(f"{preds.path}: {'; '.join(parts)}; evaluate with the --protocol/--root and "
+            parts.append(f"{unknown.size} predicted {what} ids are not in the split (e.g. {unknown[:5].tolist()})")
+        raise PredictionsError(f"{preds.path}: {'; '.join(parts)}; evaluate with the --split/--root and "
                                "dataset the predictions were made for")
     return preds.take(order[pos])

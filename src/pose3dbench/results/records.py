@@ -76,56 +76,54 @@ class ModelEntry:
 
 @dataclass
 class Evaluation:
-    """results.json ``evaluations[i]``: one pose model on one (protocol, root) split.
+    """results.json ``evaluations[i]`` (or ``corruption_evaluations[i]``): one pose model on one split.
 
-    ``metrics``: ``results.metrics.evaluate_pose``'s output without its per-sample array (protocol, root,
-    metric, total_mm, per_action_mm, per_joint_mm, ...; ``amp`` with ``--amp``).
+    ``metrics``: the dataset's record of the split (``data.dataset.Scored.record``: metric, its value, per group,
+    per joint, ...; ``amp`` with ``--amp``). ``root``: the root source. ``corruption``: (name, severity) of an
+    evaluation on corrupted crops, else None.
     """
 
     model: str
+    dataset: str
+    split: str
+    root: str
     metrics: dict
     predictions: str
     data: dict
     timing: Timing
+    corruption: tuple[str, int] | None = None
 
     def to_json(self) -> dict:
-        return {"model": self.model, **jsonable(self.metrics), "predictions": self.predictions, "data": self.data,
-                "timing": self.timing.to_json()}
+        out = {"model": self.model, **jsonable(self.metrics), "dataset": self.dataset, "split": self.split,
+               "root": self.root}
+        if self.corruption is not None:
+            out.update(corruption=self.corruption[0], severity=int(self.corruption[1]))
+        out.update(predictions=self.predictions, data=self.data, timing=self.timing.to_json())
+        return out
 
 
 @dataclass
 class RootEvaluation:
-    """results.json ``root_evaluations[i]``: a RootNet model on one (protocol, box source) split (MRPE, mm)."""
+    """results.json ``root_evaluations[i]``: a root-only model (RootNet) on one split with one box source.
+
+    ``errors``: the dataset's root scoring (``data.dataset.RootScoring``: MRPE and its axes in mm, or the
+    dataset's own metric); ``fields``: what the dataset adds to every record of the split.
+    """
 
     model: str
-    protocol: int
-    root: str  # the box source
-    errors: dict  # results.metrics.root_errors
+    dataset: str
+    split: str
+    box: str
+    errors: dict
     predictions: str
     data: dict
     timing: Timing
+    fields: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"model": self.model, "protocol": self.protocol, "root": self.root, **self.errors,
-                "predictions": self.predictions, "data": self.data, "timing": self.timing.to_json()}
+        return {"model": self.model, **self.fields, "dataset": self.dataset, "split": self.split, "root": self.box,
+                **jsonable(self.errors), "predictions": self.predictions, "data": self.data,
+                "timing": self.timing.to_json()}
 
 
-@dataclass
-class CorruptionEvaluation:
-    """results.json ``corruption_evaluations[i]``: a pose model on corrupted crops (one corruption, severity)."""
-
-    model: str
-    corruption: str
-    severity: int
-    metrics: dict
-    predictions: str
-    keys: tuple = field(default=("metric", "total_mm", "action_mean_mm", "per_action_mm", "per_joint_mm",
-                                 "num_samples"), repr=False)
-
-    def to_json(self) -> dict:
-        m = self.metrics
-        return {"model": self.model, "protocol": m["protocol"], "root": m["root"], "corruption": self.corruption,
-                "severity": int(self.severity), **{k: m[k] for k in self.keys}, "predictions": self.predictions}
-
-
-__all__ = ["CorruptionEvaluation", "Evaluation", "ModelEntry", "RootEvaluation", "Timing", "jsonable"]
+__all__ = ["Evaluation", "ModelEntry", "RootEvaluation", "Timing", "jsonable"]

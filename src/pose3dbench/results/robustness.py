@@ -1,6 +1,7 @@
 """Robustness metrics under image corruptions (pure functions on results.json records).
 
-Errors are mm (MPJPE for Protocol 2, PA-MPJPE for Protocol 1). For model m, corruption c, severity s:
+Errors are the split's metric (its declaration's ``value`` field, e.g. MPJPE in mm; for a metric where higher is
+better, e.g. 3DPCK, the error is 100 - value). For model m, corruption c, severity s:
 
 - ``E[m, c, s]``: the error on corrupted crops; ``E_clean[m]``: the clean error of the same split.
 - relative degradation ``(mean_s E[m, c, s] - E_clean[m]) / E_clean[m]``;
@@ -15,24 +16,39 @@ from collections import defaultdict
 import numpy as np
 
 
-def corruption_table(results: dict, protocol: int, reference: str | None = None) -> dict:
+def declaration(results: dict, dataset: str, split: str) -> dict:
+    """The scoring declaration of (dataset, split) in results.json ``settings.datasets``."""
+    for d in results["settings"]["datasets"]:
+        if d["name"] == dataset:
+            return d["scoring"][split]
+    raise KeyError(f"{dataset} is not a dataset of this results.json")
+
+
+def error_of(record: dict, decl: dict) -> float:
+    """The error of a record: its metric value, or 100 - value for a percentage where higher is better."""
+    v = float(record[decl["value"]])
+    return v if decl.get("lower_is_better", True) else 100.0 - v
+
+
+def corruption_table(results: dict, dataset: str, split: str, reference: str | None = None) -> dict:
     """Per model: clean error, E[c][s], relative degradation per corruption, CE per corruption, mCE.
 
     Returns ``{"reference", "corruptions", "severities", "models": {name: {...}}}``; models without a
-    clean evaluation of the same (protocol, root) or without every (corruption, severity) of the run
-    are left out (listed in ``incomplete``).
+    clean evaluation of the same (dataset, split, root) or without every (corruption, severity) of the run
+    are left out (listed in ``incomplete``). Errors (``clean_mm``, ``errors_mm``) are in the split's unit.
     """
-    evs = [e for e in results.get("corruption_evaluations", []) if e["protocol"] == protocol]
+    evs = [e for e in results.get("corruption_evaluations", []) if (e["dataset"], e["split"]) == (dataset, split)]
     if not evs:
         return {"reference": None, "corruptions": [], "severities": [], "models": {}, "incomplete": []}
     corruptions = list(dict.fromkeys(e["corruption"] for e in evs))
     severities = sorted({int(e["severity"]) for e in evs})
     root = evs[0]["root"]
-    clean = {e["model"]: e["total_mm"] for e in results["evaluations"]
-             if e["protocol"] == protocol and e["root"] == root}
+    decl = declaration(results, dataset, split)
+    clean = {e["model"]: error_of(e, decl) for e in results["evaluations"]
+             if (e["dataset"], e["split"], e["root"]) == (dataset, split, root)}
     grid: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     for e in evs:
-        grid[e["model"]][e["corruption"]][int(e["severity"])] = float(e["total_mm"])
+        grid[e["model"]][e["corruption"]][int(e["severity"])] = error_of(e, decl)
     complete = [m for m in dict.fromkeys(e["model"] for e in evs)
                 if m in clean and all(len(grid[m][c]) == len(severities) for c in corruptions)]
     incomplete = [m for m in grid if m not in complete]
@@ -53,4 +69,4 @@ def corruption_table(results: dict, protocol: int, reference: str | None = None)
             "incomplete": incomplete}
 
 
-__all__ = ["corruption_table"]
+__all__ = ["corruption_table", "declaration", "error_of"]

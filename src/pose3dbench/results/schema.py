@@ -1,97 +1,48 @@
-"""The results.json schema (version 1) and its validator.
+"""The results.json schema (version 2), its validator, and the upgrade of version-1 documents.
 
-All errors (``*_mm``) are millimetres in camera space; latency is milliseconds, throughput images
-per second, parameters a count (``params``) or millions (``params_m``), MACs a count or G (``gmacs``).
-``validate_results`` raises ``ValueError`` whose message starts with the JSON path of the bad field
-(``evaluations[2].per_action_mm.Eating: ...``).
+An evaluation is (model, dataset, split, root): the fields every record has are checked here, the dataset's
+own fields (metrics, per group, per joint) by the dataset's ``Scoring.check_record`` when the dataset is
+registered in this process. ``settings.datasets[i].scoring`` declares how the report reads each split's
+records, so a report needs the results alone. Errors (``*_mm``) are millimetres in camera space; latency is
+milliseconds, throughput images per second, parameters a count (``params``) or millions (``params_m``), MACs a
+count or G (``gmacs``). ``validate_results`` raises ``ValueError`` whose message starts with the JSON path of
+the bad field (``evaluations[2].per_action_mm.Eating: ...``). Version 1 (Human3.6M only: ``protocol`` per
+record, ``settings.dataset``/``protocols``) is read through ``upgrade_document``.
 """
 from __future__ import annotations
 
-import math
-from datetime import datetime
+import copy
 from typing import Any
 
-from ..protocols import BOX_SOURCES, METRICS, PROTOCOLS, ROOT_SOURCES
+from ..errors import DatasetError
+from ..jsonspec import ANYDICT, BOOL, INT, ISOTIME, NUM, STR, Const, Enum, ListOf, MapOf, Nullable, Opt, check
+from ..roots import BOX_SOURCES, ROOT_SOURCES
 
-RESULTS_SCHEMA_VERSION = 1
+RESULTS_SCHEMA_VERSION = 2
+#: the dataset every version-1 document was about
+V1_DATASET = "h36m"
 
 ROOTS = ROOT_SOURCES
 WEIGHT_KINDS = ("untrained", "checkpoint", "custom")
 
 
-# --- tiny type-spec language -------------------------------------------------------------------
-# A spec is one of: a Python type marker below, a tuple of allowed literal values (``Enum``), a
-# dict {key: spec} (required keys; ``Opt(spec)`` marks an optional key), ``ListOf(spec)``,
-# ``MapOf(spec)`` (str keys), ``Nullable(spec)``.
-
-class _Int:  # int, not bool
-    pass
-
-
-class _Num:  # finite int or float, not bool
-    pass
-
-
-class _Str:
-    pass
-
-
-class _Bool:
-    pass
-
-
-class _AnyDict:
-    pass
-
-
-class _IsoTime:
-    pass
-
-
-class Opt:
-    def __init__(self, spec):
-        self.spec = spec
-
-
-class Nullable:
-    def __init__(self, spec):
-        self.spec = spec
-
-
-class ListOf:
-    def __init__(self, spec, min_len: int = 0):
-        self.spec = spec
-        self.min_len = min_len
-
-
-class MapOf:
-    def __init__(self, spec):
-        self.spec = spec
-
-
-class Enum:
-    def __init__(self, *values):
-        self.values = values
-
-
-class Const:
-    def __init__(self, value):
-        self.value = value
-
-
-INT, NUM, STR, BOOL, ANYDICT, ISOTIME = _Int, _Num, _Str, _Bool, _AnyDict, _IsoTime
-
 _ENVIRONMENT = {
     "device": Enum("cpu", "cuda"), "device_name": STR, "torch_version": STR, "python_version": STR,
     "platform": STR, "threads": INT, "numpy_version": STR,
 }
+_DATASET = {
+    "name": STR, "title": STR, "path": STR, "synthetic": BOOL, "synthetic_meta": Nullable(ANYDICT),
+    "splits": ListOf(STR, 1), "bbox_root": Nullable(MapOf(STR)),
+    # split -> how the report reads its records (data.dataset.Scoring.declaration)
+    "scoring": MapOf(ANYDICT), "split_labels": Opt(MapOf(STR)), "primary_split": Opt(STR),
+    "group_words": Opt(STR), "about": Opt(STR),
+}
 _SETTINGS = {
     "batch_size": INT, "flip": BOOL, "dtype": Enum("float32"), "workers": INT,
     "backend": Enum("auto", "eager", "onnxruntime"),
-    "protocols": ListOf(Enum(*PROTOCOLS), 1), "roots": ListOf(Enum(*ROOTS), 1),
-    "dataset": {"path": STR, "synthetic": BOOL, "synthetic_meta": Nullable(ANYDICT)},
-    # --limit-per-action N: the first N images of every (subject, action) of each split
-    "limit_per_action": Opt(Nullable(INT)),
+    "datasets": ListOf(_DATASET, 1), "roots": ListOf(Enum(*ROOTS), 1),
+    # --limit-per-group N: the first N samples of every group of each split (Human3.6M: subject x action)
+    "limit_per_group": Opt(Nullable(INT)),
 }
 _COST = {
     "params": INT, "params_m": NUM, "macs": INT, "flops": INT, "gmacs": NUM,
@@ -112,22 +63,16 @@ _MODEL = {
                   "mean": ListOf(NUM, 3), "std": ListOf(NUM, 3), "flip_mirror": Enum("heatmap", "patch"),
                   "text": STR, "assumed": BOOL}),
 }
-_EVALUATION = {
-    "model": STR, "protocol": Enum(*PROTOCOLS), "root": Enum(*ROOTS), "metric": Enum(*METRICS),
-    "total_mm": NUM, "action_mean_mm": NUM, "per_action_mm": MapOf(NUM), "per_joint_mm": MapOf(NUM),
-    "num_samples": INT, "skipped": MapOf(INT), "pa_mpjpe_scaled_mm": Opt(NUM),
-    # the similarity-aligned (rotation + translation + scale) variant, broken down like the main metric
-    "pa_mpjpe_scaled": Opt({"total_mm": NUM, "action_mean_mm": NUM, "per_action_mm": MapOf(NUM),
-                            "per_joint_mm": MapOf(NUM)}),
+_TIMING = {"images_per_s": NUM, "seconds": NUM, "device": STR, "batch_size": INT}
+_EVALUATION = {  # every pose evaluation; the dataset's scoring checks the rest of the record
+    "model": STR, "dataset": STR, "split": STR, "root": Enum(*ROOTS), "metric": STR, "num_samples": INT,
     # merged reports (report --merge): the index label of the run in ``runs`` this evaluation comes from
     "run": Opt(STR),
-    "approximate_joint_mapping": BOOL, "predictions": STR,
-    "timing": {"images_per_s": NUM, "seconds": NUM, "device": STR, "batch_size": INT},
+    "predictions": STR, "timing": _TIMING,
 }
-_ROOT_EVALUATION = {
-    "model": STR, "protocol": Enum(*PROTOCOLS), "root": Opt(Enum(*BOX_SOURCES)),  # root: box source
-    "mrpe_mm": NUM, "x_mm": NUM, "y_mm": NUM, "z_mm": NUM, "num_samples": INT, "predictions": STR,
-    "timing": Opt({"images_per_s": NUM, "seconds": NUM, "device": STR, "batch_size": INT}),
+_ROOT_EVALUATION = {  # a root-only model (RootNet) on one split with one box source (``root``)
+    "model": STR, "dataset": STR, "split": STR, "root": Opt(Enum(*BOX_SOURCES)), "metric": Opt(STR),
+    "num_samples": INT, "predictions": STR, "timing": Opt(_TIMING),
     "run": Opt(STR),  # merged reports: the run it comes from
 }
 _WARNING = {"source": STR, "message": STR, "category": Opt(STR)}
@@ -136,10 +81,9 @@ _RUN = {  # one source run of a merged report (report --merge): provenance per r
     "backend": STR, "batch_size": INT, "flip": BOOL, "torch_version": STR, "pose3dbench_version": STR,
     "dataset": STR, "subset": Nullable(STR),
 }
-_CORRUPTION_EVALUATION = {
-    "model": STR, "protocol": Enum(*PROTOCOLS), "root": Enum(*ROOTS), "corruption": STR, "severity": INT,
-    "metric": Enum(*METRICS), "total_mm": NUM, "action_mean_mm": NUM, "per_action_mm": MapOf(NUM),
-    "per_joint_mm": MapOf(NUM), "num_samples": INT, "predictions": STR,
+_CORRUPTION_EVALUATION = {  # a pose evaluation on corrupted crops: an evaluation record plus what was corrupted
+    "model": STR, "dataset": STR, "split": STR, "root": Enum(*ROOTS), "corruption": STR, "severity": INT,
+    "metric": STR, "num_samples": INT, "predictions": STR,
 }
 RESULTS_SPEC = {
     "schema_version": INT, "pose3dbench_version": STR, "created_utc": ISOTIME,
@@ -152,121 +96,69 @@ RESULTS_SPEC = {
 }
 
 
-def _tname(v: Any) -> str:
-    return "null" if v is None else type(v).__name__
+def _scoring_of(dataset: str, split: str):
+    """The registered dataset's scoring of ``split``, or None when that dataset is not known in this process."""
+    from ..data.dataset import dataset_class
 
-
-def _check(value: Any, spec: Any, path: str) -> None:
-    """Raise ValueError('<path>: ...') if ``value`` does not match ``spec``."""
-    if isinstance(spec, Nullable):
-        if value is not None:
-            _check(value, spec.spec, path)
-        return
-    if spec is _Int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{path}: expected an integer, got {_tname(value)} {value!r}")
-    elif spec is _Num:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{path}: expected a number, got {_tname(value)} {value!r}")
-        if not math.isfinite(value):
-            raise ValueError(f"{path}: expected a finite number, got {value!r}")
-    elif spec is _Str:
-        if not isinstance(value, str):
-            raise ValueError(f"{path}: expected a string, got {_tname(value)} {value!r}")
-    elif spec is _Bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{path}: expected true/false, got {_tname(value)} {value!r}")
-    elif spec is _AnyDict:
-        if not isinstance(value, dict):
-            raise ValueError(f"{path}: expected an object, got {_tname(value)}")
-    elif spec is _IsoTime:
-        if not isinstance(value, str):
-            raise ValueError(f"{path}: expected an ISO-8601 time string, got {_tname(value)}")
-        try:
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"{path}: {value!r} is not an ISO-8601 time (e.g. 2026-01-31T12:00:00+00:00)") from None
-    elif isinstance(spec, Const):
-        if isinstance(value, bool) or value != spec.value:
-            raise ValueError(f"{path}: must be {spec.value!r}, got {value!r}")
-    elif isinstance(spec, Enum):
-        if isinstance(value, bool) or value not in spec.values or type(value) is float:
-            raise ValueError(f"{path}: must be one of {list(spec.values)}, got {value!r}")
-    elif isinstance(spec, ListOf):
-        if not isinstance(value, list):
-            raise ValueError(f"{path}: expected a list, got {_tname(value)}")
-        if len(value) < spec.min_len:
-            raise ValueError(f"{path}: needs at least {spec.min_len} item(s)")
-        for i, item in enumerate(value):
-            _check(item, spec.spec, f"{path}[{i}]")
-    elif isinstance(spec, MapOf):
-        if not isinstance(value, dict):
-            raise ValueError(f"{path}: expected an object, got {_tname(value)}")
-        for key, item in value.items():
-            _check(item, spec.spec, f"{path}.{key}")
-    elif isinstance(spec, dict):
-        if not isinstance(value, dict):
-            raise ValueError(f"{path}: expected an object, got {_tname(value)}")
-        for key, sub in spec.items():
-            sub_path = f"{path}.{key}" if path else key
-            if key not in value:
-                if isinstance(sub, Opt):
-                    continue
-                raise ValueError(f"{sub_path}: required field is missing")
-            _check(value[key], sub.spec if isinstance(sub, Opt) else sub, sub_path)
-    else:  # pragma: no cover - a bug in the spec itself
-        raise TypeError(f"bad spec {spec!r} at {path}")
+    try:
+        return dataset_class(dataset).scoring(split)
+    except (DatasetError, KeyError, ValueError):
+        return None
 
 
 def validate_results(obj: Any) -> None:
-    """Check a parsed results.json object against schema version 1.
+    """Check a parsed results.json object against schema version 2.
 
-    Raises ``ValueError`` whose message begins with the path of the first bad field. Beyond types,
-    checks cross-references: every evaluation names a model in ``models``; no (model, protocol,
-    root, metric) appears twice (root evaluations: model, protocol, box source ``root``); counts are
-    non-negative; errors are >= 0 mm. Keys not in the schema are allowed (forward compatible).
+    Raises ``ValueError`` whose message begins with the path of the first bad field. Beyond types, checks
+    cross-references: every evaluation names a model in ``models`` and a dataset and split of
+    ``settings.datasets``; no (model, dataset, split, root) appears twice (root evaluations: model, dataset,
+    split, box source ``root``); counts are non-negative; the dataset's own fields pass its scoring's check.
+    Keys not in the schema are allowed (forward compatible).
     """
     if not isinstance(obj, dict):
-        raise ValueError(f"<root>: expected a JSON object, got {_tname(obj)}")
+        raise ValueError(f"<root>: expected a JSON object, got {type(obj).__name__}")
     version = obj.get("schema_version")
     if version != RESULTS_SCHEMA_VERSION or isinstance(version, bool):
         raise ValueError(f"schema_version: this pose3dbench reads version {RESULTS_SCHEMA_VERSION}, "
                          f"got {version!r}")
-    _check(obj, RESULTS_SPEC, "")
+    check(obj, RESULTS_SPEC, "")
     models = obj["models"]
-    seen: dict[tuple, int] = {}
-    for i, ev in enumerate(obj["evaluations"]):
-        p = f"evaluations[{i}]"
+    splits = {(d["name"], s) for d in obj["settings"]["datasets"] for s in d["splits"]}
+    scorings: dict[tuple[str, str], Any] = {}
+
+    def known(p: str, ev: dict) -> None:
         if ev["model"] not in models:
             raise ValueError(f"{p}.model: {ev['model']!r} is not a key of models ({', '.join(models) or 'none'})")
-        key = (ev["model"], ev["protocol"], ev["root"], ev["metric"])
-        if key in seen:
-            raise ValueError(f"{p}: duplicates evaluations[{seen[key]}] (same model, protocol, root, metric)")
-        seen[key] = i
+        if (ev["dataset"], ev["split"]) not in splits and "run" not in ev:
+            raise ValueError(f"{p}.split: {ev['dataset']} {ev['split']!r} is not a split of settings.datasets "
+                             f"({', '.join(f'{d} {s}' for d, s in sorted(splits))})")
         if ev["num_samples"] < 0:
             raise ValueError(f"{p}.num_samples: must be >= 0, got {ev['num_samples']}")
-        for field in ("total_mm", "action_mean_mm"):
-            if ev[field] < 0:
-                raise ValueError(f"{p}.{field}: an error in mm cannot be negative ({ev[field]})")
-        for group in ("per_action_mm", "per_joint_mm"):
-            for name, v in ev[group].items():
-                if v < 0:
-                    raise ValueError(f"{p}.{group}.{name}: an error in mm cannot be negative ({v})")
-        for reason, n in ev["skipped"].items():
-            if n < 0:
-                raise ValueError(f"{p}.skipped.{reason}: must be >= 0, got {n}")
-    seen_root: dict[tuple, int] = {}
-    for i, ev in enumerate(obj["root_evaluations"]):
-        p = f"root_evaluations[{i}]"
-        if ev["model"] not in models:
-            raise ValueError(f"{p}.model: {ev['model']!r} is not a key of models ({', '.join(models) or 'none'})")
-        key = (ev["model"], ev["protocol"], ev.get("root"))
-        if key in seen_root:
-            raise ValueError(f"{p}: duplicates root_evaluations[{seen_root[key]}] (same model, protocol and boxes)")
-        seen_root[key] = i
-        for field in ("mrpe_mm", "x_mm", "y_mm", "z_mm"):
-            if ev[field] < 0:
-                raise ValueError(f"{p}.{field}: an error in mm cannot be negative ({ev[field]})")
+
+    def dataset_check(p: str, ev: dict) -> None:
+        key = (ev["dataset"], ev["split"])
+        if key not in scorings:
+            scorings[key] = _scoring_of(*key)
+        if scorings[key] is not None:
+            scorings[key].check_record(ev, p)
+
+    for kind, fields in (("evaluations", ("model", "dataset", "split", "root")),
+                         ("root_evaluations", ("model", "dataset", "split", "root")),
+                         ("corruption_evaluations", ("model", "dataset", "split", "root", "corruption", "severity"))):
+        seen: dict[tuple, int] = {}
+        for i, ev in enumerate(obj.get(kind) or []):
+            p = f"{kind}[{i}]"
+            known(p, ev)
+            key = tuple(ev.get(f) for f in fields) + ((ev["run"],) if "run" in ev else ())
+            if key in seen:
+                raise ValueError(f"{p}: duplicates {kind}[{seen[key]}] (same {', '.join(fields)})")
+            seen[key] = i
+            if kind != "root_evaluations":
+                dataset_check(p, ev)
+            else:
+                for field in ("mrpe_mm", "x_mm", "y_mm", "z_mm"):
+                    if isinstance(ev.get(field), (int, float)) and ev[field] < 0:
+                        raise ValueError(f"{p}.{field}: an error in mm cannot be negative ({ev[field]})")
     labels = {r["label"] for r in obj.get("runs") or []}
     for i, ev in enumerate(obj["evaluations"]):
         if "run" in ev and ev["run"] not in labels:
@@ -276,3 +168,45 @@ def validate_results(obj: Any) -> None:
         cost = m["cost"]
         if cost is not None and cost["params"] < 0:
             raise ValueError(f"models.{name}.cost.params: must be >= 0, got {cost['params']}")
+
+
+def upgrade_document(doc: Any) -> Any:
+    """A results.json of schema version 1 (Human3.6M only) as version 2; other documents unchanged.
+
+    Version 1 kept ``settings.dataset`` (path, synthetic), ``settings.protocols`` ([1, 2]), ``settings.bbox_root``
+    (a path or {protocol: path}), ``limit_per_action`` and a ``protocol`` per record. Version 2 lists
+    ``settings.datasets`` (with each split's scoring declaration) and gives every record its ``dataset`` and
+    ``split`` (``p1``/``p2``; ``protocol`` stays, as Human3.6M records still carry it); the predictions files
+    keep the names they were written with.
+    """
+    if not isinstance(doc, dict) or doc.get("schema_version") != 1:
+        return doc
+    from ..data.dataset import dataset_class
+
+    out = copy.deepcopy(doc)
+    st = out.get("settings") or {}
+    cls = dataset_class(V1_DATASET)
+    splits = [cls.split_name(str(p)) for p in st.pop("protocols", [1, 2])]
+    ds = st.pop("dataset", None) or {}
+    br = st.pop("bbox_root", None)
+    if isinstance(br, dict):
+        br = {cls.split_name(str(k)): v for k, v in br.items()}
+    elif br:
+        br = {s: br for s in cls.splits}
+    if "limit_per_action" in st:
+        st["limit_per_group"] = st.pop("limit_per_action")
+    st["datasets"] = [{"name": cls.name, "title": cls.title, "path": ds.get("path", ""),
+                       "synthetic": bool(ds.get("synthetic", False)), "synthetic_meta": ds.get("synthetic_meta"),
+                       "splits": splits, "bbox_root": br or None,
+                       "scoring": {s: cls.scoring(s).declaration() for s in cls.splits},
+                       "split_labels": {s: cls.split_label(s) for s in cls.splits},
+                       "primary_split": cls.primary_split or cls.default_splits[0],
+                       "group_words": cls.group_words, "about": cls.about}]
+    out["settings"] = st
+    for kind in ("evaluations", "root_evaluations", "corruption_evaluations"):
+        for ev in out.get(kind) or []:
+            if isinstance(ev, dict) and "protocol" in ev:
+                ev.setdefault("dataset", cls.name)
+                ev.setdefault("split", cls.split_name(str(ev["protocol"])))
+    out["schema_version"] = RESULTS_SCHEMA_VERSION
+    return out

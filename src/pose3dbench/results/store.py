@@ -2,11 +2,11 @@
 
 Layout of a run folder (``--out``)::
 
-    results.json                                     the document (results.schema), rewritten atomically
-    predictions/<model>__p<protocol>__<root>.npz      one per evaluation (results.predictions format)
-    predictions/corrupted/<model>__p<P>__<root>__<corruption>__s<severity>.npz
-    partial/<model>__p<P>__<box>__flip<0|1>/          resume chunks while a split is computed
-    .force-staging/                                  where ``--force`` computes before it replaces the above
+    results.json                                          the document (results.schema), rewritten atomically
+    predictions/<model>__<dataset>__<split>__<root>.npz    one per evaluation (results.predictions format)
+    predictions/corrupted/<model>__<dataset>__<split>__<root>__<corruption>__s<severity>.npz
+    partial/<model>__<dataset>__<split>__<box>__flip<0|1>/ resume chunks while a split is computed
+    .force-staging/                                       where ``--force`` computes before it replaces the above
 
 ``ResultsStore`` owns that layout: file names, loading (and pruning) the previous document, finding a
 previous evaluation of the same model, validated atomic writes, and the ``--force`` swap.
@@ -22,13 +22,13 @@ from typing import Callable, Iterator
 
 from ..errors import OutputError
 from ..io import atomic_write_json
-from .schema import validate_results
+from .schema import upgrade_document, validate_results
 
 RESULTS_FILE = "results.json"
 #: where ``--force`` computes (inside --out) before it replaces the previous results
 FORCE_STAGING = ".force-staging"
 #: settings that must be equal for previous evaluations to be re-used (corruptions: matched per evaluation)
-REUSE_SETTINGS = ("flip", "limit", "limit_per_action", "backend", "amp")
+REUSE_SETTINGS = ("flip", "limit", "limit_per_group", "backend", "amp")
 
 
 def safe_name(name: str) -> str:
@@ -54,10 +54,10 @@ def writing(path: str | Path, out: Path, kept: Path | None = None) -> Iterator[N
 
 
 def same_settings(a: dict, b: dict) -> bool:
-    """Settings under which previous evaluations may be re-used. The dataset counts by its kind, not its path:
-    each evaluation is re-used only for the same data content (its ``data`` fingerprint)."""
+    """Settings under which previous evaluations may be re-used. A dataset counts by its name and kind, not its
+    path: each evaluation is re-used only for the same data content (its ``data`` fingerprint)."""
     def kind(st: dict) -> dict:
-        return {k: v for k, v in (st.get("dataset") or {}).items() if k != "path"}
+        return {d.get("name"): (d.get("synthetic"), d.get("synthetic_meta")) for d in st.get("datasets") or []}
 
     return all(a.get(k) == b.get(k) for k in REUSE_SETTINGS) and kind(a) == kind(b)
 
@@ -81,18 +81,18 @@ class ResultsStore:
         return self.out / RESULTS_FILE
 
     @staticmethod
-    def predictions_name(model: str, protocol: int, root: str) -> str:
+    def predictions_name(model: str, dataset: str, split: str, root: str,
+                         corruption: tuple[str, int] | None = None) -> str:
         """Relative path of an evaluation's predictions file (``root``: the root source, or the box source of
-        a RootNet evaluation)."""
-        return f"predictions/{safe_name(model)}__p{protocol}__{root}.npz"
+        a RootNet evaluation; ``corruption``: (name, severity) of a corrupted evaluation)."""
+        stem = f"{safe_name(model)}__{safe_name(dataset)}__{safe_name(split)}__{root}"
+        if corruption is None:
+            return f"predictions/{stem}.npz"
+        return f"predictions/corrupted/{stem}__{corruption[0]}__s{int(corruption[1])}.npz"
 
-    @staticmethod
-    def corrupted_predictions_name(model: str, protocol: int, root: str, corruption: str, severity: int) -> str:
-        return f"predictions/corrupted/{safe_name(model)}__p{protocol}__{root}__{corruption}__s{int(severity)}.npz"
-
-    def partial_dir(self, model: str, protocol: int, part: str) -> Path:
+    def partial_dir(self, model: str, dataset: str, split: str, part: str) -> Path:
         """Resume chunks of one split of one model (``part``: box source and flip, or corruption and severity)."""
-        return self.out / "partial" / f"{safe_name(model)}__p{protocol}__{part}"
+        return self.out / "partial" / f"{safe_name(model)}__{safe_name(dataset)}__{safe_name(split)}__{part}"
 
     def drop_partials(self, model: str) -> None:
         """Resume chunks of a model are not needed once its predictions files exist."""
@@ -115,10 +115,10 @@ class ResultsStore:
         if self.force or not path.exists():
             return None
         try:
-            previous = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+            previous = upgrade_document(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError, ValueError, KeyError, TypeError):
             return None
-        for kind in ("evaluations", "root_evaluations"):
+        for kind in ("evaluations", "root_evaluations", "corruption_evaluations"):
             evs = previous.get(kind)
             if isinstance(evs, list):
                 previous[kind] = [ev for ev in evs if isinstance(ev, dict) and isinstance(ev.get("predictions"), str)
@@ -138,22 +138,20 @@ class ResultsStore:
             return None
         return self.previous.get("models", {}).get(name)
 
-    def previous_evaluation(self, kind: str, name: str, identity: dict, protocol: int, root: str) -> dict | None:
-        """The previous ``kind`` entry (evaluations | root_evaluations) of the same model identity, protocol and
-        root, or None. Whether its data is still the same is the caller's decision (its ``data`` fingerprint)."""
+    def previous_evaluation(self, kind: str, name: str, identity: dict, dataset: str, split: str, root: str,
+                            corruption: tuple[str, int] | None = None) -> dict | None:
+        """The previous ``kind`` entry (evaluations | root_evaluations | corruption_evaluations) of the same model
+        identity, dataset, split, root (and corruption), or None. Whether its data is still the same is the
+        caller's decision (its ``data`` fingerprint)."""
         prev = self.previous_model(name)
         if prev is None or prev.get("_identity") != identity:
             return None
         for ev in self.previous.get(kind, []):
-            if ev["model"] == name and ev["protocol"] == protocol and ev.get("root") == root:
+            if (ev["model"], ev.get("dataset"), ev.get("split"), ev.get("root")) != (name, dataset, split, root):
+                continue
+            if corruption is None or (ev.get("corruption"), ev.get("severity")) == (corruption[0], int(corruption[1])):
                 return ev
         return None
-
-    def previous_corruption_evaluations(self, name: str, identity: dict) -> list[dict]:
-        prev = self.previous_model(name)
-        if prev is None or prev.get("_identity") != identity:
-            return []
-        return [e for e in self.previous.get("corruption_evaluations", []) if (self.out / e["predictions"]).is_file()]
 
     # --- writing
     def write(self) -> None:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import DatasetError
+from ...errors import DatasetError
 
 ANNOT_RE = re.compile(r"^Human36M_subject(\d+)_(data|camera|joint_3d)\.json$")
 SEQ_RE = re.compile(r"^s_(\d\d)_act_(\d\d)_subact_(\d\d)_ca_(\d\d)$")

@@ -19,13 +19,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import SynthError
-from ..io import atomic_write, atomic_write_text
-from ..outdir import exclusive, refuse_foreign_folder
-from ..errors import OutputError
-from ..joints import H36M_ACTIONS, H36M_SKELETON
-from .bbox import bbox_from_points, process_bboxes
+from ...errors import OutputError, SynthError
+from ...io import atomic_write, atomic_write_text
+from ...joints import H36M_SKELETON
+from ...outdir import exclusive, refuse_foreign_folder
+from ..bbox import bbox_from_points, process_bboxes
 from .layout import BBOX_ROOT_NAME, SYNTHETIC_MARKER, annotation_name, sequence_name
+from .protocols import ACTIONS as H36M_ACTIONS
 
 FORMAT_VERSION = 1
 SIZES = ("tiny", "small", "full")

@@ -1,4 +1,4 @@
-"""Human3.6M in the 3DMPPE annotation format -> ``H36MSamples``.
+"""Human3.6M in the 3DMPPE annotation format -> ``Samples`` (dataset ``h36m``, splits ``p1``/``p2``).
 
 Per subject S (in ``annotations/``): ``Human36M_subject{S}_data.json`` (COCO-style ``images`` and
 ``annotations``; boxes in pixels), ``..._camera.json`` ({cam_idx: R, t (mm), f, c (pixels)}) and
@@ -13,7 +13,6 @@ list order, subjects ascending. Thorax (joint 17) = mean of the shoulders; root 
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,99 +20,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetError
-from ..geometry import world_to_camera
-from ..protocols import BOX_SOURCES, PROTOCOL_TEXT, TEST_SUBJECTS, TRAIN_SUBJECTS
-from ..joints import H36M_L_SHOULDER, H36M_R_SHOULDER, H36M_ROOT
-from .bbox import process_bboxes
+from ...errors import DatasetError
+from ...geometry import world_to_camera
+from ...joints import H36M_L_SHOULDER, H36M_R_SHOULDER, H36M_ROOT
+from ...roots import BOX_SOURCES
+from ..bbox import process_bboxes
+from ..bbox_root import load_bbox_root
+from ..io import entry_int as _entry_int, read_json
+from ..samples import Samples
 from .layout import DatasetLayout, find_dataset
-from .samples import H36MSamples
+from .protocols import ACTIONS, PROTOCOL_TEXT, TEST_SUBJECTS, TRAIN_SUBJECTS, split_of
 
 SUBSAMPLE: dict[str, int] = {"test": 64, "train": 5}
 ALL_SUBJECTS = (1, 5, 6, 7, 8, 9, 11)
 INPUT_ASPECT_RATIO = 1.0  # width / height of the 256x256 network input
 _ROT_TOL = 1e-4
-
-
-def read_json(path: str | os.PathLike, what: str = "annotation"):
-    """``json.load`` with DatasetError naming the file on I/O or syntax errors."""
-    try:
-        with open(path, "rb") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise DatasetError(f"{path} does not exist; put the {what} file there") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"cannot read {path} ({exc}); check permissions or re-download the {what} file") from None
-    except ValueError as exc:
-        raise DatasetError(f"{path} is not valid JSON ({exc}); the {what} file is damaged, re-download it") from None
-
-
-# --------------------------------------------------------------------------------------- bbox_root
-@dataclass
-class BBoxRoot:
-    """RootNet output indexed by image id. bbox: (N, 4) pixels x, y, w, h; root_cam: (N, 3) camera mm."""
-
-    path: Path
-    image_id: np.ndarray
-    bbox: np.ndarray
-    root_cam: np.ndarray
-
-    def __post_init__(self):
-        self._order = np.argsort(self.image_id, kind="stable")
-        self._sorted = self.image_id[self._order]
-
-    def __len__(self) -> int:
-        return int(self.image_id.shape[0])
-
-    def __contains__(self, image_id) -> bool:
-        return bool(self.lookup(np.asarray([image_id]))[1][0])
-
-    def lookup(self, image_ids) -> tuple[np.ndarray, np.ndarray]:
-        """Rows of ``image_ids`` (vectorised): (rows (M,) int64, -1 where absent; found (M,) bool)."""
-        ids = np.asarray(image_ids, dtype=np.int64).reshape(-1)
-        pos = np.searchsorted(self._sorted, ids)
-        pos_c = np.minimum(pos, max(len(self) - 1, 0))
-        found = (pos < len(self)) & (self._sorted[pos_c] == ids) if len(self) else np.zeros(ids.shape, bool)
-        rows = np.where(found, self._order[pos_c] if len(self) else -1, -1)
-        return rows.astype(np.int64), found
-
-    def __getitem__(self, image_id) -> dict:
-        rows, found = self.lookup([image_id])
-        if not found[0]:
-            raise KeyError(image_id)
-        r = rows[0]
-        return {"bbox": self.bbox[r], "root_cam": self.root_cam[r]}
-
-    def as_dict(self) -> dict[int, dict]:
-        """{image_id: {"bbox": (4,), "root_cam": (3,)}} (as the 3DMPPE code keeps it)."""
-        return {int(i): {"bbox": b, "root_cam": r} for i, b, r in zip(self.image_id, self.bbox, self.root_cam)}
-
-
-def load_bbox_root(path: str | os.PathLike) -> BBoxRoot:
-    """Read a RootNet ``bbox_root`` file; DatasetError on bad JSON, missing fields, duplicate ids or NaN."""
-    path = Path(path)
-    data = read_json(path, "bbox_root")
-    if not isinstance(data, list):
-        raise DatasetError(f"{path} must hold a JSON list of {{image_id, bbox, root_cam}} entries (RootNet output), "
-                           f"got {type(data).__name__}")
-    try:
-        ids = np.asarray([_entry_int(e, "image_id", path, "bbox_root") for e in data], dtype=np.int64).reshape(-1)
-        bbox = np.asarray([e["bbox"] for e in data], dtype=np.float64).reshape(len(data), -1)
-        root = np.asarray([e["root_cam"] for e in data], dtype=np.float64).reshape(len(data), -1)
-    except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
-        raise DatasetError(f"{path}: every entry needs image_id, bbox [x,y,w,h] and root_cam [X,Y,Z] ({exc!r}); "
-                           "is this a RootNet bbox_root file?") from None
-    if len(data) and (bbox.shape[1] != 4 or root.shape[1] != 3):
-        raise DatasetError(f"{path}: bbox must have 4 numbers and root_cam 3 (got {bbox.shape[1]} and {root.shape[1]})")
-    bad = ~(np.isfinite(bbox).all(1) & np.isfinite(root).all(1))
-    if bad.any():
-        raise DatasetError(f"{path}: {int(bad.sum())} entries have NaN/inf bbox or root_cam "
-                           f"(image ids {ids[bad][:10].tolist()}); regenerate the RootNet output")
-    uniq, counts = np.unique(ids, return_counts=True)
-    if (counts > 1).any():
-        raise DatasetError(f"{path}: duplicate image ids {uniq[counts > 1][:10].tolist()}; "
-                           "a bbox_root file has one entry per image")
-    return BBoxRoot(path=path, image_id=ids, bbox=bbox.reshape(-1, 4), root_cam=root.reshape(-1, 3))
 
 
 # ---------------------------------------------------------------------------------- subject files
@@ -316,21 +237,6 @@ def _read_subject_cached(subject: int, stride: int, key: tuple) -> SubjectRecord
     )
 
 
-def _entry_int(entry: dict, field: str, path, what: str) -> int:
-    """``entry[field]`` as an int: JSON integers (or integral floats such as 64.0), nothing else.
-
-    Refused, with the entry named: booleans, strings, fractions, NaN and numbers beyond int64.
-    """
-    v = entry[field]
-    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
-        v = int(v)
-    if isinstance(v, bool) or not isinstance(v, int) or not -2**63 <= v < 2**63:
-        ident = entry.get("id") if isinstance(entry, dict) and field != "id" else None
-        raise DatasetError(f"{path}: {what} entry{f' id {ident!r}' if ident is not None else ''} has {field} {v!r}, "
-                           "not an integer; fix that entry or re-download the file")
-    return v
-
-
 def _refuse_duplicates(path, ids: list[int], table: str, what: str, field: str) -> None:
     """DatasetError naming the ids that occur more than once in ``table`` of a data file (test frames)."""
     uniq, counts = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)
@@ -360,16 +266,16 @@ def split_subjects(protocol: int, split: str = "test") -> tuple[int, ...]:
 def load_split(
     data_dir: str | os.PathLike | DatasetLayout,
     protocol: int,
-    root_source: str = "gt",
+    box: str = "gt",
     *,
     bbox_root_file: str | os.PathLike | None = None,
     subjects=None,
     split: str = "test",
-) -> H36MSamples:
-    """Load a Human3.6M split as ``H36MSamples`` (camera mm, pixels; see the module docstring).
+) -> Samples:
+    """Load a Human3.6M split as ``Samples`` of split ``p<protocol>`` (camera mm, pixels; see the module docstring).
 
     data_dir: dataset folder (searched with ``find_dataset``) or a ``DatasetLayout``.
-    root_source: ``gt`` (process_bbox'd annotation box, GT pelvis; degenerate boxes skipped and
+    box: ``gt`` (process_bbox'd annotation box, GT pelvis; degenerate boxes skipped and
     counted in ``skipped``) or ``rootnet`` (box and root_cam from the bbox_root file, unchanged; every
     image must be there). bbox_root_file: overrides the file found in the dataset.
     subjects: override the protocol's subjects. split: ``test`` (every 64th frame) or ``train`` (5th).
@@ -378,10 +284,10 @@ def load_split(
     subj_list = tuple(sorted(int(s) for s in subjects)) if subjects is not None else split_subjects(protocol, split)
     if subjects is not None:
         split_subjects(protocol, split)  # validates protocol/split
-    if root_source not in BOX_SOURCES:
-        raise DatasetError(f"unknown box source {root_source!r}; use one of {BOX_SOURCES}")
-    if root_source == "rootnet" and split != "test":
-        raise DatasetError("root_source 'rootnet' exists only for the test split (RootNet output covers test images)")
+    if box not in BOX_SOURCES:
+        raise DatasetError(f"unknown box source {box!r}; use one of {BOX_SOURCES}")
+    if box == "rootnet" and split != "test":
+        raise DatasetError("box source 'rootnet' exists only for the test split (RootNet output covers test images)")
     stride = SUBSAMPLE[split]
     recs = [read_subject(layout, s, stride) for s in subj_list]
     parts = []
@@ -401,13 +307,13 @@ def load_split(
     width, height = cat("width"), cat("height")
     R, t, f, c = cat("R"), cat("t"), cat("f"), cat("c")
     joints_cam = add_thorax(world_to_camera(cat("joints_world"), R, t))
-    source = {"data_dir": str(layout.root), "annotations": ann_dir,
+    source = {"data_dir": str(layout.root), "annotations": ann_dir, "caption_group": "action",
               "files": json.dumps({f"S{r.subject} {k}": str(v) for r in recs for k, v in r.files.items()})}
     if layout.synthetic is not None:
         source["synthetic"] = json.dumps(layout.synthetic, sort_keys=True)
     skipped: dict[str, int] = {}
     keep = np.ones(n, dtype=bool)
-    if root_source == "gt":
+    if box == "gt":
         bbox, valid = process_bboxes(cat("bbox"), width, height, INPUT_ASPECT_RATIO)
         root_cam = joints_cam[:, H36M_ROOT].copy()
         if not valid.all():
@@ -419,7 +325,7 @@ def load_split(
             raise DatasetError(
                 f"no bbox_root file below {layout.root}; "
                 "put RootNet's output at bbox_root/bbox_root_human36m_output.json, "
-                "pass bbox_root_file, or use root_source 'gt'"
+                "pass it with --bbox-root, or use GT roots (--root gt)"
             )
         table = load_bbox_root(bfile)
         rows, found = table.lookup(image_id)
@@ -428,17 +334,20 @@ def load_split(
             raise DatasetError(
                 f"{bfile} has no entry for {miss.size} of the {n} Protocol-{protocol} {split} images "
                 f"(image ids {miss[:10].tolist()}{' ...' if miss.size > 10 else ''}); use the RootNet output made for "
-                f"Protocol {protocol} (subjects {list(subj_list)}) or root_source 'gt'"
+                f"Protocol {protocol} (subjects {list(subj_list)}) or GT roots (--root gt)"
             )
         bbox = table.bbox[rows]
         root_cam = table.root_cam[rows]
         source["bbox_root"] = str(bfile)
     paths = layout.image_paths(file_names)
-    samples = H36MSamples(
-        protocol=int(protocol), root_source=root_source, image_id=image_id, image_path=paths,
-        image_size=np.stack([width, height], axis=1), subject=cat("subject_field"), action_idx=cat("action_idx"),
-        subaction_idx=cat("subaction_idx"), cam_idx=cat("cam_idx"), frame_idx=cat("frame_idx"),
-        bbox=bbox, root_cam=root_cam, joints_cam=joints_cam, focal=f, princpt=c, skipped=skipped, source=source,
+    samples = Samples(
+        dataset="h36m", split=split_of(protocol), box=box, sample_id=image_id.copy(), image_id=image_id,
+        image_path=paths, image_size=np.stack([width, height], axis=1), bbox=bbox, root_cam=root_cam,
+        joints_cam=joints_cam, focal=f, princpt=c, joint_set="h36m18",
+        groups={"subject": cat("subject_field"), "action_idx": cat("action_idx"),
+                "action": np.array([ACTIONS.get(int(a), f"action {int(a)}") for a in cat("action_idx")]),
+                "subaction_idx": cat("subaction_idx"), "cam_idx": cat("cam_idx"), "frame_idx": cat("frame_idx")},
+        skipped=skipped, source=source,
     )
     if not keep.all():
         samples = samples.subset(keep)
@@ -448,6 +357,6 @@ def load_split(
     return samples
 
 
-def load_train_split(data_dir, protocol: int, *, subjects=None) -> H36MSamples:
+def load_train_split(data_dir, protocol: int, *, subjects=None) -> Samples:
     """Protocol's train split (every 5th frame, GT boxes and roots): ``load_split(..., split="train")``."""
     return load_split(data_dir, protocol, "gt", subjects=subjects, split="train")
