@@ -14,12 +14,17 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DatasetError
+from ..bbox_root import load_bbox_root
 from ..dataset import Dataset, register_dataset
 from ..samples import Samples
-from .protocols import SPLITS, protocol_of, subjects_text
-from .scoring import H36MScoring
+from .layout import DatasetLayout, find_dataset
+from .loader import load_split, load_train_split, read_cameras, read_subject
+from .protocols import ACTIONS, PROTOCOLS, SPLITS, TEST_SUBJECTS, protocol_of, split_of, subjects_text
+from .scoring import H36MScoring, evaluate_pose
 
-__all__ = ["Human36M"]
+__all__ = ["ACTIONS", "DatasetLayout", "H36MScoring", "Human36M", "PROTOCOLS", "SPLITS", "TEST_SUBJECTS",
+           "evaluate_pose", "find_dataset", "load_bbox_root", "load_split", "load_train_split", "protocol_of",
+           "read_cameras", "read_subject", "split_of"]
 
 
 @register_dataset
@@ -44,16 +49,12 @@ class Human36M(Dataset):
 
     @property
     def layout(self):
-        from .layout import find_dataset
-
         if self._layout is None:
             self._layout = find_dataset(self.folder)
         return self._layout
 
     @classmethod
     def recognises(cls, folder: Path) -> bool:
-        from .layout import find_dataset
-
         try:
             return bool({9, 11} & set(find_dataset(folder).subjects))
         except DatasetError:
@@ -77,8 +78,6 @@ class Human36M(Dataset):
         return {"protocol": protocol_of(cls.split_name(split))}
 
     def load(self, split: str, box: str) -> Samples:
-        from .loader import load_split
-
         split = self.split_name(split)
         return load_split(self.layout, protocol_of(split), box, bbox_root_file=self.bbox_root.get(split))
 
@@ -88,8 +87,6 @@ class Human36M(Dataset):
 
     def split_warnings(self, samples: Samples) -> list[str]:
         """A Protocol-1 split whose RootNet file also holds S9 images (the Protocol-2 file) gets a warning."""
-        from ..bbox_root import load_bbox_root
-
         path = samples.source.get("bbox_root")
         if samples.split != "p1" or not path or samples.source.get("synthetic"):
             return []  # the synthetic set ships one RootNet-like file for both protocols by design
@@ -108,8 +105,6 @@ class Human36M(Dataset):
 
     @classmethod
     def synthetic_metadata(cls, folder: Path) -> dict | None:
-        from .layout import find_dataset
-
         return find_dataset(folder).synthetic
 
     @classmethod
