@@ -42,7 +42,9 @@ What the official script does, and so what we do (each is reproduced exactly):
    pelvis included, which is 0 in relative mode). ``mpjpe_joints14`` averages joints 1..14 instead.
 9. Visible / occluded tables (``occlusion.mat``, 1 = occluded): on joints 1..14 only; a NaN error counts as
    160 mm there (so a miss), the MPJPE is the sum of masked errors over the number of masked joints, the PCK
-   is ``1 - (#errors > 150) / #joints`` (``> 150`` here, not ``>= 150``), reported in percent.
+   is ``1 - (#errors > 150) / #joints`` (a miss is ``> 150`` here, while the main table's hit is ``< 150``: an
+   error of exactly 150 mm is a miss there and a hit here). The official table holds the fraction; we report
+   percent (x 100), as the conformance vectors do.
 10. Aggregation is per sequence; the "Avg" over sequences is the unweighted mean of the 20 sequence values
     (a sequence with few people weighs as much as a crowded one), people counts are summed.
 11. NaN: a predicted NaN in 2D never matches (comparisons with NaN are false); a NaN in a rescaled 3D joint
@@ -57,12 +59,14 @@ What the official script does, and so what we do (each is reproduced exactly):
 Where the official script crashes, we do what a user needs instead (texts recorded under Octave 7.3 in
 tests/fixtures/mupots-recorded):
 
-- A frame with a valid person but no prediction key: Octave stops with ``error: invalid use of undefined
-  value`` (``getfield`` of a missing field). We raise ``PredictionsError`` naming the key, unless
-  ``missing="empty"``, which treats the frame as having no detection (its people are unmatched).
+- A frame with a valid person but no prediction key (2D or 3D): Octave stops with ``error: structure has no
+  member 'TS3_img_000001'`` (from ``getfield``). We raise ``PredictionsError`` naming the key, unless
+  ``missing="empty"``, which treats the frame as having no detection (its people are unmatched; recorded
+  equal to the official result for empty arrays under that key). Keys of frames without a valid person are
+  never read, by either.
 - A sequence where nobody is evaluated (``matched`` mode with no match in the sequence, or no valid person at
-  all): Octave stops in ``mpii_evaluate_multiperson_errors`` with ``error: index (_,_,0): out of bound; value 0
-  out of bound 0`` style errors (see the recorded text). We return NaN for that sequence's pck, auc, mpjpe,
+  all): Octave stops in ``mpii_evaluate_multiperson_errors`` with ``error: sequencewise_error(17,_,_): out of
+  bound 0 (dimensions are 0x0)``, so no number at all for that mode. We return NaN for that sequence's pck, auc, mpjpe,
   groups and per-joint values (counts stay exact, ``evaluated`` is 0), list it in
   ``ModeResult.empty_sequences``, and the average over sequences is then NaN too (there is no official
   number to compare with).
@@ -705,7 +709,7 @@ def _frame_predictions(poses_2d: Mapping[str, np.ndarray], poses_3d: Mapping[str
         where = "2D and 3D" if not (has_2d or has_3d) else ("2D" if not has_2d else "3D")
         raise PredictionsError(
             f"no {where} prediction for '{key}', a frame with a valid annotated person: the official script stops "
-            f"there ('invalid use of undefined value'). Write an empty [0, {NUM_JOINTS}, 2] / [0, {NUM_JOINTS}, 3] "
+            f"there ('structure has no member'). Write an empty [0, {NUM_JOINTS}, 2] / [0, {NUM_JOINTS}, 3] "
             "array for a frame with no detection, or evaluate with missing='empty' to count its people as missed")
     p2 = _check_pose_array(poses_2d[key], 2, f"2D predictions {key}")
     p3 = _check_pose_array(poses_3d[key], 3, f"3D predictions {key}")
