@@ -57,16 +57,30 @@ class JointSet:
     approximate: bool = False
     #: the joint set of the joints that are scored and drawn (h36m18: its appended Thorax is a fitting aid only)
     scored: str | None = None
+    #: other joint sets this one can be scored in: target name -> (index in this set of each target joint,
+    #: whether the map substitutes joints with other definitions)
+    maps: tuple[tuple[str, tuple[int, ...], bool], ...] = ()
 
     @property
     def num_joints(self) -> int:
         return len(self.names)
 
 
+# MuPoTS-3D's 17 joints are MuCo-3DHP's first 17, in the same order (the 3DMPPE evaluate keeps joints 0..16).
+MUPOTS_JOINT_NAMES = MUCO_JOINT_NAMES[:17]
+MUPOTS_FLIP_PAIRS: tuple[tuple[int, int], ...] = ((2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13))
+MUPOTS_SKELETON = tuple((a, b) for a, b in MUCO_SKELETON if a < 17 and b < 17)
+# For each MuPoTS-3D joint, the Human3.6M-18 joint used in its place. APPROXIMATE: Head stands in for Head_top,
+# Neck for Thorax, Torso for Spine, Nose for Head (the inverse of MUCO_TO_H36M17).
+H36M18_TO_MUPOTS: tuple[int, ...] = (10, 8, 14, 15, 16, 11, 12, 13, 1, 2, 3, 4, 5, 6, 0, 7, 9)
+
 JOINT_SETS: dict[str, JointSet] = {
     "h36m18": JointSet("h36m18", H36M_JOINT_NAMES, H36M_FLIP_PAIRS, H36M_SKELETON, 0, tuple(range(17)),
-                       scored="h36m17"),
-    "h36m17": JointSet("h36m17", H36M_JOINT_NAMES[:17], H36M_FLIP_PAIRS, H36M_SKELETON, 0, tuple(range(17))),
+                       scored="h36m17", maps=(("mupots17", H36M18_TO_MUPOTS, True),)),
+    "h36m17": JointSet("h36m17", H36M_JOINT_NAMES[:17], H36M_FLIP_PAIRS, H36M_SKELETON, 0, tuple(range(17)),
+                       maps=(("mupots17", H36M18_TO_MUPOTS, True),)),
+    "mupots17": JointSet("mupots17", MUPOTS_JOINT_NAMES, MUPOTS_FLIP_PAIRS, MUPOTS_SKELETON, 14, MUCO_TO_H36M17,
+                         approximate=True),
     "muco21": JointSet("muco21", MUCO_JOINT_NAMES, MUCO_FLIP_PAIRS, MUCO_SKELETON, 14, MUCO_TO_H36M17,
                        approximate=True),
 }
@@ -77,8 +91,11 @@ def mapping(source: str, target: str) -> tuple[list[int], bool]:
     """(index in ``source`` of each joint of ``target``, whether approximate): how poses of one joint set are
     compared with ground truth in another. KeyError when no map is known."""
     src, dst = get_joint_set(source), get_joint_set(target)
-    if src.names[: dst.num_joints] == dst.names:  # the same joints first (h36m18 -> h36m17)
+    if src.names[: dst.num_joints] == dst.names:  # the same joints first (h36m18 -> h36m17, muco21 -> mupots17)
         return list(range(dst.num_joints)), False
+    for name, idx, approximate in src.maps:
+        if name == dst.name:
+            return list(idx), approximate
     if dst.names == H36M_JOINT_NAMES[: dst.num_joints]:
         return list(src.to_h36m17)[: dst.num_joints], src.approximate
     raise KeyError(f"no joint map from {src.name} to {dst.name}")

@@ -43,7 +43,6 @@ def load_samples_for(results: dict) -> tuple[dict | None, str | None]:
     from ..data.fingerprint import describe_change, split_fingerprint
     from ..data.splits import bbox_root_files, datasets_from_settings
     from ..errors import Pose3DBenchError
-    from ..roots import box_source
 
     if len(results.get("runs") or []) > 1:  # a merged report: each run's own splits, first run first
         merged: dict = {}
@@ -71,8 +70,8 @@ def load_samples_for(results: dict) -> tuple[dict | None, str | None]:
         for ds, entry in zip(datasets_from_settings(st), st["datasets"]):
             for split in entry["splits"]:
                 for root in st["roots"]:
-                    if box_source(root) in ds.box_sources:
-                        out[(ds.name, split, root)] = ds.samples(split, box_source(root))
+                    if ds.box_of(root) in ds.box_sources:
+                        out[(ds.name, split, root)] = ds.samples(split, ds.box_of(root))
     except Pose3DBenchError as exc:
         return None, f"cannot read the dataset: {exc}"
     for ev in results.get("evaluations", []) + results.get("root_evaluations", []):

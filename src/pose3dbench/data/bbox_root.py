@@ -17,12 +17,14 @@ __all__ = ["BBoxRoot", "load_bbox_root"]
 
 @dataclass
 class BBoxRoot:
-    """RootNet output indexed by image id. bbox: (N, 4) pixels x, y, w, h; root_cam: (N, 3) camera mm."""
+    """RootNet output indexed by image id. bbox: (N, 4) pixels x, y, w, h; root_cam: (N, 3) camera mm; score: (N,)
+    the detector's score where the file has one (multi-person files), else None."""
 
     path: Path
     image_id: np.ndarray
     bbox: np.ndarray
     root_cam: np.ndarray
+    score: np.ndarray | None = None
 
     def __post_init__(self):
         self._order = np.argsort(self.image_id, kind="stable")
@@ -55,8 +57,9 @@ class BBoxRoot:
         return {int(i): {"bbox": b, "root_cam": r} for i, b, r in zip(self.image_id, self.bbox, self.root_cam)}
 
 
-def load_bbox_root(path: str | os.PathLike) -> BBoxRoot:
-    """Read a RootNet ``bbox_root`` file; DatasetError on bad JSON, missing fields, duplicate ids or NaN."""
+def load_bbox_root(path: str | os.PathLike, one_per_image: bool = True) -> BBoxRoot:
+    """Read a RootNet ``bbox_root`` file; DatasetError on bad JSON, missing fields, NaN, or (``one_per_image``, a
+    single-person dataset's file) duplicate ids. A ``score`` per entry is read when every entry has one."""
     path = Path(path)
     data = read_json(path, "bbox_root")
     if not isinstance(data, list):
@@ -76,7 +79,16 @@ def load_bbox_root(path: str | os.PathLike) -> BBoxRoot:
         raise DatasetError(f"{path}: {int(bad.sum())} entries have NaN/inf bbox or root_cam "
                            f"(image ids {ids[bad][:10].tolist()}); regenerate the RootNet output")
     uniq, counts = np.unique(ids, return_counts=True)
-    if (counts > 1).any():
+    if one_per_image and (counts > 1).any():
         raise DatasetError(f"{path}: duplicate image ids {uniq[counts > 1][:10].tolist()}; "
-                           "a bbox_root file has one entry per image")
-    return BBoxRoot(path=path, image_id=ids, bbox=bbox.reshape(-1, 4), root_cam=root.reshape(-1, 3))
+                           "a bbox_root file of this dataset has one entry per image")
+    score = None
+    if data and all(isinstance(e, dict) and "score" in e for e in data):
+        try:
+            score = np.asarray([e["score"] for e in data], dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError, OverflowError):
+            raise DatasetError(f"{path}: entries' score must be a number") from None
+        if not np.isfinite(score).all():
+            raise DatasetError(f"{path}: NaN/inf scores (entry {int(np.flatnonzero(~np.isfinite(score))[0])}); "
+                               "regenerate the RootNet output")
+    return BBoxRoot(path=path, image_id=ids, bbox=bbox.reshape(-1, 4), root_cam=root.reshape(-1, 3), score=score)

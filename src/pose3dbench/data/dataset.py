@@ -21,11 +21,11 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from ..errors import DatasetError
-from ..roots import BOX_SOURCES
+from ..roots import BOX_SOURCES, box_source
 from .samples import Samples
 
 #: built-in datasets: name -> module that registers it (imported on first use)
-BUILTIN = {"h36m": "pose3dbench.data.h36m"}
+BUILTIN = {"h36m": "pose3dbench.data.h36m", "mupots": "pose3dbench.data.mupots"}
 _REGISTRY: dict[str, type["Dataset"]] = {}
 
 
@@ -155,6 +155,11 @@ class Dataset:
     def root_scoring(cls, split: str) -> RootScoring:
         return RootScoring()
 
+    def box_of(self, root: str) -> str:
+        """The box source a root source's crops come from (default ``roots.box_source``: ``rootnet-model`` on
+        RootNet's boxes)."""
+        return box_source(root)
+
     @classmethod
     def split_name(cls, text: str) -> str:
         """The canonical split name of ``text`` (plug-ins may accept aliases); DatasetError if unknown."""
@@ -264,12 +269,24 @@ class Dataset:
         key = (split, box)
         if key not in self._cache:
             s = self.load(split, box)
-            if self.limit_per_group and self.stratify_by:
-                s = s.subset(first_per_group(s, self.stratify_by, self.limit_per_group))
-            if self.limit:
-                s = s.subset(slice(0, self.limit))
+            if self.limit or self.limit_per_group:
+                rows = self.subset_rows(s)
+                if len(rows) < len(s):
+                    s = s.subset(rows)
+                    s.source["subset"] = (f"limit_per_group={self.limit_per_group}" if self.limit_per_group else
+                                          f"limit={self.limit}")
             self._cache[key] = s
         return self._cache[key]
+
+    def subset_rows(self, samples: Samples) -> np.ndarray:
+        """The rows ``limit_per_group`` (the first N of every ``stratify_by`` group) and ``limit`` (the first N)
+        keep, in order. Multi-person datasets keep whole frames instead (see their override)."""
+        rows = np.arange(len(samples))
+        if self.limit_per_group and self.stratify_by:
+            rows = first_per_group(samples, self.stratify_by, self.limit_per_group)
+        if self.limit:
+            rows = rows[: self.limit]
+        return rows
 
 
 def first_per_group(samples: Samples, keys: tuple[str, ...], n: int) -> np.ndarray:

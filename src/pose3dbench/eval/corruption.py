@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Callable
 
 from ..errors import RunError
-from ..roots import box_source
 from .options import RunOptions
 
 
@@ -52,7 +51,7 @@ def corruption_plan(opts: RunOptions, poses: list, run_splits, sizes, log: Calla
         raise RunError(f"--mce-reference {opts.mce_reference!r} is not a pose model of this run "
                        f"({', '.join(m.name for m in poses)})")
     root = corruption_root(opts)
-    images = sum(len(sizes(ds.name, split, box_source(root))) for ds, split in run_splits)
+    images = sum(len(sizes(ds.name, split, ds.box_of(root))) for ds, split in run_splits)
     passes = len(poses) * images * len(names) * len(opts.severities) * (2 if opts.flip else 1)
     log(f"corruptions: {len(names)} x {len(opts.severities)} severities on {images} images per pose model "
         f"({', '.join(f'{ds.title} {split}' for ds, split in run_splits)}, root {root}): {passes} forward passes "
@@ -68,10 +67,10 @@ def run_corruptions(run, engine, name: str, cfg) -> None:
     opts, store = run.opts, run.store
     doc = store.document
     root = corruption_root(opts)
-    box = box_source(root)
     for ds, split in run.run_splits:
         if root not in run.roots_of(ds):
             continue
+        box = ds.box_of(root)
         samples = run.splits(ds.name, split, box)
         root_cam = run._root_cam(ds, split, root, samples)
         for cname in run.corruptions:

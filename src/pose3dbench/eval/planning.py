@@ -22,7 +22,6 @@ from ..allocator import release_free_memory
 from ..errors import Pose3DBenchError, RunError
 from ..models.info import ModelInfo
 from ..models.input import describe_input_convention, input_convention, normalize_crops
-from ..roots import box_sources
 from .inference import crop_keys
 from .options import RunOptions
 
@@ -178,8 +177,8 @@ def _output_kind(config) -> str:
 
 def run_boxes(opts: RunOptions, run_splits) -> list[tuple[str, str, str]]:
     """(dataset, split, box source) of every split a run's models read crops of."""
-    return [(ds.name, split, box) for ds, split in run_splits for box in box_sources(opts.roots)
-            if box in ds.box_sources]
+    return [(ds.name, split, box) for ds, split in run_splits
+            for box in dict.fromkeys(ds.box_of(r) for r in opts.roots) if box in ds.box_sources]
 
 
 def choose_crop_mode(opts: RunOptions, plan: list[ModelPlan], run_splits, split) -> str:

@@ -36,7 +36,6 @@ from ..models.info import ModelInfo
 from ..results.records import ModelEntry
 from ..results.schema import RESULTS_SCHEMA_VERSION
 from ..results.store import FORCE_STAGING, ResultsStore, writing
-from ..roots import box_source, box_sources
 from ..version import __version__
 from .corruption import corruption_plan, corruption_settings, run_corruptions
 from .inference import PoseInference, model_progress, skipped_note, store_for
@@ -109,7 +108,7 @@ class BenchmarkRun:
 
             with writing(self.store.final_out / "report.html", self.store.final_out):
                 build_report(self.store.final_out,
-                             samples_by_split={(ds.name, split, r): self.splits(ds.name, split, box_source(r))
+                             samples_by_split={(ds.name, split, r): self.splits(ds.name, split, ds.box_of(r))
                                                for ds, split in self.run_splits for r in self.roots_of(ds)})
         return self.store.document
 
@@ -162,7 +161,7 @@ class BenchmarkRun:
 
     def roots_of(self, ds: Dataset) -> list[str]:
         """The run's root sources a dataset has boxes for."""
-        return [r for r in self.opts.roots if box_source(r) in ds.box_sources]
+        return [r for r in self.opts.roots if ds.box_of(r) in ds.box_sources]
 
     def _plan_models(self) -> list[ModelPlan]:
         """Every ``--model`` spec (default: every registered variant) as a uniquely named plan entry."""
@@ -268,7 +267,7 @@ class BenchmarkRun:
     def _run_rootnet(self, name: str, model) -> None:
         doc, cache = self.store.document, {}
         for ds, split in self.run_splits:
-            for box in box_sources(self.roots_of(ds)):
+            for box in dict.fromkeys(ds.box_of(r) for r in self.roots_of(ds)):
                 prev = self._reuse("root_evaluations", name, ds, split, box, box)
                 samples = self.splits(ds.name, split, box)
                 if prev is not None:
@@ -293,7 +292,7 @@ class BenchmarkRun:
                                store=self.crops, log=self.log, stop=self.stop)
         for ds, split in self.run_splits:
             for root in self.roots_of(ds):
-                box = box_source(root)
+                box = ds.box_of(root)
                 samples = self.splits(ds.name, split, box)
                 prev = self._reuse("evaluations", name, ds, split, root, box)
                 if prev is not None:
@@ -316,4 +315,6 @@ class BenchmarkRun:
 
     def _root_cam(self, ds: Dataset, split: str, root: str, samples) -> np.ndarray:
         """[N,3] camera mm: the root a split's predictions are back-projected with (RootNet's for rootnet-model)."""
-        return self.root_predictions[(ds.name, split, "rootnet")] if root == "rootnet-model" else samples.root_cam
+        if root == "rootnet-model":
+            return self.root_predictions[(ds.name, split, ds.box_of(root))]
+        return samples.root_cam

@@ -87,7 +87,9 @@ def heatmap(path: Path, rows: Sequence[str], cols: Sequence[str], values: np.nda
     cmap = colormaps["viridis"].with_extremes(bad="#d0d7de")
     finite = v[np.isfinite(v)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    im = ax.imshow(masked, cmap=cmap, aspect="auto", vmin=lo, vmax=hi if hi > lo else lo + 1e-9)
+    if hi <= lo:  # one value everywhere (e.g. untrained models): a unit-wide scale around it
+        lo, hi = lo - 0.5, lo + 0.5
+    im = ax.imshow(masked, cmap=cmap, aspect="auto", vmin=lo, vmax=hi)
     ax.set_xticks(np.arange(n_c), list(cols), rotation=40, ha="right", fontsize=8)
     ax.set_yticks(np.arange(n_r), list(rows), fontsize=8)
     mid = (lo + hi) / 2

@@ -715,9 +715,11 @@ def summary_table(results: dict) -> str:
                      f"{ev['metric']:>9s} {value if value is not None else float('nan'):9.2f} "
                      f"{published if published is not None else '-':>9} {(f'{ips:.1f}' if ips else 'cached'):>8s}")
     for ev in results["root_evaluations"]:
-        pub = published_root(results["models"][ev["model"]], results, ev["dataset"], ev["split"])
-        v = ev.get("mrpe_mm")
-        lines.append(f"{ev['model']:28s} {split_words(results, ev['dataset'], ev['split']):>14s} "
-                     f"{ev.get('root', ''):>13s} {'MRPE':>9s} {v if v is not None else float('nan'):9.2f} "
-                     f"{pub if pub is not None else '-':>9} {'':>8s}")
+        values = ([("MRPE", ev["mrpe_mm"])] if isinstance(ev.get("mrpe_mm"), (int, float)) else []) + list(
+            (ev.get("extra_metrics") or {}).items())
+        for k, (metric, v) in enumerate(values):
+            pub = published_root(results["models"][ev["model"]], results, ev["dataset"], ev["split"], metric)
+            lines.append(f"{ev['model']:28s} {split_words(results, ev['dataset'], ev['split']):>14s} "
+                         f"{ev.get('root', ''):>13s} {metric[:9]:>9s} {v:9.2f} {pub if pub is not None else '-':>9} "
+                         f"{'':>8s}")
     return "\n".join(lines)

@@ -24,6 +24,7 @@ from ...io import atomic_write, atomic_write_text
 from ...joints import H36M_SKELETON
 from ...outdir import exclusive, refuse_foreign_folder
 from ..bbox import bbox_from_points, process_bboxes
+from ..render import background, draw_figure
 from .layout import BBOX_ROOT_NAME, SYNTHETIC_MARKER, annotation_name, sequence_name
 from .protocols import ACTIONS as H36M_ACTIONS
 
@@ -34,7 +35,7 @@ TEST_SUBJECTS = (9, 11)
 #: Protocol-2 test images per subject in ``full`` (S9 + S11 = 8695, as the real set; S11 = 3683 = Protocol 1).
 FULL_TEST_COUNTS = {9: 5012, 11: 3683}
 ACTIONS = tuple(range(2, 17))
-_RESOURCE = Path(__file__).resolve().parent.parent / "resources" / "h36m_s11_cameras.json"
+_RESOURCE = Path(__file__).resolve().parents[2] / "resources" / "h36m_s11_cameras.json"
 
 # Parent of each of the 17 joints and the rest offset (mm, body frame: +x left, +y forward, +z up).
 _PARENT = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
@@ -157,35 +158,9 @@ def _poses(subj_rng_seed, lengths: np.ndarray, action: int, subaction: int, fram
     return np.round(world, 3)
 
 
-def _background(rng: np.random.Generator, wh: tuple[int, int]) -> np.ndarray:
-    """A plain room-like BGR background: vertical gradient, a floor band and two dark panels."""
-    w, h = wh
-    top, bottom = rng.uniform(60, 200, 3), rng.uniform(40, 160, 3)
-    a = np.linspace(0, 1, h)[:, None]
-    col = (top[None] * (1 - a) + bottom[None] * a).astype(np.uint8)
-    img = np.ascontiguousarray(np.broadcast_to(col[:, None, :], (h, w, 3)))
-    img[int(h * 0.72):] = (img[int(h * 0.72):] * 0.8).astype(np.uint8)
-    for _ in range(2):
-        x0, y0 = int(rng.uniform(0, w * 0.8)), int(rng.uniform(0, h * 0.5))
-        cv2.rectangle(img, (x0, y0), (x0 + int(w * 0.15), y0 + int(h * 0.2)),
-                      tuple(float(v) for v in rng.uniform(20, 90, 3)), -1)
-    return img
-
-
 def _render(bg: np.ndarray, uv: np.ndarray, z: np.ndarray, f: float) -> np.ndarray:
-    """Draw the figure: limbs as thick lines (farther first), joints as dots, a head disc (pixels)."""
-    img = bg.copy()
-    pts = np.round(uv * 16).astype(np.int64)  # 4 fractional bits for cv2's shift
-    bones = sorted(H36M_SKELETON, key=lambda e: -(z[e[0]] + z[e[1]]))
-    zm = float(np.mean(z))
-    thick = max(2, int(round(f * 70.0 / zm)))
-    for a, b in bones:
-        color = (200, 120, 40) if b in _LEFT else (40, 60, 210) if b in {1, 2, 3, 14, 15, 16} else (60, 190, 60)
-        cv2.line(img, tuple(map(int, pts[a])), tuple(map(int, pts[b])), color, thick, cv2.LINE_AA, 4)
-    for j in range(17):
-        cv2.circle(img, tuple(map(int, pts[j])), max(1, thick // 2) * 16, (230, 230, 230), -1, cv2.LINE_AA, 4)
-    cv2.circle(img, tuple(map(int, pts[10])), int(f * 95.0 / max(z[10], 1.0) * 16), (150, 190, 230), -1, cv2.LINE_AA, 4)
-    return img
+    """Draw the figure (``render.draw_figure``): H36M limbs, left/right coloured, a head disc at the Head joint."""
+    return draw_figure(bg, uv, z, f, H36M_SKELETON, _LEFT, {1, 2, 3, 14, 15, 16}, 10)
 
 
 def _dumps(obj) -> str:
@@ -298,8 +273,8 @@ def _generate(out: Path, seed: int, size: str, workers: int | None) -> Path:
     backgrounds = {}
     for subject in SUBJECTS:
         for cam_idx in (1, 2, 3, 4):
-            backgrounds[(subject, cam_idx)] = _background(np.random.default_rng([seed, subject, cam_idx, 7]),
-                                                          _image_size(cam_idx, scale))
+            backgrounds[(subject, cam_idx)] = background(np.random.default_rng([seed, subject, cam_idx, 7]),
+                                                         _image_size(cam_idx, scale))
     for d in sorted({str(j[0].parent) for j in jobs}):
         os.makedirs(d, exist_ok=True)
 
