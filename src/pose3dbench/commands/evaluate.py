@@ -30,7 +30,8 @@ def add_parser(sub) -> None:
                    help="what --data holds (default: the file's, else recognised from the folder)")
     p.add_argument("--predictions", type=Path, required=True,
                    help="predictions written by `pose3dbench run` (.npz), or the authors' result files (Human3.6M: "
-                        "bbox_root_pose_human36m_output.json, a RootNet bbox_root json)")
+                        "bbox_root_pose_human36m_output.json, a RootNet bbox_root json; MuPoTS-3D: the pair "
+                        "preds_2d_kpt_mupots.mat + preds_3d_kpt_mupots.mat, the folder holding them or either file)")
     p.add_argument("--split", "--protocol", dest="split", default=None,
                    help="the split to score on (default: the file's, else the dataset's first default split; "
                         "Human3.6M: 1/p1 = S11 PA-MPJPE, 2/p2 = S9+S11 MPJPE)")
@@ -86,7 +87,7 @@ def _joint_set(args, preds) -> str:
 def evaluate_file(args) -> dict:
     """Load, match and score; returns the dataset's record (with ``dataset``, ``split``, ``root``)."""
     from ..data.dataset import PosePredictions, dataset_class, detect_dataset
-    from ..results.predictions import Predictions, load_predictions, match_to_samples
+    from ..results.predictions import load_predictions, match_to_samples
 
     name = args.dataset
     preds = None
@@ -99,9 +100,11 @@ def evaluate_file(args) -> dict:
     cls = dataset_class(name) if name else detect_dataset(args.data)
     ds = cls(args.data)
     if preds is None:
-        foreign = ds.read_predictions(args.predictions)
-        preds = (Predictions(path=args.predictions, **foreign) if foreign is not None
-                 else load_predictions(args.predictions))
+        split, box, label = _split_and_root(args, ds, {})
+        foreign = ds.evaluate_foreign(args.predictions, split)
+        if foreign is not None:
+            return {"dataset": ds.name, "split": split, **ds.record_fields(split), **foreign, "root": label or box}
+        preds = load_predictions(args.predictions)
     split, box, label = _split_and_root(args, ds, preds.meta)
     samples = ds.samples(split, box)
     preds = match_to_samples(preds, samples.sample_id)
@@ -134,7 +137,9 @@ def format_table(res: dict, source: str = "") -> str:
         lines.append(f"  note: joint set {res['joint_set']} is mapped to the dataset's joints approximately")
     if res.get("skipped"):
         lines.append("  skipped: " + ", ".join(f"{k} {v}" for k, v in res["skipped"].items()))
-    tables = [(word, res[fld]) for fld, word in (decl.get("groups") or {}).items() if isinstance(res.get(fld), dict)]
+    titles = decl.get("group_titles") or {}
+    tables = [(titles.get(fld, word), res[fld]) for fld, word in (decl.get("groups") or {}).items()
+              if isinstance(res.get(fld), dict)]
     if decl.get("joints") and isinstance(res.get(decl["joints"]), dict):
         tables.append(("joint", res[decl["joints"]]))
     for title, table in tables:

@@ -171,11 +171,10 @@ class Dataset:
     def split_label(cls, split: str) -> str:
         return f"{cls.title} {split}"
 
-    def read_predictions(self, path: Path) -> dict | None:
-        """A predictions file (or folder) in one of the authors' formats this dataset knows, as the fields of a
-        ``results.predictions.Predictions`` (``format``, ``image_id``, ``sample_id`` matching the split's,
-        ``pred_cam`` [N,J,3] mm, ``pred_img`` [N,J,2] px, ``meta`` with ``split``/``root``/``joint_set``), or None
-        when ``path`` is none of them (then it is read as pose3dbench's own). Default: None."""
+    def evaluate_foreign(self, path: Path, split: str) -> dict | None:
+        """Score a predictions file (or folder) in one of the authors' formats this dataset knows, the way the
+        authors' own evaluation reads it: the split's record, or None when ``path`` is none of them (then it is read
+        as pose3dbench's own, or as a format every dataset shares). Default: None."""
         return None
 
     def write_predictions(self, path: Path, samples: Samples, pred: PosePredictions) -> list[Path]:

@@ -25,6 +25,15 @@ POSE_TIMING_NOTE = ("images_per_s: end-to-end (decode, crop, forward incl. flip)
                     "in this run; crops shared with an earlier split are reused, not recomputed")
 
 
+def pose_predictions(coords_hm: np.ndarray, samples, root_cam: np.ndarray, cfg) -> PosePredictions:
+    """A model's heatmap coordinates [N,J,3] (x, y heatmap units, z depth bins) as the split's predictions: image
+    pixels (x / W_hm * box_w + box_x, likewise y) and camera mm (each joint's depth from its bin around the
+    root's, then back through the intrinsics: the authors' ``evaluate``), in the model's joint set."""
+    pred_cam = heatmap_to_camera(coords_hm, samples.bbox, root_cam, samples.focal, samples.princpt,
+                                 heatmap_size=tuple(cfg.heatmap_size), depth_bins=cfg.depth_bins)
+    return PosePredictions(pred_cam, cfg.joint_set, heatmap_to_image(coords_hm, samples.bbox, cfg.heatmap_size))
+
+
 def score_root_split(model, name: str, ds: Dataset, samples, opts: RunOptions, device, store: ResultsStore,
                      data: Callable[[], dict], *, dist, cache: dict, crops, stop) -> tuple[RootEvaluation | None,
                                                                                          np.ndarray | None]:
@@ -53,11 +62,10 @@ def score_pose_split(engine: PoseInference, name: str, cfg, ds: Dataset, samples
     ``corruption`` = (name, severity): on corrupted crops."""
     coords, coords_noflip = engine.run(samples, partial, corruption=corruption)
     refuse_non_finite(name, coords, samples, opts)
-    pred_cam = heatmap_to_camera(coords, samples.bbox, root_cam, samples.focal, samples.princpt,
-                                 heatmap_size=tuple(cfg.heatmap_size), depth_bins=cfg.depth_bins)
-    pred_img = heatmap_to_image(coords, samples.bbox, cfg.heatmap_size)
+    pred = pose_predictions(coords, samples, root_cam, cfg)
+    pred_cam, pred_img = pred.pred_cam, pred.pred_img
     scoring = ds.scoring(samples.split)
-    scored = scoring.score(samples, PosePredictions(pred_cam, cfg.joint_set, pred_img))
+    scored = scoring.score(samples, pred)
     metrics = dict(scored.record)
     if opts.amp and corruption is None:
         metrics["amp"] = amp = amp_check(engine, ds, samples, root_cam, coords, pred_cam, cfg, opts.amp)
@@ -76,7 +84,7 @@ def score_pose_split(engine: PoseInference, name: str, cfg, ds: Dataset, samples
                          coords_hm_noflip=coords_noflip, bbox=samples.bbox, root_cam=root_cam,
                          pred_cam=pred_cam, pred_img=pred_img, per_sample=scored.per_sample, meta=meta,
                          **scored.arrays)
-        ds.write_predictions(store.out / fname, samples, PosePredictions(pred_cam, cfg.joint_set, pred_img))
+        ds.write_predictions(store.out / fname, samples, pred)
     timing = Timing(float(engine.images_per_s or 0.0), engine.seconds, device.type, opts.batch_size,
                     computed_images=engine.computed, note=POSE_TIMING_NOTE)
     return Evaluation(name, ds.name, samples.split, root, metrics, fname, data(), timing, corruption)

@@ -132,6 +132,29 @@ class MuPoTS3D(Dataset):
         folder.mkdir(parents=True, exist_ok=True)
         return list(official.write_predictions(folder, p2, p3))
 
+    def evaluate_foreign(self, path: Path, split: str) -> dict | None:
+        """The authors' prediction pair (``preds_2d_kpt_mupots.mat`` + ``preds_3d_kpt_mupots.mat``: the folder
+        holding them, or either file) through the official evaluation on this folder's MultiPersonTestSet, as the
+        MATLAB script scores it (frames without a key: their people count as missed, where the script stops)."""
+        from . import official
+        from .scoring import evaluate_pair, ground_truth, official_record
+
+        path = Path(path)
+        names = (official.PREDICTIONS_2D_FILE, official.PREDICTIONS_3D_FILE)
+        folder = path if path.is_dir() else path.parent if path.name in names else None
+        if folder is None or not all((folder / n).is_file() for n in names):
+            return None
+        if self.layout.testset is None:
+            raise DatasetError(f"no MultiPersonTestSet (TS1..TS20 with annot.mat, occlusion.mat) below {self.folder}; "
+                               "the official evaluation scores against it: unzip it from the MuPoTS-3D release there")
+        pair = official.read_predictions(folder)
+        ev, missing = evaluate_pair(ground_truth(self.layout.testset), pair.poses_2d, pair.poses_3d)
+        people = sum(int(a.shape[0]) for a in pair.poses_3d.values())
+        rec = official_record(ev, people, missing)
+        rec.update(joint_set="mupots17", approximate_joint_mapping=False, skipped={},
+                   predictions_format="the authors' .mat pair", predictions_folder=str(folder))
+        return rec
+
     def diagnose(self) -> dict:
         from .doctor import diagnose
 

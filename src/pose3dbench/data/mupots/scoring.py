@@ -104,15 +104,19 @@ def prediction_pair(samples: Samples, pose_3d: np.ndarray, pose_2d: np.ndarray) 
 
 
 def _mode_entry(result: official.ModeResult) -> dict:
+    """One official run: its averages over the sequences (pck, auc, mpjpe, ... at the top level), its people counts
+    and every official field per sequence (``sequences``: 20 rows with ``name`` TS<n>), NaN as null."""
     out = result.to_json()
-    for row in out["sequences"]:
+    entry = {**out["avg"], "eval_mode": out["eval_mode"], "is_relative": out["is_relative"],
+             "empty_sequences": out["empty_sequences"], "sequences": out["sequences"]}
+    for row in entry["sequences"]:
         row["name"] = f"TS{row['seq']}"
-    return out
+    return entry
 
 
 def official_record(ev: official.MuPoTSEvaluation, num_samples: int, missing_frames: int) -> dict:
-    """The results.json record of an official evaluation (``MODES``: one field set per mode; ``modes``: every
-    official field per mode and sequence, NaN as null)."""
+    """The results.json record of an official evaluation (``MODES``: one field set per mode; ``modes``:
+    {all|matched: {relative|absolute: every official field, averaged and per sequence}}, NaN as null)."""
     rec: dict = {"metric": "3DPCK", "num_samples": int(num_samples), "missing_frames": int(missing_frames)}
     for mode, suffix in MODES.items():
         r = ev.results[mode]
@@ -125,7 +129,10 @@ def official_record(ev: official.MuPoTSEvaluation, num_samples: int, missing_fra
     rec["annotated"] = int(rel.avg.annotated)
     rec["undetected"] = int(rel.avg.undetected)
     rec["pck_groups"] = {g: _none(v) for g, v in rel.avg.pck_groups.items()}
-    rec["modes"] = {mode: _mode_entry(r) for mode, r in ev.results.items()}
+    rec["modes"] = {}
+    for mode, r in ev.results.items():
+        people, alignment = mode.split("/")
+        rec["modes"].setdefault(people, {})[alignment] = _mode_entry(r)
     return rec
 
 

@@ -1,0 +1,201 @@
+"""MuPoTS-3D through pose3dbench's own paths: the samples the 3DMPPE loader builds, the authors' ``evaluate``
+conversion (network output -> the .mat pair), the official evaluation through ``pose3dbench evaluate``, and a run.
+
+Vectors: tests/fixtures/conformance-mupots (what the official MATLAB script made of six prediction pairs under
+GNU Octave), tests/fixtures/mupots-recorded (more cases recorded the same way) and
+tests/fixtures/mupots-authors-evaluate (the authors' PoseNet ``evaluate`` run on given network output).
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from pose3dbench.cli import main as cli_main
+from pose3dbench.data.dataset import open_dataset
+from pose3dbench.data.mupots import MuPoTS3D
+from pose3dbench.data.mupots import official
+from pose3dbench.eval.scoring import pose_predictions
+from pose3dbench.models import registry
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+CONF = FIXTURES / "conformance-mupots"
+DATA = CONF / "data"
+RECORDED = FIXTURES / "mupots-recorded"
+AUTHORS = FIXTURES / "mupots-authors-evaluate"
+VARIANTS = sorted(p.name for p in (CONF / "predictions").iterdir())
+FIELDS = ("pck", "auc", "mpjpe", "mpjpe_joints14")
+COUNTS = ("annotated", "undetected", "evaluated")
+
+
+def _evaluate_json(capsys, predictions: Path, *extra: str) -> dict:
+    assert cli_main(["evaluate", "--data", str(DATA), "--predictions", str(predictions), "--json", *extra]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _close(got, want, tol: float, where: str) -> None:
+    if want is None:
+        assert got is None, f"{where}: {got} vs null"
+        return
+    assert got is not None and abs(got - want) <= tol, f"{where}: {got} vs {want}"
+
+
+def _compare_modes(got: dict, official_results: dict) -> None:
+    """Every field of the official output (averages, sequences, groups, per joint, visibility tables)."""
+    for mode, ref in official_results.items():
+        if ref.get("status", "ok") != "ok":
+            continue
+        people, alignment = mode.split("/")
+        mine = got["modes"][people][alignment]
+        for f in FIELDS:
+            _close(mine[f], ref["avg"][f], 0.01, f"{mode} avg {f}")
+        for f in COUNTS:
+            assert mine[f] == ref["avg"][f], f"{mode} avg {f}"
+        assert len(mine["sequences"]) == len(ref["sequences"])
+        for row, want in zip(mine["sequences"], ref["sequences"]):
+            where = f"{mode} TS{want['seq']}"
+            assert row["name"] == f"TS{want['seq']}"
+            for f in FIELDS:
+                _close(row[f], want[f], 0.01, f"{where} {f}")
+            for f in COUNTS + ("frames",):
+                assert row[f] == want[f], f"{where} {f}"
+            for group in ("pck_groups", "auc_groups", "mpjpe_per_joint"):
+                for k, v in want[group].items():
+                    _close(row[group][k], v, 0.01, f"{where} {group}.{k}")
+            for table in ("visible_joints", "occluded_joints"):
+                for k, v in want[table].items():
+                    _close(row[table][k], v, 0.01, f"{where} {table}.{k}")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_official_vectors_pass_through_evaluate(capsys, variant):
+    """``pose3dbench evaluate`` on the authors' .mat pair gives what the official script gave under Octave."""
+    ref = json.loads((CONF / "official" / f"{variant}.json").read_text())["results"]
+    got = _evaluate_json(capsys, CONF / "predictions" / variant)
+    assert got["dataset"] == "mupots" and got["metric"] == "3DPCK"
+    _compare_modes(got, ref)
+    assert got["pck"] == pytest.approx(ref["all/relative"]["avg"]["pck"], abs=0.01)  # the papers' 3DPCK_rel
+    # either file of the pair names it too
+    again = _evaluate_json(capsys, CONF / "predictions" / variant / "preds_2d_kpt_mupots.mat")
+    assert again["modes"] == got["modes"]
+
+
+RECORDED_CASES = sorted(p.parent.name for p in RECORDED.glob("*/official.json")
+                        if (p.parent / "preds_3d_kpt_mupots.mat").is_file() and not (p.parent / "gt_override").exists())
+
+
+@pytest.mark.parametrize("case", RECORDED_CASES)
+def test_recorded_cases_pass_through_evaluate(capsys, case):
+    """Where the official script gave numbers, the same numbers; where it stopped (a frame without a key, a
+    sequence nobody matched in "matched" mode), evaluate still scores (missing frames: people missed, said in
+    ``missing_frames``; an empty sequence: null for it and the average)."""
+    ref = json.loads((RECORDED / case / "official.json").read_text())["results"]
+    got = _evaluate_json(capsys, RECORDED / case)
+    _compare_modes(got, ref)
+    if case.startswith("missing_key"):
+        assert got["missing_frames"] > 0
+
+
+def _authors_samples(mode: str):
+    ds = MuPoTS3D(DATA)
+    return ds.samples("test", "gt" if mode == "gt" else "rootnet")
+
+
+@pytest.mark.parametrize("mode", ["gt", "bbox_root"])
+def test_samples_are_the_authors_samples(mode):
+    """Sample order, boxes (process_bbox in GT mode, the file's as they are for RootNet), roots and intrinsics
+    equal what the authors' loader fed their ``evaluate``."""
+    z = np.load(AUTHORS / mode / "inputs.npz")
+    s = _authors_samples(mode)
+    assert len(s) == len(z["image_id"])
+    np.testing.assert_array_equal(s.image_id, z["image_id"])
+    np.testing.assert_array_equal(s.groups["image_key"], z["img_name"].astype(str))
+    np.testing.assert_allclose(s.bbox, z["bbox"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(s.root_cam, z["root_cam"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(s.focal, z["f"], rtol=0, atol=0)
+    np.testing.assert_allclose(s.princpt, z["c"], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("mode", ["gt", "bbox_root"])
+def test_network_output_becomes_the_authors_mat_pair(tmp_path, mode):
+    """The run's conversion (heatmap units -> image pixels -> camera mm, 21 MuCo joints -> 17, grouping per frame
+    in sample order) and the written pair equal the authors' ``evaluate`` output (float64: exactly up to the last
+    bits; the float32 files of the paper era within their rounding)."""
+    z = np.load(AUTHORS / mode / "inputs.npz")
+    s = _authors_samples(mode)
+    cfg = registry.get_config("posenet-r50").with_overrides(joint_num=21)
+    pred = pose_predictions(z["coords_hm"].astype(np.float64), s, s.root_cam, cfg)
+    written = MuPoTS3D(DATA).write_predictions(tmp_path / "p.npz", s, pred)
+    mine = official.read_predictions(Path(written[0]).parent)
+    for tag, tol in (("numpy2-float64", 1e-9), ("numpy1-float32", 2e-3)):
+        ref = official.read_predictions(AUTHORS / mode / tag)
+        assert set(ref.poses_3d) <= set(mine.poses_3d)
+        extra = set(mine.poses_3d) - set(ref.poses_3d)
+        assert all(mine.poses_3d[k].shape[0] == 0 for k in extra), "only empty frames may be added"
+        for key in ref.poses_3d:
+            np.testing.assert_allclose(mine.poses_2d[key], ref.poses_2d[key], rtol=0, atol=tol, err_msg=key)
+            np.testing.assert_allclose(mine.poses_3d[key], ref.poses_3d[key], rtol=tol, atol=tol, err_msg=key)
+
+
+def test_authors_chain_gives_the_official_numbers(capsys):
+    """Network output -> the authors' pair -> the official script (recorded): our pair of the same output scores
+    the same through ``evaluate``."""
+    ref = json.loads((AUTHORS / "gt" / "numpy1-float32" / "official.json").read_text())["results"]
+    got = _evaluate_json(capsys, AUTHORS / "gt" / "numpy1-float32")
+    _compare_modes(got, ref)
+
+
+def test_subset_is_scored_on_whole_frames_of_the_sequences_it_covers():
+    ds = open_dataset(DATA, "mupots", limit_per_group=1)
+    s = ds.samples("test", "gt")
+    frames = set(zip(s.groups["sequence"].tolist(), s.groups["frame"].tolist()))
+    assert len({q for q, _ in frames}) == len(frames)  # one frame per sequence
+    full = MuPoTS3D(DATA).samples("test", "gt")
+    keys = set(s.groups["image_key"].tolist())
+    assert sum(k in keys for k in full.groups["image_key"].tolist()) == len(s)  # every person of a kept frame
+    rec = MuPoTS3D.scoring("test").score(s, _gt_as_prediction(s)).record
+    assert rec["sequences"] == len({q for q, _ in frames}) and rec["undetected"] == 0
+
+
+def _gt_as_prediction(s):
+    from pose3dbench.data.dataset import PosePredictions
+
+    return PosePredictions(s.joints_cam, "mupots17")
+
+
+def test_ground_truth_boxes_score_like_the_official_clean_variant():
+    """Predicting keypoints_cam (the annot3 pose) on GT boxes: matched people everywhere; the relative PCK equals the
+    official clean variant's only where annot3 = univ_annot3, so check the counts and the matching instead."""
+    s = MuPoTS3D(DATA).samples("test", "gt")
+    rec = MuPoTS3D.scoring("test").score(s, _gt_as_prediction(s)).record
+    ref = json.loads((CONF / "official" / "clean.json").read_text())["results"]["all/relative"]["avg"]
+    assert rec["annotated"] == ref["annotated"] and rec["undetected"] == ref["undetected"] == 0
+    assert rec["missing_frames"] == 0 and math.isfinite(rec["pck"])
+
+
+def test_synthetic_mupots_loads_and_holds_what_the_official_evaluation_reads(tmp_path):
+    from pose3dbench.data.mupots.synthetic import generate
+
+    out = generate(tmp_path / "mupots", seed=3)
+    ds = MuPoTS3D(out)
+    gt = official.read_ground_truth(ds.layout.testset)
+    assert len(gt.sequences) == official.NUM_SEQUENCES
+    valid = sum(int(q.valid.sum()) for q in gt.sequences)
+    s = ds.samples("test", "gt")
+    assert len(s) == valid and (np.asarray(s.image_size) > 0).all()
+    assert any(not q.valid[f].any() for q in gt.sequences for f in range(q.num_frames))  # a frame with nobody
+    det = ds.samples("test", "rootnet")
+    assert np.isnan(det.joints_cam).all() and "score" in det.groups
+    # the official evaluation of the annotated pose (annot3, scaled about the pelvis in univ_annot3): every person
+    # matched, and the bone-length rescaling to univ_annot3 makes it exact: 3DPCK 100, AUC 30/31 (strict 0 mm)
+    rec = MuPoTS3D.scoring("test").score(s, _gt_as_prediction(s)).record
+    assert rec["undetected"] == 0 and rec["pck"] == 100.0 and rec["pck_absolute"] == 100.0
+    assert rec["auc"] == pytest.approx(100.0 * 30 / 31)
+    assert rec["modes"]["matched"]["relative"]["evaluated"] == valid
+    # files the official script reads: same shapes as the release
+    ann = scipy.io.loadmat(ds.layout.sequences[1] / "annot.mat")["annotations"]
+    assert ann[0, 0]["univ_annot3"][0, 0].shape == (3, 17)
