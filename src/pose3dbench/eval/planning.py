@@ -34,6 +34,25 @@ def input_entry(cfg, info: ModelInfo) -> dict:
             "assumed": bool(conv["defaulted"]) or onnx_assumed}
 
 
+#: published figures of an architecture, whatever weights it runs with
+ARCHITECTURE_FIGURES = ("params_m", "gmacs", "paper_model", "comparable")
+
+
+def published_of(cfg, info: ModelInfo) -> dict:
+    """The published numbers a run shows beside a model: its variant's paper numbers, and those of the released
+    file it runs with (a ``NAME:TAG`` weights entry); a file trained on another dataset keeps only its own numbers
+    and the architecture's cost figures (``weights.registry.Entry.variant_numbers``)."""
+    pub = dict(getattr(cfg, "published", {}) or {})
+    if info.weights_entry:
+        from ..weights.registry import get_entry
+
+        entry = get_entry(info.weights_entry)
+        if not entry.variant_numbers:
+            pub = {k: v for k, v in pub.items() if k in ARCHITECTURE_FIGURES}
+        pub.update(entry.published)
+    return pub
+
+
 def model_identity(info: ModelInfo, model) -> dict:
     """What must be equal for a previous result of this model to be re-used (JSON-normalised)."""
     ident = {"spec": info.spec, "weights_sha256": info.sha256,

@@ -41,7 +41,7 @@ from .corruption import corruption_plan, corruption_settings, run_corruptions
 from .inference import PoseInference, model_progress, skipped_note, store_for
 from .options import DEMO_DATASETS, RunOptions, apply_demo_defaults, validate_options
 from .planning import (ModelPlan, choose_backend, choose_crop_mode, cost_entry, free_model, input_entry,
-                       load_planned, model_identity, probe_model)
+                       load_planned, model_identity, probe_model, published_of)
 from .scoring import score_pose_split, score_root_split
 from .stop import StopController
 
@@ -235,7 +235,7 @@ class BenchmarkRun:
             spec=info.spec, family=cfg.family, variant=cfg.variant, config=cfg.to_dict(),
             weights={"kind": info.weights, "path": info.checkpoint, "sha256": info.sha256,
                      "epoch": ck.get("epoch")},
-            label=info.label, published=dict(getattr(cfg, "published", {}) or {}), cost=cost,
+            label=info.label, published=published_of(cfg, info), cost=cost,
             input=input_entry(cfg, info), backend=backend["backend"], backend_choice=backend,
             identity=ident).to_json()
         self.store.write()

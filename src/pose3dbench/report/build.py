@@ -292,11 +292,11 @@ def _split_blocks(res: dict, key: T.SplitKey, evs: dict, names: list[str], color
     blocks: list[Block] = [Heading(f"{T.split_label(key, res)}: per group and per joint", 2)]
     for field, word in (decl.get("groups") or {}).items():
         mean = (decl.get("group_mean") or {}).get(field)
-        table = T.per_group_table(key, evs, names, f"{T.METRIC_WORDS.get(key[3], key[3])} in {unit or 'its unit'} "
-                                  f"per {word} (mean over that {word}'s samples)"
+        what = (decl.get("group_titles") or {}).get(field) or T.METRIC_WORDS.get(key[3], key[3])
+        table = T.per_group_table(key, evs, names, f"{what} in {unit or 'its unit'} per {word}"
                                   + (f"; Avg = mean of the {word}s" if mean else "")
-                                  + "; All = over all samples; ↳ the paper's number (all samples); best measured in "
-                                  "bold. " + cap, res, field)
+                                  + ("; All = over all samples" if decl.get("group_all", True) else "")
+                                  + "; ↳ the paper's number; best measured in bold. " + cap, res, field)
         blocks.append(table)
         latex_tables.append(table)
         for vfield, v in (decl.get("variants") or {}).items():

@@ -596,17 +596,20 @@ def joint_names(evs: Iterable[dict], field: str = "per_joint_mm") -> list[str]:
 
 
 def per_group_table(key: SplitKey, evs: dict[str, dict], names: list[str], caption: str, results: dict,
-                    field: str, value: str | None = None, title: str | None = None) -> Table:
+                    field: str, title: str | None = None) -> Table:
     """The papers' shape: one row per model (grouped by family, published row under the measured one), columns
-    the groups of ``field`` (e.g. the 15 actions, short names as declared), the declared mean of the groups and
-    the all-sample value. ``value``: the all-sample field (default: the split's value); ``title``: the table's."""
+    the groups of ``field`` (e.g. the 15 actions, or the 20 sequences; short names as declared), the declared mean
+    of the groups ("Avg") and, unless the split declares ``group_all`` false, the all-sample value ("All")."""
     decl = decl_of(results, key)
-    value = value or decl["value"]
+    value = decl["value"]
     groups = group_names(evs.values(), field, (decl.get("group_order") or {}).get(field, ()))
     short = (decl.get("group_short") or {}).get(field, {})
     mean_field = (decl.get("group_mean") or {}).get(field)
+    show_all = decl.get("group_all", True)
     word = (decl.get("groups") or {}).get(field, "group")
-    cols = ["Model"] + [short.get(a, a) for a in groups] + ([f"Avg ({word}s)"] if mean_field else []) + ["All"]
+    summary = ([mean_field] if mean_field else []) + ([value] if show_all else [])
+    cols = (["Model"] + [short.get(a, a) for a in groups] + ([f"Avg ({word}s)"] if mean_field else [])
+            + (["All"] if show_all else []))
     models = results.get("models", {})
     families: dict[str, list[str]] = {}
     for n in names:  # families in the order of their best-ranked model
@@ -615,7 +618,7 @@ def per_group_table(key: SplitKey, evs: dict[str, dict], names: list[str], capti
     measured: list[int] = []
     minor: set[int] = set()
     row_groups: list[tuple[int, str]] = []
-    primary = value == decl["value"]
+    primary = bool(summary) and summary[-1] == value  # the table's last column is the split's value
     for label, members in families.items():
         if len(families) > 1:
             row_groups.append((len(rows), label))
@@ -623,14 +626,13 @@ def per_group_table(key: SplitKey, evs: dict[str, dict], names: list[str], capti
             ev = evs[n]
             measured.append(len(rows))
             rows.append([n + (" *" if ev.get("approximate_joint_mapping") else "")]
-                        + [fmt((ev.get(field) or {}).get(a), 1) for a in groups]
-                        + ([fmt(ev.get(mean_field), 1)] if mean_field else []) + [fmt(ev.get(value), 1)])
+                        + [fmt((ev.get(field) or {}).get(a), 1) for a in groups] + [fmt(ev.get(f), 1) for f in summary])
             m = models.get(n)
             if primary and m is not None and published_value(m, key, results) is not None:
                 rel = published_relation(m)
                 minor.add(len(rows))
-                rows.append([f"↳ published{' †' if rel else ''}"] + [DASH] * len(groups)
-                            + ([DASH] if mean_field else []) + [fmt_published(m, key, results)])
+                rows.append([f"↳ published{' †' if rel else ''}"] + [DASH] * (len(groups) + len(summary) - 1)
+                            + [fmt_published(m, key, results)])
     bold = set()
     trained = [r for r, n in zip(measured, [n for members in families.values() for n in members])
                if not is_untrained(results, n)]
@@ -641,7 +643,9 @@ def per_group_table(key: SplitKey, evs: dict[str, dict], names: list[str], capti
             best = min(vals)[0] if low else max(vals)[0]
             bold |= {(r, c) for v, r in vals if v == best}
     slug = "-".join(str(k) for k in (*key, field)).lower().replace(" ", "-")
-    return Table(title or f"{split_label(key, results)}: per {word}", cols, rows, caption,
+    heading = (decl.get("group_titles") or {}).get(field)
+    return Table(title or (f"{split_words(results, key[0], key[1])}, {key[2]} root: {heading} per {word}" if heading
+                           else f"{split_label(key, results)}: per {word}"), cols, rows, caption,
                  [False] + [True] * (len(cols) - 1), bold, row_groups=row_groups, minor_rows=minor,
                  key=f"groups-{slug}", fit=True)
 

@@ -202,7 +202,8 @@ class MuPoTSScoring(Scoring):
             "group_all": False,
             "value_is_mean": False,  # the average over sequences of per-sequence PCKs, not a mean over rows
             "root_independent": False,
-            "published": {"rootnet": "mupots_pck_rel_all", "rootnet-model": "mupots_pck_rel_all"},
+            # the papers' MuPoTS-3D 3DPCK_rel: on the detected boxes of RootNet's file (rootnet-model runs on GT boxes)
+            "published": {"rootnet": "mupots_pck_rel_all"},
             "root_published": {"AP_root^25 (%)": "mupots_ap25"},
             "skipped_words": "as the authors' loader does (process_bbox rejects the box)",
         })
