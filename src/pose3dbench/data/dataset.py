@@ -309,6 +309,11 @@ def register_dataset(cls: type[Dataset]) -> type[Dataset]:
     return cls
 
 
+def unregister_dataset(name: str) -> None:
+    """Forget a registered dataset (tests, plug-ins replaced at run time)."""
+    _REGISTRY.pop(name, None)
+
+
 def _load_builtins() -> None:
     for name, module in BUILTIN.items():
         if name not in _REGISTRY:
@@ -352,4 +357,5 @@ def open_dataset(folder: str | Path, name: str | None = None, **options: Any) ->
 SplitWarn = Callable[[str], None]
 
 __all__ = ["BUILTIN", "Dataset", "PosePredictions", "RootScoring", "Scored", "Scoring", "available_datasets",
-           "dataset_class", "detect_dataset", "first_per_group", "open_dataset", "register_dataset"]
+           "dataset_class", "detect_dataset", "first_per_group", "open_dataset", "register_dataset",
+           "unregister_dataset"]
