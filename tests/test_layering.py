@@ -39,9 +39,10 @@ ALLOWED: dict[str, set[str]] = {
     "requirements": BASE | {"specs", "models", "weights"},
     "commands": BASE | {"argtypes", "data", "results", "models", "backends", "perf", "specs", "weights", "eval",
                         "report", "devices", "outdir", "distributed", "geometry", "requirements"},
+    "api": BASE | {"eval", "report", "commands"},
     "cli": BASE | {"commands", "data", "requirements"},
     "__main__": {"cli"},
-    "__init__": {"version", "models"},
+    "__init__": {"version", "models", "api"},
     "resources": set(),
 }
 # results/ stays light: what report, evaluate and notebooks read must not pull torch or matplotlib

@@ -1,6 +1,7 @@
-"""pose3dbench: benchmark monocular 3D human pose networks on Human3.6M.
+"""pose3dbench: benchmark monocular 3D human pose networks on Human3.6M, MuPoTS-3D and your own datasets.
 
-Data flows one way: dataset -> model -> raw predictions -> metrics/perf -> results -> report.
+Data flows one way: dataset -> crops -> model -> raw predictions -> metrics/cost -> results -> report. The Python
+API: ``benchmark``, ``evaluate``, ``report`` (``pose3dbench.api``) and ``load_model``.
 """
 from __future__ import annotations
 
@@ -14,4 +15,12 @@ def load_model(checkpoint, model=None, *, trust_checkpoint=False, **overrides):
     return _load_model(checkpoint, model, trust_checkpoint=trust_checkpoint, **overrides)
 
 
-__all__ = ["__version__", "load_model"]
+def __getattr__(name: str):
+    if name in ("benchmark", "evaluate", "report", "BenchmarkResults"):  # lazy: importing the package stays light
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'pose3dbench' has no attribute {name!r}")
+
+
+__all__ = ["__version__", "load_model", "benchmark", "evaluate", "report", "BenchmarkResults"]

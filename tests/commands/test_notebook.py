@@ -84,7 +84,7 @@ def test_notebook_runs_on_synthetic_data(tmp_path, monkeypatch):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     params.source = (f"DATA = {str(data)!r}\nMODELS = ['mobilehumanpose-lpski']\n"
-                     f"OUT, ROOTS, LIMIT, LIMIT_PER_ACTION = {str(out)!r}, ['gt'], None, 1\n"
+                     f"OUT, ROOTS, LIMIT, LIMIT_PER_GROUP = {str(out)!r}, ['gt'], None, 1\n"
                      f"PACKAGE, INPUTS = None, {str(tmp_path / 'no-inputs')!r}")
     monkeypatch.setenv("POSE3DBENCH_CACHE", str(tmp_path / "cache"))
     client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",

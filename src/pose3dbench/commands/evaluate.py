@@ -1,11 +1,5 @@
-"""``pose3dbench evaluate``: re-score saved predictions against a dataset split, without a model.
-
-Pose predictions are scored by the dataset's own scoring (``Dataset.scoring(split)``) from ``pred_cam`` (camera
-mm; and ``pred_img``, image pixels, where the dataset matches people in 2D); Human3.6M scoring is root-relative, so
-which root was used for back-projection does not change the numbers. Root-only files (RootNet) are scored by the
-dataset's root scoring (MRPE against the GT root). Files: ours (``.npz``), or what a dataset reads of the
-authors' formats (``Dataset.read_predictions``).
-"""
+"""``pose3dbench evaluate``: re-score saved predictions against a dataset split, without a model
+(``eval.rescore``), and print the dataset's record as tables or one JSON object."""
 from __future__ import annotations
 
 import json
@@ -15,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PredictionsError
-from ..roots import BOX_SOURCES, ROOT_SOURCES, box_source
+from ..roots import BOX_SOURCES
 
 
 def add_parser(sub) -> None:
@@ -45,75 +39,12 @@ def add_parser(sub) -> None:
     p.set_defaults(func=main)
 
 
-def _dataset_name(args, meta: dict) -> str | None:
-    from ..results.schema import V1_DATASET
-
-    if args.dataset:
-        return args.dataset
-    if meta.get("dataset"):
-        return str(meta["dataset"])
-    return V1_DATASET if "protocol" in meta else None
-
-
-def _split_and_root(args, ds, meta: dict) -> tuple[str, str, str | None]:
-    """(split, box source of the samples to match, root label to report or None for the split's own)."""
-    from ..errors import DatasetError
-
-    text = args.split if args.split is not None else meta.get("split", meta.get("protocol"))
-    try:
-        split = ds.split_name(str(text)) if text is not None else (ds.primary_split or ds.default_splits[0])
-    except DatasetError as exc:
-        raise PredictionsError(f"{args.predictions}: {exc}; pass --split") from None
-    label = meta.get("root", "gt") if args.root is None else args.root
-    if label not in ROOT_SOURCES:
-        raise PredictionsError(f"{args.predictions}: root {label!r} in the file is unknown; pass --root gt|rootnet")
-    return split, box_source(label), (label if args.root is None else None)
-
-
-def _joint_set(args, preds) -> str:
-    from ..joints import get_joint_set
-
-    name = args.joint_set or preds.meta.get("joint_set") or preds.num_joints
-    try:
-        js = get_joint_set(name)
-    except KeyError as exc:
-        raise PredictionsError(f"{args.predictions}: {exc.args[0]}; pass --joint-set") from None
-    if js.num_joints != preds.num_joints:
-        raise PredictionsError(f"{args.predictions}: predictions have {preds.num_joints} joints but joint set "
-                               f"{js.name!r} has {js.num_joints}; pass the right --joint-set")
-    return js.name
-
-
 def evaluate_file(args) -> dict:
-    """Load, match and score; returns the dataset's record (with ``dataset``, ``split``, ``root``)."""
-    from ..data.dataset import PosePredictions, dataset_class, detect_dataset
-    from ..results.predictions import load_predictions, match_to_samples
+    """``rescore`` with the command's arguments."""
+    from ..eval.rescore import rescore
 
-    name = args.dataset
-    preds = None
-    if name is None:
-        try:
-            preds = load_predictions(args.predictions)
-        except PredictionsError:
-            preds = None
-        name = _dataset_name(args, preds.meta) if preds is not None else None
-    cls = dataset_class(name) if name else detect_dataset(args.data)
-    ds = cls(args.data)
-    if preds is None:
-        split, box, label = _split_and_root(args, ds, {})
-        foreign = ds.evaluate_foreign(args.predictions, split)
-        if foreign is not None:
-            return {"dataset": ds.name, "split": split, **ds.record_fields(split), **foreign, "root": label or box}
-        preds = load_predictions(args.predictions)
-    split, box, label = _split_and_root(args, ds, preds.meta)
-    samples = ds.samples(split, box)
-    preds = match_to_samples(preds, samples.sample_id)
-    head = {"dataset": ds.name, "split": split, **ds.record_fields(split)}
-    if preds.kind == "root":
-        return {**head, "root": label or box, "metric": "MRPE",
-                **ds.root_scoring(split).score(samples, preds.root_cam), "skipped": dict(samples.skipped)}
-    res = ds.scoring(split).score(samples, PosePredictions(preds.pred_cam, _joint_set(args, preds), preds.pred_img))
-    return {**head, **res.record, "root": label or samples.box}
+    return rescore(args.predictions, args.data, dataset=args.dataset, split=args.split, root=args.root,
+                   joint_set=args.joint_set)
 
 
 def format_table(res: dict, source: str = "") -> str:
