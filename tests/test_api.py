@@ -1,4 +1,4 @@
-"""The Python API (``pose3dbench.benchmark`` / ``evaluate`` / ``report``): what the notebook and scripts use."""
+"""The Python API (``pose3dbench.benchmark`` / ``evaluate`` / ``write_report``): what the notebook and scripts use."""
 from __future__ import annotations
 
 import pytest
@@ -18,7 +18,7 @@ def test_benchmark_evaluate_and_report_from_python(tmp_path):
     data = res.document["settings"]["datasets"][0]["path"]
     again = pose3dbench.evaluate(tmp_path / "out" / ev["predictions"], data=data)
     assert again["total_mm"] == pytest.approx(ev["total_mm"], rel=1e-12) and again["split"] == "p2"
-    paths = pose3dbench.report(tmp_path / "out", latex=True)
+    paths = pose3dbench.write_report(tmp_path / "out", latex=True)
     assert paths["report_html"].is_file() and paths["tables_tex"].is_file()
 
 

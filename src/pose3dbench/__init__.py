@@ -1,7 +1,7 @@
 """pose3dbench: benchmark monocular 3D human pose networks on Human3.6M, MuPoTS-3D and your own datasets.
 
 Data flows one way: dataset -> crops -> model -> raw predictions -> metrics/cost -> results -> report. The Python
-API: ``benchmark``, ``evaluate``, ``report`` (``pose3dbench.api``) and ``load_model``.
+API: ``benchmark``, ``evaluate``, ``write_report`` (``pose3dbench.api``) and ``load_model``.
 """
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ def load_model(checkpoint, model=None, *, trust_checkpoint=False, **overrides):
 
 
 def __getattr__(name: str):
-    if name in ("benchmark", "evaluate", "report", "BenchmarkResults"):  # lazy: importing the package stays light
+    if name in ("benchmark", "evaluate", "write_report", "BenchmarkResults"):  # lazy: importing the package stays light
         from . import api
 
         return getattr(api, name)
     raise AttributeError(f"module 'pose3dbench' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "load_model", "benchmark", "evaluate", "report", "BenchmarkResults"]
+__all__ = ["__version__", "load_model", "benchmark", "evaluate", "write_report", "BenchmarkResults"]

@@ -1,4 +1,5 @@
-"""The Python API beside the CLI: ``benchmark``, ``evaluate``, ``report`` (also importable from ``pose3dbench``).
+"""The Python API beside the CLI: ``benchmark``, ``evaluate``, ``write_report`` (also ``pose3dbench.<name>``; the
+report function is not called ``report``, which is the package ``pose3dbench.report``).
 
 Stable under internal moves: notebooks and scripts call these, not ``pose3dbench.eval``/``report`` internals.
 
@@ -7,7 +8,7 @@ Stable under internal moves: notebooks and scripts call these, not ``pose3dbench
     print(res.table())                                  # the run's summary (each split in its unit)
     res.value("convnextpose-s:pretrained", "h36m", "p2")  # 51.8 (mm): the split's primary value, GT root
     pose3dbench.evaluate("out/predictions/x.npz", data="/data/h36m")["total_mm"]
-    pose3dbench.report("out", latex=True)
+    pose3dbench.write_report("out", latex=True)
 """
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ def evaluate(predictions, data, *, dataset: str | None = None, split: str | None
     return rescore(predictions, data, dataset=dataset, split=split, root=root, joint_set=joint_set)
 
 
-def report(out: str | Path, *, latex: bool = False, dataset: bool = True, **options) -> dict[str, Path]:
+def write_report(out: str | Path, *, latex: bool = False, dataset: bool = True, **options) -> dict[str, Path]:
     """(Re)build the report of a run folder (``pose3dbench report``); returns the written files by kind.
 
     ``dataset``: re-read the run's datasets for the qualitative panel and root CIs; ``options``: ``n_resamples``,
@@ -105,4 +106,4 @@ def report(out: str | Path, *, latex: bool = False, dataset: bool = True, **opti
     return build_report(Path(out), samples_by_split=samples, latex=latex, **options)
 
 
-__all__ = ["BenchmarkResults", "benchmark", "evaluate", "report"]
+__all__ = ["BenchmarkResults", "benchmark", "evaluate", "write_report"]
