@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 VOLATILE_KEYS = {"created_utc", "environment", "timing", "latency_ms", "throughput_ips", "peak_memory_mb",
-                 "mtime_ns"}
+                 "mtime_ns", "predictions"}
 # parity of an onnxruntime choice is measured on the run's first batch: deterministic on one machine
 # with one thread count, so it is compared like any other number
 
@@ -53,6 +53,29 @@ def differences(a, b, path: str = "", rtol: float = 0.0) -> list[str]:
     return [] if a == b else [f"{path}: {a!r} vs {b!r}"]
 
 
+def predictions_differences(ref: dict, new: dict, ref_dir: Path, new_dir: Path, rtol: float) -> list[str]:
+    """Array differences between the predictions files of the same evaluation in both runs."""
+    import numpy as np
+
+    def by_key(doc):
+        return {(kind, e["model"], e.get("dataset"), e.get("split"), e.get("root"), e.get("corruption"),
+                 e.get("severity")): e["predictions"] for kind in ("evaluations", "root_evaluations",
+                                                                  "corruption_evaluations")
+                for e in doc.get(kind) or []}
+
+    out, a_files, b_files = [], by_key(ref), by_key(new)
+    for key in sorted(set(a_files) & set(b_files), key=str):
+        with np.load(ref_dir / a_files[key]) as za, np.load(new_dir / b_files[key]) as zb:
+            a = {("per_sample" if k == "per_sample_mm" else k): za[k] for k in za.files if k != "meta"}
+            b = {("per_sample" if k == "per_sample_mm" else k): zb[k] for k in zb.files if k != "meta"}
+        for name in sorted(set(a) & set(b)):
+            x, y = a[name], b[name]
+            same = x.shape == y.shape and (np.array_equal(x, y) if rtol == 0 else np.allclose(x, y, rtol=rtol, atol=0))
+            if not same:
+                out.append(f"predictions {key[1]} {key[2]} {key[3]} {key[4]}: array {name} differs")
+    return out
+
+
 def run_demo(src: str, out: Path, extra: list[str]) -> dict:
     env = dict(os.environ, PYTHONPATH=str(Path(src).resolve()) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-m", "pose3dbench", "run", "--out", str(out), "--no-progress",
@@ -70,16 +93,21 @@ def main() -> int:
     ap.add_argument("--rtol", type=float, default=0.0, help="relative tolerance for floats (default: exact)")
     ap.add_argument("extra", nargs="*", help="extra `pose3dbench run` arguments (after --)")
     args = ap.parse_args()
+    from pose3dbench.results.schema import upgrade_document
+
     if args.files:
-        ref, new = (json.loads(Path(f).read_text()) for f in args.files)
+        ref, new = (upgrade_document(json.loads(Path(f).read_text())) for f in args.files)
+        diffs = differences(ref, new, rtol=args.rtol) + predictions_differences(
+            ref, new, Path(args.files[0]).parent, Path(args.files[1]).parent, args.rtol)
     elif args.ref:
         here = str(Path(__file__).resolve().parent.parent / "src")
         with tempfile.TemporaryDirectory() as tmp:
-            ref = run_demo(args.ref, Path(tmp) / "ref", args.extra)
-            new = run_demo(here, Path(tmp) / "new", args.extra)
+            ref = upgrade_document(run_demo(args.ref, Path(tmp) / "ref", args.extra))
+            new = upgrade_document(run_demo(here, Path(tmp) / "new", args.extra))
+            diffs = differences(ref, new, rtol=args.rtol) + predictions_differences(
+                ref, new, Path(tmp) / "ref", Path(tmp) / "new", args.rtol)
     else:
         ap.error("give --ref SRC or --files A B")
-    diffs = differences(ref, new, rtol=args.rtol)
     n_evals = len(new.get("evaluations", [])) + len(new.get("root_evaluations", []))
     print(f"{len(new.get('models', {}))} models, {n_evals} evaluations compared; "
           f"left out: {', '.join(sorted(VOLATILE_KEYS))}")
