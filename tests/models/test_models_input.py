@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pose3dbench.errors import ModelConfigError
-from pose3dbench.geometry import flip_merge
+from pose3dbench.models.codecs import flip_merge
 from pose3dbench.models import ModelConfig, create, get_config
 from pose3dbench.models.input import describe_input_convention, input_convention, normalize_crops
 

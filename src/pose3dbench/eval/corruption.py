@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import RunError
-from ..geometry import heatmap_to_camera
+from ..models.codecs import codec_for
 from ..protocols import box_source
 from ..results.metrics import evaluate_pose
 from ..results.predictions import save_predictions
@@ -86,8 +86,7 @@ def run_corruptions(engine: PoseInference, name: str, cfg, opts: RunOptions, nam
                 fname = store.corrupted_predictions_name(name, protocol, root, cname, sev)
                 partial = store.partial_dir(name, protocol, f"{cname}__s{int(sev)}")
                 coords, coords_noflip = engine.run(samples, partial, corruption=(cname, int(sev)))
-                pred_cam = heatmap_to_camera(coords, samples.bbox, root_cam, samples.focal, samples.princpt,
-                                             heatmap_size=tuple(cfg.heatmap_size), depth_bins=cfg.depth_bins)
+                pred_cam = codec_for(cfg).to_camera(coords, samples.bbox, root_cam, samples.focal, samples.princpt)
                 metrics = evaluate_pose(pred_cam, samples, protocol, joint_set=cfg.joint_set)
                 per_sample = np.asarray(metrics.pop("per_sample_mm"))
                 (out / fname).parent.mkdir(parents=True, exist_ok=True)

@@ -74,7 +74,7 @@ class BenchmarkRun:
     def execute(self) -> dict:
         opts, log, dist = self._prepare(), self.log, self.dist
         plan = self._plan_models()
-        poses = [m for m in plan if m.family != "rootnet"]
+        poses = [m for m in plan if m.output_kind == "pose"]
         self.store = ResultsStore(Path(opts.out), force=opts.force, document=self._new_document(),
                                   write_enabled=dist.is_main)
         previous = dist.broadcast(self.store.load_previous() if dist.is_main else None)
@@ -92,7 +92,7 @@ class BenchmarkRun:
             log(f"crop store: {crop_mode}" + (f" ({self.crops.root})" if crop_mode == "disk" else "")
                 + f" (--crop-cache {opts.crop_cache}): each (image, box, input size) is decoded once for all models")
 
-        queue = [m for m in plan if m.family == "rootnet"] + poses  # RootNet first: its roots feed rootnet-model
+        queue = [m for m in plan if m.output_kind == "root"] + poses  # RootNet first: its roots feed rootnet-model
         t_models = time.perf_counter()
         for k, entry in enumerate(queue, 1):
             log(model_progress(k, len(queue), entry.name, time.perf_counter() - t_models))
@@ -145,7 +145,7 @@ class BenchmarkRun:
                 name += "'"
             names.add(name)
             plan.append(dataclasses.replace(probe, name=name))
-        rootnets = [m for m in plan if m.family == "rootnet"]
+        rootnets = [m for m in plan if m.output_kind == "root"]
         if "rootnet-model" in opts.roots and not rootnets:
             raise RunError("--root rootnet-model needs a RootNet model in the run (e.g. --model rootnet-r50=CKPT)")
         if "rootnet-model" in opts.roots and len(rootnets) > 1:
@@ -182,7 +182,7 @@ class BenchmarkRun:
         model, backend = choose_backend(model, info, opts, self.device, entry, self.splits,
                                         self.splits.unchecked, self.crops, self.log)
         self._record_model(name, model, info, backend)
-        if model.config.family == "rootnet":
+        if entry.output_kind == "root":
             self._run_rootnet(name, model)
         else:
             self._run_pose(name, model)

@@ -1,7 +1,7 @@
 """One split of one model, from inference to its results.json record: predictions -> camera mm -> metrics.
 
 ``score_pose_split``: PoseInference coordinates (heatmap units) are back-projected to camera mm with the
-split's boxes, cameras and root (``geometry.heatmap_to_camera``), scored (``results.metrics``), saved as
+split's boxes, cameras and root (the codec's ``to_camera``), scored (``results.metrics``), saved as
 the predictions file and returned as an ``Evaluation``. ``score_root_split``: RootNet's roots (camera mm)
 scored as MRPE, saved and returned as a ``RootEvaluation``. Rank 0 only: the other ranks of a sharded
 run compute their share inside the inference calls.
@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..geometry import heatmap_to_camera
+from ..models.codecs import codec_for
 from ..results.metrics import evaluate_pose, root_errors
 from ..results.predictions import save_predictions
 from ..results.records import Evaluation, RootEvaluation, Timing
@@ -48,8 +48,7 @@ def score_pose_split(engine: PoseInference, name: str, cfg, samples, protocol: i
     """A pose model on one (protocol, root) split (rank 0; ``root_cam`` [N,3] camera mm, the split's root)."""
     coords, coords_noflip = engine.run(samples, partial)
     refuse_non_finite(name, coords, samples, opts)
-    pred_cam = heatmap_to_camera(coords, samples.bbox, root_cam, samples.focal, samples.princpt,
-                                 heatmap_size=tuple(cfg.heatmap_size), depth_bins=cfg.depth_bins)
+    pred_cam = codec_for(cfg).to_camera(coords, samples.bbox, root_cam, samples.focal, samples.princpt)
     metrics = evaluate_pose(pred_cam, samples, protocol, joint_set=cfg.joint_set)
     metrics["root"] = root
     if opts.amp:

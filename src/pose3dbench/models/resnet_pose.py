@@ -50,16 +50,15 @@ checks PoseNet from the JPEG against the authors' recorded coordinates):
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
-from ..errors import DatasetError, ModelConfigError
+from ..errors import ModelConfigError
 from .config import IMAGENET_MEAN, IMAGENET_STD, check_input_size_and_counts, ModelConfig
 from .keys import factor_channels, has_prefix, indices, need, resnet_depth
 from .registry import register_family, register_variant
 from .resnet import ResNetBackbone, resnet_out_channels
-from .soft_argmax import VolumetricPoseModel, soft_argmax_2d
+from .codecs import VolumetricPoseModel, soft_argmax_2d
 
 _POSENET_SOURCE = ("Moon, Chang, Lee, Camera Distance-aware Top-down Approach for 3D Multi-person Pose "
                    "Estimation from a Single RGB Image, ICCV 2019 (github.com/mks0601/3DMPPE_POSENET_RELEASE)")
@@ -72,7 +71,6 @@ _INTEGRAL_SOURCE = ("Sun, Xiao, Wei, Liang, Wei, Integral Human Pose Regression,
 DECONV_WIDTH = 256
 DECONV_LAYERS = 3
 HEAD_LAYOUTS = ("msra", "3dmppe")
-BBOX_REAL_MM = (2000.0, 2000.0)
 #: The MSRA Integral code's mean/std: ImageNet's times 255 in float64 (``config_pytorch.py``), on 0-255 pixels.
 MSRA_MEAN = tuple(v * 255 for v in IMAGENET_MEAN)
 MSRA_STD = tuple(v * 255 for v in IMAGENET_STD)
@@ -164,7 +162,7 @@ class RootNetHead(nn.Module):
 class RootNet(nn.Module):
     """3DMPPE RootNet: (image [B, 3, H, W], k [B, 1] mm) -> [B, 3] = (x, y heatmap px, depth mm).
 
-    ``takes_k_value`` tells callers that ``forward`` needs k (see ``rootnet_k_value``).
+    ``takes_k_value`` tells callers that ``forward`` needs k (``models.codecs.RootCodec.k_value``).
     """
 
     takes_k_value = True
@@ -200,32 +198,6 @@ class RootNet(nn.Module):
 
     def forward(self, img: torch.Tensor, k_value: torch.Tensor) -> torch.Tensor:
         return self.forward_with_gamma(img, k_value)[0]
-
-
-def rootnet_k_value(focal, bbox, bbox_real_mm: tuple[float, float] = BBOX_REAL_MM):
-    """RootNet's k = sqrt(A_real_x * A_real_y * f_x * f_y / (w * h)) in mm, shape [N, 1] float32.
-
-    focal: [N, 2] (f_x, f_y) in pixels; bbox: [N, 4] (x, y, w, h) in original-image pixels of the
-    *processed* box (aspect-ratio extended, as fed to the network); bbox_real_mm: the assumed
-    real-world box size (2000 x 2000 mm). Accepts numpy arrays or torch tensors (returns the same kind).
-    """
-    is_torch = isinstance(focal, torch.Tensor) or isinstance(bbox, torch.Tensor)
-    f = np.asarray(focal.detach().cpu() if isinstance(focal, torch.Tensor) else focal, dtype=np.float64)
-    b = np.asarray(bbox.detach().cpu() if isinstance(bbox, torch.Tensor) else bbox, dtype=np.float64)
-    f, b = np.atleast_2d(f), np.atleast_2d(b)
-    if f.ndim != 2 or f.shape[1] != 2 or b.ndim != 2 or b.shape[1] != 4 or f.shape[0] != b.shape[0]:
-        raise DatasetError(f"rootnet_k_value: expected focal [N, 2] and bbox [N, 4] with the same N, got "
-                           f"{f.shape} and {b.shape}; check the camera and bounding-box arrays")
-    area = b[:, 2] * b[:, 3]
-    bad = ~(np.isfinite(area) & (area > 0) & np.isfinite(f).all(axis=1) & (f > 0).all(axis=1))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DatasetError(f"rootnet_k_value: row {i} has focal {f[i].tolist()} and bbox {b[i].tolist()}; "
-                           "focal lengths and box width/height must be positive and finite "
-                           "(check the camera parameters and bounding boxes of the annotation / bbox_root file)")
-    k = np.sqrt(float(bbox_real_mm[0]) * float(bbox_real_mm[1]) * f[:, 0] * f[:, 1] / area)
-    k = k.astype(np.float32)[:, None]
-    return torch.from_numpy(k) if is_torch else k
 
 
 def to_msra_normalised(coords: torch.Tensor, heatmap_size: tuple[int, int], depth_bins: int) -> torch.Tensor:
@@ -352,7 +324,7 @@ def infer_arch_rootnet(shapes, *, joint_num=None, depth_bins=None, upsample_laye
 register_family("posenet", build_posenet, finalize_posenet, claims=claims_posenet, infer_arch=infer_arch_posenet,
                 key_priority=50)
 register_family("rootnet", build_rootnet, finalize_rootnet, claims=claims_rootnet, infer_arch=infer_arch_rootnet,
-                key_priority=30)
+                key_priority=30, output_kind="root")
 register_family("integral", build_integral, finalize_integral, claims=claims_integral,
                 infer_arch=infer_arch_integral, also_reads=("posenet",), key_priority=40)
 
