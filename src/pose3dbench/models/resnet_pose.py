@@ -50,6 +50,8 @@ checks PoseNet from the JPEG against the authors' recorded coordinates):
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -70,7 +72,6 @@ _INTEGRAL_SOURCE = ("Sun, Xiao, Wei, Liang, Wei, Integral Human Pose Regression,
 
 DECONV_WIDTH = 256
 DECONV_LAYERS = 3
-HEAD_LAYOUTS = ("msra", "3dmppe")
 #: The MSRA Integral code's mean/std: ImageNet's times 255 in float64 (``config_pytorch.py``), on 0-255 pixels.
 MSRA_MEAN = tuple(v * 255 for v in IMAGENET_MEAN)
 MSRA_STD = tuple(v * 255 for v in IMAGENET_STD)
@@ -125,6 +126,26 @@ class MSRADeconvHead(nn.Module):
         return x
 
 
+@dataclass(frozen=True)
+class HeadLayout:
+    """A head key layout of the PoseNet-style families and the input convention of the code its checkpoints come
+    from (the module docstring cites each): the head module, ``mean``/``std`` on 0-255 pixels, ``flip_mirror``."""
+
+    head: type[nn.Module]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    flip_mirror: str
+
+
+#: head_layout -> head and input convention. ``msra``: the MSRA Integral code (JimmySuen/integral-human-pose):
+#: ImageNet mean/std x 255 and the flip test mirrored in patch pixels; ``3dmppe``: mks0601's code (PoseNet, the
+#: Integral re-implementation): ImageNet mean/std and the heatmap mirror. Both feed 0-255 RGB crops.
+HEAD_LAYOUTS: dict[str, HeadLayout] = {
+    "msra": HeadLayout(MSRADeconvHead, MSRA_MEAN, MSRA_STD, "patch"),
+    "3dmppe": HeadLayout(PoseNetHead, IMAGENET_MEAN, IMAGENET_STD, "heatmap"),
+}
+
+
 class ResNetPoseNet(VolumetricPoseModel):
     """PoseNet / Integral: image [B, 3, H, W] -> [B, J, 3] (x, y, z) in heatmap units (0-based)."""
 
@@ -133,7 +154,7 @@ class ResNetPoseNet(VolumetricPoseModel):
         self.joint_num = int(joint_num)
         self.depth_bins = int(depth_bins)
         self.backbone = ResNetBackbone(resnet_depth)
-        head_cls = MSRADeconvHead if head_layout == "msra" else PoseNetHead
+        head_cls = HEAD_LAYOUTS["msra" if head_layout == "msra" else "3dmppe"].head
         self.head = head_cls(self.backbone.out_channels, self.joint_num * self.depth_bins)
         _init_head(self.head)
 
@@ -235,23 +256,20 @@ def finalize_posenet(config: ModelConfig) -> ModelConfig:
 def finalize_integral(config: ModelConfig) -> ModelConfig:
     """Validate (incl. head_layout, default "msra"); heatmap_size = input/4; input convention of the layout.
 
-    ``msra`` files come from the MSRA code: mean/std x 255 on 0-255 pixels and the flip test mirrored in
-    patch pixels; ``3dmppe`` files from mks0601's re-implementation: ImageNet mean/std on 0-255 pixels and
-    the heatmap mirror (see the module docstring). The layout's convention replaces the other layout's
-    defaults only, so an explicit ``mean``/``std``/``flip_mirror`` override is kept.
+    The layout's convention is the declared one (``HEAD_LAYOUTS``). It replaces another layout's defaults only,
+    so an explicit ``mean``/``std``/``flip_mirror`` override is kept.
     """
     config = _finalize_common(config)
     layout = config.arch.setdefault("head_layout", "msra")
     if layout not in HEAD_LAYOUTS:
         raise ModelConfigError(f"{config.variant}: head_layout must be one of {', '.join(HEAD_LAYOUTS)}, "
                                f"got {layout!r}")
-    msra = layout == "msra"
-    want_mean, want_std = (MSRA_MEAN, MSRA_STD) if msra else (IMAGENET_MEAN, IMAGENET_STD)
-    other_mean, other_std = (IMAGENET_MEAN, IMAGENET_STD) if msra else (MSRA_MEAN, MSRA_STD)
-    if tuple(config.mean) == tuple(other_mean) and tuple(config.std) == tuple(other_std):
-        config.mean, config.std = tuple(want_mean), tuple(want_std)
-    if config.flip_mirror == ("heatmap" if msra else "patch"):
-        config.flip_mirror = "patch" if msra else "heatmap"
+    want = HEAD_LAYOUTS[layout]
+    others = [conv for name, conv in HEAD_LAYOUTS.items() if name != layout]
+    if any(tuple(config.mean) == tuple(o.mean) and tuple(config.std) == tuple(o.std) for o in others):
+        config.mean, config.std = tuple(want.mean), tuple(want.std)
+    if any(config.flip_mirror == o.flip_mirror != want.flip_mirror for o in others):
+        config.flip_mirror = want.flip_mirror
     return config
 
 
@@ -345,7 +363,8 @@ for _depth in (50, 101, 152):
     ))
     register_variant(ModelConfig(
         family="integral", variant=f"integral-r{_depth}", joint_num=18, depth_bins=64,
-        arch={"resnet_depth": _depth, "head_layout": "msra"}, mean=MSRA_MEAN, std=MSRA_STD, flip_mirror="patch",
+        arch={"resnet_depth": _depth, "head_layout": "msra"}, mean=HEAD_LAYOUTS["msra"].mean,
+        std=HEAD_LAYOUTS["msra"].std, flip_mirror=HEAD_LAYOUTS["msra"].flip_mirror,
         description=(f"Integral Human Pose Regression, ResNet-{_depth} + 3 deconv (256) + 1x1, 64x64x64 heatmap "
                      "(MSRA key layout; head_layout='3dmppe' for the re-implementation's keys)"),
         published=({"p2_mpjpe_mm": 49.6, "p1_pa_mpjpe_mm": 40.6, "p2_mpjpe_reimpl_mm": 53.9,
