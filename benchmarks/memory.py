@@ -27,7 +27,7 @@ def tiny_model():
     from torch import nn
 
     from pose3dbench.models import ModelConfig
-    from pose3dbench.models.soft_argmax import soft_argmax_3d
+    from pose3dbench.models.codecs import soft_argmax_3d
 
     class Tiny(nn.Module):
         def __init__(self):

@@ -81,6 +81,7 @@ def op_profile(model, ort_model, x: torch.Tensor, top: int = 6) -> dict:
 def parity_all(threads: int | None) -> list[dict]:
     from pose3dbench.backends import wrap_model
     from pose3dbench.models import registry
+    from pose3dbench.models.codecs import codec_for
 
     rows = []
     for name in registry.available():
@@ -91,7 +92,7 @@ def parity_all(threads: int | None) -> list[dict]:
         export_s = time.perf_counter() - t0
         x = torch.randn(3, 3, 256, 256)
         with torch.inference_mode():
-            if model.config.family == "rootnet":
+            if codec_for(model).takes_k_value:
                 k = torch.tensor([[2500.0], [3000.0], [4200.0]])
                 ref, got = model(x, k)[:, :2], ort_model(x, k)[:, :2]
             else:

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from pose3dbench.models import ModelConfig
-from pose3dbench.models.soft_argmax import soft_argmax_3d
+from pose3dbench.models.codecs import soft_argmax_3d
 
 
 class TinyPose(nn.Module):

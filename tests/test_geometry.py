@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from pose3dbench.geometry import (
-    camera_to_heatmap, flip_merge, heatmap_to_camera, image_to_camera, project_to_image, world_to_camera,
-)
+from pose3dbench.geometry import image_to_camera, project_to_image, world_to_camera
 from pose3dbench.joints import H36M_FLIP_PAIRS
+from pose3dbench.models.codecs import camera_to_heatmap, flip_merge, heatmap_to_camera
 
 FRAME_DIR = Path(__file__).parent / "fixtures" / "h36m-real" / "s11_frame"
 
@@ -60,7 +59,7 @@ def test_heatmap_to_camera_hand_computed():
     f = np.array([[1000.0, 1000.0]])
     c = np.array([[500.0, 500.0]])
     # x_img = 32/64*200+100 = 200, y_img = 16/64*400+50 = 150, Z = (48/64*2-1)*1000+5000 = 5500
-    out = heatmap_to_camera(coords, bbox, root, f, c, heatmap_size=(64, 64), depth_bins=64)
+    out = heatmap_to_camera(coords, bbox, root, f, c, heatmap_size=(64, 64), depth_bins=64, depth_range_mm=2000.0)
     np.testing.assert_allclose(out, [[[-1650.0, -1925.0, 5500.0]]])
     # non-square heatmap: x uses W, y uses H; depth range scales the depth cube
     out2 = heatmap_to_camera(np.array([[[16.0, 16.0, 16.0]]]), bbox, root, f, c, heatmap_size=(64, 32),
@@ -113,9 +112,9 @@ def test_round_trip_camera_heatmap_camera(backend):
     f = np.tile(cam["f"], (n, 1))
     c = np.tile(cam["c"], (n, 1))
     src = torch.from_numpy(jc) if backend == "torch" else jc
-    hm = camera_to_heatmap(src, bbox, root, f, c, heatmap_size=(64, 48), depth_bins=64)
+    hm = camera_to_heatmap(src, bbox, root, f, c, heatmap_size=(64, 48), depth_bins=64, depth_range_mm=2000.0)
     assert 0 < float(hm[..., 0].min()) and float(hm[..., 0].max()) < 48  # inside the crop
-    back = heatmap_to_camera(hm, bbox, root, f, c, heatmap_size=(64, 48), depth_bins=64)
+    back = heatmap_to_camera(hm, bbox, root, f, c, heatmap_size=(64, 48), depth_bins=64, depth_range_mm=2000.0)
     assert type(back) is type(src)
     np.testing.assert_allclose(np.asarray(back), jc, rtol=0, atol=1e-8)
 
@@ -125,8 +124,9 @@ def test_heatmap_to_camera_torch_float32_matches_numpy():
     coords = rng.uniform(0, 63, (3, 18, 3))
     args = (np.tile([100.0, 50.0, 300.0, 300.0], (3, 1)), rng.normal([0, 0, 5000], 300, (3, 3)),
             np.full((3, 2), 1145.0), np.full((3, 2), 512.0))
-    ref = heatmap_to_camera(coords, *args, heatmap_size=(64, 64), depth_bins=64)
-    out = heatmap_to_camera(torch.from_numpy(coords).float(), *args, heatmap_size=(64, 64), depth_bins=64)
+    ref = heatmap_to_camera(coords, *args, heatmap_size=(64, 64), depth_bins=64, depth_range_mm=2000.0)
+    out = heatmap_to_camera(torch.from_numpy(coords).float(), *args, heatmap_size=(64, 64), depth_bins=64,
+                            depth_range_mm=2000.0)
     assert out.dtype == torch.float32
     np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5, atol=1e-2)
 
@@ -141,4 +141,4 @@ def test_image_to_camera_inverts_projection():
 def test_bad_per_sample_shape_is_rejected():
     with pytest.raises(ValueError, match="bbox"):
         heatmap_to_camera(np.zeros((2, 18, 3)), np.zeros((2, 3)), np.zeros((2, 3)), np.ones((2, 2)),
-                          np.zeros((2, 2)), heatmap_size=(64, 64), depth_bins=64)
+                          np.zeros((2, 2)), heatmap_size=(64, 64), depth_bins=64, depth_range_mm=2000.0)

@@ -29,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "data": BASE | {"outdir", "geometry"},
     "weights": BASE,
     "results": BASE | {"data"},
-    "models": BASE,
+    "models": BASE | {"geometry"},
     "backends": BASE | {"models"},
     "perf": BASE | {"models", "devices"},
     "specs": BASE | {"models", "backends", "weights"},
@@ -120,3 +120,48 @@ def test_light_packages_import_without_torch(package):
             "[importlib.import_module(m) for m in mods]\n").replace("package_is_report", str(package == "report"))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def _mentions_family(node: ast.AST) -> bool:
+    """``family``, ``x.family``, ``getattr(x, "family")`` anywhere inside ``node``."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and "family" in sub.id.lower():
+            return True
+        if isinstance(sub, ast.Attribute) and "family" in sub.attr.lower():
+            return True
+        if isinstance(sub, ast.Constant) and sub.value == "family":
+            return True
+    return False
+
+
+def _family_branch(node: ast.AST) -> bool:
+    """A comparison of a family (name, attribute or getattr) with ``"rootnet"``."""
+    if not isinstance(node, ast.Compare):
+        return False
+    sides = [node.left, *node.comparators]
+    names = {s.value for side in sides for s in ast.walk(side) if isinstance(s, ast.Constant)}
+    return "rootnet" in names and any(_mentions_family(side) for side in sides)
+
+
+def test_no_family_branch_on_rootnet_outside_models():
+    """Only ``models/`` knows which family is RootNet: everyone else asks the codec (``models.codecs.codec_for``:
+    ``output_kind``, ``takes_k_value``, ``example_inputs``). Root and box *source* names ``"rootnet"`` are fine."""
+    bad = []
+    for path in sorted(PKG.rglob("*.py")):
+        if _unit(path) == "models":
+            continue
+        bad += [f"{path.relative_to(PKG.parent)}:{node.lineno}: {ast.unparse(node)}"
+                for node in ast.walk(ast.parse(path.read_text(), str(path))) if _family_branch(node)]
+    assert not bad, "family branches on RootNet outside models/ (use the codec API):\n" + "\n".join(bad)
+
+
+def test_the_family_branch_check_sees_the_usual_spellings():
+    """The check above is not vacuous: each spelling of a family branch is caught, a root source is not."""
+    def caught(src: str) -> bool:
+        return any(_family_branch(node) for node in ast.walk(ast.parse(src)))
+
+    assert caught('m.family == "rootnet"') and caught('family != "rootnet"')
+    assert caught('getattr(cfg, "family", None) == "rootnet"') and caught('cfg.family in ("rootnet", "x")')
+    assert caught('getattr(getattr(model, "config", None), "family", None) == "rootnet"')
+    assert not caught('root == "rootnet"') and not caught('box_source(r) == "rootnet"')
+    assert not caught('key[1] == "rootnet"') and not caught('root_source == "rootnet" and split != "test"')

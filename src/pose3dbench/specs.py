@@ -127,7 +127,8 @@ def validate_custom_model(model: Any, where: str, *, check_forward: bool = True)
     heatmap_size (H, W heatmap pixels), input_size (H, W input pixels), mean, std, and optionally
     input_pixel_range (``"0-255"`` default, or ``"0-1"``) and input_channel_order (``"RGB"``/``"BGR"``). With
     ``check_forward`` one zero image [1, 3, H, W] must give [1, joint_num, 3] (heatmap units);
-    a RootNet-family model is called as (img, k_value [1, 1]) and must give [1, 3].
+    a RootNet-family model (``codec_for(model).takes_k_value``) is called as (img, k_value [1, 1]) and
+    must give [1, 3].
     """
     if not isinstance(model, nn.Module):
         raise ModelSpecError(f"{where} returned {type(model).__name__}, not a torch.nn.Module; "
@@ -158,17 +159,19 @@ def validate_custom_model(model: Any, where: str, *, check_forward: bool = True)
         raise ModelSpecError(f"{where}: {exc}") from None
     model.eval()
     if check_forward:
-        rootnet = cfg.family == "rootnet"
+        from .models.codecs import codec_for
+
+        codec = codec_for(model)  # RootNet: forward(img, k_value) -> [B, 3]
         param = next(iter(model.parameters()), None)
         device = param.device if param is not None else torch.device("cpu")
         img = torch.zeros(1, 3, h, w, device=device)
         try:
             with torch.inference_mode():
-                out = model(img, torch.full((1, 1), 3000.0, device=device)) if rootnet else model(img)
+                out = model(*codec.example_inputs(img))
         except Exception as exc:
             raise ModelSpecError(f"{where}: forward on a [1, 3, {h}, {w}] image failed: {type(exc).__name__}: {exc}. "
                                  "The zoo interface is forward(img [B,3,H,W]) -> [B, joint_num, 3].") from exc
-        want = (1, 3) if rootnet else (1, joints, 3)
+        want = codec.output_shape(1)
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != want:
             got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise ModelSpecError(f"{where}: forward returned {got}, expected a tensor of shape {list(want)} "

@@ -190,13 +190,13 @@ def synth_dir(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("protocol", [1, 2])
 def test_synthetic_set_heatmap_round_trip_scores_zero(synth_dir, tmp_path, capsys, protocol):
     """GT -> heatmap units (RootNet box and root) -> camera mm -> .npz -> evaluate: ~0 mm."""
-    from pose3dbench.geometry import camera_to_heatmap, heatmap_to_camera
+    from pose3dbench.models.codecs import camera_to_heatmap, heatmap_to_camera
 
     data = synth_dir
     s = load_split(data, protocol, "rootnet")
     geo = dict(heatmap_size=(64, 64), depth_bins=64)
-    hm = camera_to_heatmap(s.joints_cam, s.bbox, s.root_cam, s.focal, s.princpt, **geo)
-    pred_cam = heatmap_to_camera(hm, s.bbox, s.root_cam, s.focal, s.princpt, **geo)
+    hm = camera_to_heatmap(s.joints_cam, s.bbox, s.root_cam, s.focal, s.princpt, **geo, depth_range_mm=2000.0)
+    pred_cam = heatmap_to_camera(hm, s.bbox, s.root_cam, s.focal, s.princpt, **geo, depth_range_mm=2000.0)
     path = save_predictions(tmp_path / "p.npz", image_id=s.image_id, coords_hm=hm, bbox=s.bbox, root_cam=s.root_cam,
                             pred_cam=pred_cam, meta={**geo, "joint_set": "h36m18", "protocol": protocol,
                                                      "root": "rootnet", "model": "gt"})

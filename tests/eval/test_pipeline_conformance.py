@@ -207,16 +207,16 @@ def test_a_wrong_flip_merge_misses_the_flip_test_coordinates(pipeline_data, chec
     mirror (x -> W - x - 1): measured 0.38-0.45 units off; ``no_swap``: left/right pairs not swapped: 10-20.
     Both far outside the 0.1 tolerance plus another CPU's 2.5e-2.
     """
-    from pose3dbench.eval import inference
+    from pose3dbench.models import codecs
 
-    real = inference.flip_merge
+    real = codecs.flip_merge
 
     def wrong_merge(coords, flipped, heatmap_w, pairs, mirror="heatmap", input_w=None):
         if wrong == "patch_mirror":
             return real(coords, flipped, heatmap_w, pairs, mirror="patch", input_w=256)
         return real(coords, flipped, heatmap_w, [], mirror=mirror, input_w=input_w)
 
-    monkeypatch.setattr(inference, "flip_merge", wrong_merge)
+    monkeypatch.setattr(codecs, "flip_merge", wrong_merge)  # what the codec's flip test calls
     specs = [f"{variant}={checkpoints[name]}" for name, variant in CONFIGS.items()]
     got, _ = run_and_read(pipeline_data, tmp_path / "out", specs)
     for name, variant in CONFIGS.items():

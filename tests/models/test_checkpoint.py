@@ -12,9 +12,10 @@ from conformance_utils import CONFIG_NAMES, load_vector, recipe_v1
 from pose3dbench import load_model
 from pose3dbench.errors import CheckpointError, Pose3DBenchError
 from pose3dbench.models import registry
-from pose3dbench.models.checkpoint import (CheckpointWarning, _variant_shapes, closest_variant, factor_channels,
-                                           infer_architecture, infer_config, infer_family, read_checkpoint,
-                                           state_dict_diff)
+from pose3dbench.models.checkpoint import (CheckpointWarning, closest_variant, infer_architecture, infer_config,
+                                           infer_family, read_checkpoint, state_dict_diff)
+from pose3dbench.models.checkpoint.load import _variant_shapes
+from pose3dbench.models.keys import factor_channels
 from pose3dbench.models.info import ModelInfo
 from pose3dbench.specs import resolve_model_spec
 from pose3dbench.errors import ModelSpecError

@@ -18,6 +18,7 @@ import torch
 from conformance_utils import (CONFIG_NAMES, ROOTNET_K_VALUE, assert_close, check_heatmap, conformance_input,
                                load_vector, recipe_v1)
 from pose3dbench import load_model
+from pose3dbench.models.codecs import codec_for
 
 GIVEN = {
     "convnextpose_official": "convnextpose", "convnextpose_femto_d256_dd32_up2": "convnextpose",
@@ -82,7 +83,7 @@ def _check_outputs(name: str, model, vec: dict) -> None:
     with torch.no_grad():
         heat = model.forward_heatmaps(img)
         check_heatmap(heat, vec)
-        coord = model(img, ROOTNET_K_VALUE) if model.config.family == "rootnet" else model(img)
+        coord = model(img, ROOTNET_K_VALUE) if codec_for(model).takes_k_value else model(img)
     ref = vec["outputs"]["coord"]["values"]
     if name == "integral_r50_msra":  # recorded normalised: x/W - 0.5, y/H - 0.5, z/D - 0.5
         h, w = model.config.heatmap_size

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from pose3dbench import load_model, models
+from pose3dbench.models.codecs import codec_for
 from pose3dbench.models.input import example_input
 
 
@@ -29,13 +30,12 @@ def test_build_save_load_run(name, tmp_path, one_thread):
         assert torch.equal(a, b)
 
     x = example_input(cfg, batch_size=1)
+    codec = codec_for(model)  # RootNet: forward(img, k_value = 3000 mm) -> [1, 3]
     with torch.inference_mode():
-        if cfg.family == "rootnet":
-            k = torch.full((1, 1), 3000.0)
-            out, again = model(x, k), named(x, k)
+        out, again = model(*codec.example_inputs(x)), named(*codec.example_inputs(x))
+        if codec.output_kind == "root":
             assert out.shape == (1, 3)
         else:
-            out, again = model(x), named(x)
             assert out.shape == (1, cfg.joint_num, 3)  # (x, y, z) in heatmap units
             h, w = cfg.heatmap_size
             assert (out[..., 0] >= 0).all() and (out[..., 0] <= w - 1).all()

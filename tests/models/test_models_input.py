@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pose3dbench.errors import ModelConfigError
-from pose3dbench.geometry import flip_merge
+from pose3dbench.models.codecs import flip_merge
 from pose3dbench.models import ModelConfig, create, get_config
 from pose3dbench.models.input import describe_input_convention, input_convention, normalize_crops
 
@@ -49,6 +49,23 @@ def test_zoo_conventions_per_family():
     reimpl = get_config("integral-r50", head_layout="3dmppe")  # mks0601's re-implementation: PoseNet's convention
     assert reimpl.mean == MEAN and reimpl.std == STD and reimpl.flip_mirror == "heatmap"
     assert "0-255" in describe_input_convention(msra) and "patch" in describe_input_convention(msra)
+
+
+def test_integral_head_layouts_declare_their_convention():
+    """The convention of each Integral key layout is the declared table (resnet_pose.HEAD_LAYOUTS), whichever
+    layout the config starts from; an explicit override the table does not hold is kept."""
+    from pose3dbench.models.registry import get_family
+    from pose3dbench.models.resnet_pose import HEAD_LAYOUTS, MSRADeconvHead, PoseNetHead
+
+    assert set(HEAD_LAYOUTS) == {"msra", "3dmppe"}
+    assert HEAD_LAYOUTS["msra"].head is MSRADeconvHead and HEAD_LAYOUTS["3dmppe"].head is PoseNetHead
+    for start in HEAD_LAYOUTS:
+        base = get_config("integral-r50", head_layout=start)
+        for layout, conv in HEAD_LAYOUTS.items():
+            cfg = get_family("integral").finalize(base.with_overrides(head_layout=layout))
+            assert (cfg.mean, cfg.std, cfg.flip_mirror) == (tuple(conv.mean), tuple(conv.std), conv.flip_mirror)
+    kept = get_config("integral-r50", head_layout="3dmppe", mean="0.5;0.5;0.5", std="0.2;0.2;0.2")
+    assert kept.mean == (0.5, 0.5, 0.5) and kept.std == (0.2, 0.2, 0.2) and kept.flip_mirror == "heatmap"
 
 
 def test_bad_convention_is_refused_with_the_fix():

@@ -11,7 +11,7 @@ from pose3dbench.errors import CheckpointError, ModelConfigError
 from pose3dbench.models import registry
 from pose3dbench.models import mobilehumanpose as mhp
 from pose3dbench.models.config import ModelConfig
-from pose3dbench.models.soft_argmax import soft_argmax_3d
+from pose3dbench.models.codecs import soft_argmax_3d
 
 # conformance vector -> (registry variant, joint_num, backbone, heatmap size, depth bins)
 CASES = {

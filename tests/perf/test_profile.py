@@ -12,9 +12,9 @@ from torch import nn
 
 from pose3dbench.cli import main as cli_main
 from pose3dbench.errors import Pose3DBenchError
+from pose3dbench.models.codecs import DEFAULT_K_VALUE
 from pose3dbench.perf import profile as profile_mod
 from pose3dbench.perf.profile import (
-    DEFAULT_K_VALUE,
     count_macs,
     count_parameters,
     needs_k_value,

@@ -20,14 +20,11 @@ import torch
 
 from . import require_onnx
 from ..errors import BackendError
+from ..models.codecs import codec_for
 META_CONFIG = "pose3dbench.config"
 META_OUTPUT = "pose3dbench.output"
 META_INPUT = "pose3dbench.input"
 DEFAULT_OPSET = 17
-
-
-def _is_rootnet(model) -> bool:
-    return getattr(getattr(model, "config", None), "family", None) == "rootnet"
 
 
 def export_onnx_bytes(model: torch.nn.Module, *, opset: int = DEFAULT_OPSET, output: str = "coords",
@@ -52,16 +49,14 @@ def export_onnx_bytes(model: torch.nn.Module, *, opset: int = DEFAULT_OPSET, out
     model.eval().cpu()
     dummy_batch = int(fixed_batch) if fixed_batch else 2
     img = torch.zeros(dummy_batch, 3, h, w)
-    rootnet = _is_rootnet(model)
+    codec = codec_for(model)
     model_x = _for_export(model)
     if output == "heatmaps":
-        if rootnet:
+        if codec.output_kind != "pose":
             raise BackendError("heatmap export is for pose models; RootNet exports its coordinates only")
         target, args, names = _Heatmaps(model_x), (img,), ["img"]
-    elif rootnet:
-        target, args, names = model_x, (img, torch.full((dummy_batch, 1), 3000.0)), ["img", "k_value"]
-    else:
-        target, args, names = model_x, (img,), ["img"]
+    else:  # RootNet: a second input k_value [B, 1] mm (the codec's example k)
+        target, args, names = model_x, codec.example_inputs(img), list(codec.input_names)
     axes = None if fixed_batch else {n: {0: "batch"} for n in names + [output]}
     buf = io.BytesIO()
     try:

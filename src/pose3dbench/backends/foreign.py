@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import Pose3DBenchError
 from ..joints import JOINT_SET_BY_COUNT
+from ..models.codecs import codec_for
 from ..models.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig
 from ..models.info import ModelInfo
 from . import require_onnx, require_onnxruntime
@@ -37,7 +38,7 @@ from .ort import OnnxLayout, OrtModel
 
 JOINT_CANDIDATES = (21, 18, 17)
 _SIDE_FIELDS = ("family", "variant", "joint_num", "depth_bins", "heatmap_size", "input_size", "mean", "std",
-                "input_pixel_range", "input_channel_order", "flip_mirror")
+                "input_pixel_range", "input_channel_order", "flip_mirror", "depth_range_mm")
 
 
 def _dims(value_info) -> list[int | str | None]:
@@ -163,11 +164,12 @@ def load_onnx_model(path: str | Path, *, spec: str | None = None, threads: int |
     fixed_batch = in_dims[0] if isinstance(in_dims[0], int) else None
 
     family = str(hints.get("family", "onnx"))
+    root_output = codec_for(family).output_kind == "root"  # RootNet: [N, 3] = x_hm, y_hm, depth mm
     layout = None
     errors = []
     for out in proto.graph.output:
         shape = _dims(out)
-        if family == "rootnet" and len(shape) == 2 and shape[1] == 3:
+        if root_output and len(shape) == 2 and shape[1] == 3:
             layout = {"kind": "coords", "joint_num": 1, "depth_bins": hints.get("depth_bins", 1),
                       "heatmap_size": None}
         else:
@@ -184,7 +186,7 @@ def load_onnx_model(path: str | Path, *, spec: str | None = None, threads: int |
         layout["kind"] = meta[META_OUTPUT] if meta[META_OUTPUT] in ("coords", "heatmaps") else layout["kind"]
 
     joint_num = int(layout["joint_num"])
-    if family != "rootnet" and joint_num not in JOINT_SET_BY_COUNT:
+    if not root_output and joint_num not in JOINT_SET_BY_COUNT:
         raise BackendError(f"{path}: {joint_num} joints; only the 17/18 (Human3.6M) and 21 (MuCo) joint sets "
                            "can be scored on Human3.6M")
     heatmap_size = layout["heatmap_size"] or (tuple(int(v) for v in hints["heatmap_size"])
@@ -206,7 +208,8 @@ def load_onnx_model(path: str | Path, *, spec: str | None = None, threads: int |
         config = base.with_overrides(
             joint_num=joint_num, depth_bins=int(depth_bins), heatmap_size=tuple(int(v) for v in heatmap_size),
             input_size=tuple(input_size), mean=hints.get("mean", IMAGENET_MEAN), std=hints.get("std", IMAGENET_STD),
-            **{k: hints[k] for k in ("input_pixel_range", "input_channel_order", "flip_mirror") if k in hints},
+            **{k: hints[k] for k in ("input_pixel_range", "input_channel_order", "flip_mirror", "depth_range_mm")
+               if k in hints},
             arch=dict(stored.get("arch") or {}), published=dict(stored.get("published") or {}),
             description=stored.get("description")
             or f"ONNX model {path.name} ({layout['kind']} output) run with onnxruntime")

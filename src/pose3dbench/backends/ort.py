@@ -3,7 +3,7 @@
 ``OrtModel(...)(img)``: img [B, 3, H, W] float32 normalised crop (input pixels) -> [B, J, 3] (x, y, z)
 in heatmap units, like every zoo model; RootNet-style graphs take ``(img, k_value [B, 1] mm)``.
 Graphs that output raw volumetric heatmaps [B, J*D, Hm, Wm] (or [B, J, D, Hm, Wm]) are decoded with
-the shared ``soft_argmax_3d``; graphs with a batch axis fixed to N run in slices of N (the last one
+the shared ``models.codecs.soft_argmax_3d``; graphs with a batch axis fixed to N run in slices of N (the last one
 zero-padded).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models.soft_argmax import soft_argmax_3d
+from ..models.codecs import codec_for, soft_argmax_3d
 from . import require_onnxruntime
 from ..errors import BackendError
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class OrtModel(nn.Module):
         self.onnx_params = onnx_params
         self.joint_num = layout.joint_num
         self.depth_bins = layout.depth_bins
-        if getattr(config, "family", None) == "rootnet":
+        if codec_for(config).takes_k_value:
             self.takes_k_value = True
 
     @property
@@ -147,11 +147,11 @@ def wrap_model(model: nn.Module, backend: str = "onnxruntime", *, threads: int |
         return model
     require_onnxruntime()
     data = export_onnx_bytes(model)
-    rootnet = getattr(model.config, "family", None) == "rootnet"
+    takes_k = codec_for(model).takes_k_value
     layout = OnnxLayout(kind="coords", input_name="img", output_name="coords",
                         joint_num=int(getattr(model.config, "joint_num", 1)),
                         depth_bins=int(getattr(model.config, "depth_bins", 1)),
-                        k_input_name="k_value" if rootnet else None)
+                        k_input_name="k_value" if takes_k else None)
     n_params = sum(p.numel() for p in model.parameters())
     return OrtModel(data, model.config, layout, threads=threads, providers=providers, source=model,
                     onnx_params=n_params)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..models.codecs import codec_for
+
 
 def make_input_dependent(model: nn.Module, x: torch.Tensor, logit_std: float = 1.0) -> nn.Module:
     """Batch-norm statistics from ``x`` (images [B,3,H,W]), last conv rescaled so the heatmap logits have
@@ -18,7 +20,7 @@ def make_input_dependent(model: nn.Module, x: torch.Tensor, logit_std: float = 1
             m.momentum = None  # cumulative average: one pass sets the statistics of x
             m.reset_running_stats()
     with torch.no_grad():
-        model(x, torch.full((len(x), 1), 3000.0)) if model.config.family == "rootnet" else model(x)
+        model(*codec_for(model).example_inputs(x))  # RootNet: with the example k
     model.eval()
     last = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
     with torch.no_grad():

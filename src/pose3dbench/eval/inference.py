@@ -21,9 +21,8 @@ import torch
 from ..data.fingerprint import comparable, split_fingerprint
 from ..distributed import DistContext
 from ..errors import RunError
-from ..geometry import flip_merge, heatmap_to_camera, image_to_camera
-from ..joints import get_joint_set
-from ..models.input import input_convention, normalize_crops
+from ..models.codecs import codec_for
+from ..models.input import normalize_crops
 from ..results.store import writing
 from .options import RunOptions
 from .resume import array_digest, load_chunks, prepare_partial, save_chunk
@@ -73,10 +72,8 @@ class PoseInference:
         self.identity = identity  # the model's identity in results.json: chunks of another model are not re-used
         self.log = log  # where resuming from (or discarding) saved chunks is said
         cfg = model.config
-        self.heatmap_w = int(cfg.heatmap_size[1])
         self.input_hw = tuple(int(v) for v in cfg.input_size)
-        self.flip_mirror = input_convention(cfg)["flip_mirror"]
-        self.joint_set = get_joint_set(cfg.joint_num) if cfg.joint_num in (17, 18, 21) else None
+        self.codec = codec_for(cfg)  # the flip test: the model's mirror and its joint set's left/right pairs
         self.cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self.images_per_s: float | None = None  # of the model on computed crops, latest split that computed any
         self.seconds = 0.0
@@ -104,8 +101,7 @@ class PoseInference:
             else:
                 both = self.model(torch.cat([x, torch.flip(x, dims=[3])], dim=0)).float()
                 c, cf = both[: x.shape[0]], both[x.shape[0]:]
-        pairs = self.joint_set.flip_pairs if self.joint_set is not None else ()
-        return flip_merge(c, cf, self.heatmap_w, pairs, mirror=self.flip_mirror, input_w=self.input_hw[1]), c
+        return self.codec.merge_flip(c, cf), c
 
     def reference_float32(self, samples, rows) -> np.ndarray:
         """coords_hm [n,J,3] of ``rows`` in float32 (no autocast), for the --amp accuracy check; not cached."""
@@ -276,13 +272,12 @@ def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch
     Sharded (``dist`` enabled): each rank computes whole batches of its share, all ranks get all rows.
     ``cache`` (crop key -> raw [3] output) lets splits that share crops (P1's S11 inside P2) compute them once.
     """
-    from ..models.resnet_pose import rootnet_k_value
-
+    codec = codec_for(model)  # k from the crops' focal and box; output -> root camera mm
     stop = stop if stop is not None else StopController()
     cfg = model.config
     n = len(samples)
     out = np.zeros((n, 3), dtype=np.float64)
-    k_all = torch.from_numpy(rootnet_k_value(samples.focal, samples.bbox).astype(np.float32).reshape(n, 1))
+    k_all = torch.from_numpy(codec.k_value(samples.focal, samples.bbox).astype(np.float32).reshape(n, 1))
     dist = dist if dist is not None else DistContext()
     keys = crop_keys(samples, range(n))
     cache = {} if cache is None else cache
@@ -308,21 +303,8 @@ def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch
     for i, k in enumerate(keys):
         cache[k] = out[i].copy()
     seconds = time.perf_counter() - t0
-    hm_h, hm_w = cfg.heatmap_size
-    bbox = samples.bbox
-    x_img = out[:, 0] / hm_w * bbox[:, 2] + bbox[:, 0]
-    y_img = out[:, 1] / hm_h * bbox[:, 3] + bbox[:, 1]
-    root_img = np.stack([x_img, y_img, out[:, 2]], axis=1)[:, None, :]  # (x px, y px, Z mm) [N, 1, 3]
-    root_cam = image_to_camera(root_img, samples.focal, samples.princpt)[:, 0]
+    root_cam = codec.to_camera(out, samples.bbox, samples.focal, samples.princpt)
     return root_cam, out, seconds
-
-
-def heatmap_to_image(coords_hm: np.ndarray, bbox: np.ndarray, heatmap_size) -> np.ndarray:
-    """[N,J,2] image pixels of heatmap coordinates [N,J,3] (x/W_hm * box_w + box_x, y likewise)."""
-    h, w = (int(v) for v in heatmap_size)
-    b = np.asarray(bbox, dtype=np.float64)[:, None, :]
-    c = np.asarray(coords_hm, dtype=np.float64)
-    return np.stack([c[..., 0] / w * b[..., 2] + b[..., 0], c[..., 1] / h * b[..., 3] + b[..., 1]], axis=-1)
 
 
 def amp_check(engine: PoseInference, ds, samples, root_cam, coords, pred_cam, cfg, amp: str) -> dict:
@@ -334,13 +316,12 @@ def amp_check(engine: PoseInference, ds, samples, root_cam, coords, pred_cam, cf
     rows = np.arange(min(len(samples), AMP_CHECK_SAMPLES))
     ref = engine.reference_float32(samples, rows)
     sub = samples.subset(rows)
-    ref_cam = heatmap_to_camera(ref, sub.bbox, root_cam[rows], sub.focal, sub.princpt,
-                                heatmap_size=tuple(cfg.heatmap_size), depth_bins=cfg.depth_bins)
+    ref_cam = codec_for(cfg).to_camera(ref, sub.bbox, root_cam[rows], sub.focal, sub.princpt)
     shift = float(np.linalg.norm(np.asarray(pred_cam)[rows] - ref_cam, axis=-1).mean())
     scoring = ds.scoring(samples.split)
     pred_rows = np.asarray(pred_cam)[rows]
-    amp_img = heatmap_to_image(np.asarray(coords)[rows], sub.bbox, cfg.heatmap_size)
-    ref_img = heatmap_to_image(ref, sub.bbox, cfg.heatmap_size)
+    amp_img = codec_for(cfg).to_image(np.asarray(coords)[rows], sub.bbox)
+    ref_img = codec_for(cfg).to_image(ref, sub.bbox)
     e_amp = scoring.score(sub, PosePredictions(pred_rows, cfg.joint_set, amp_img)).record[scoring.value]
     e_ref = scoring.score(sub, PosePredictions(ref_cam, cfg.joint_set, ref_img)).record[scoring.value]
     return {"dtype": amp, "check_samples": int(len(rows)), "mean_joint_shift_mm": shift, "metric": scoring.metric,

@@ -20,6 +20,7 @@ import torch
 
 from ..allocator import release_free_memory
 from ..errors import Pose3DBenchError, RunError
+from ..models.codecs import codec_for
 from ..models.info import ModelInfo
 from ..models.input import describe_input_convention, input_convention, normalize_crops
 from .inference import crop_keys
@@ -107,8 +108,8 @@ def check_named_family(spec: str, model, info: ModelInfo) -> None:
 
 @dataclass(frozen=True)
 class ModelPlan:
-    """A ``--model`` spec as the run plans it: display name, family, input size (H, W pixels), and what it
-    predicts (``pose``: joints; ``root``: a root position per crop, e.g. RootNet)."""
+    """A ``--model`` spec as the run plans it: display name, family, input size (H, W pixels) and what its
+    output is (``output_kind``: ``pose`` or ``root``, from ``models.codecs.codec_for``)."""
 
     spec: str
     name: str
@@ -153,10 +154,10 @@ def probe_model(spec: str, opts: RunOptions, log: Callable[[str], None] | None =
 
     if spec in registry.available():
         cfg = registry.get_config(spec)
-        return ModelPlan(spec, spec, cfg.family, tuple(int(v) for v in cfg.input_size), _output_kind(cfg))
+        return ModelPlan(spec, spec, cfg.family, tuple(int(v) for v in cfg.input_size), codec_for(cfg).output_kind)
     model, info = resolve_seeded(spec, opts, replay_warnings=True, log=log, run_warnings=run_warnings)
     plan = ModelPlan(spec, info.name, model.config.family, tuple(int(v) for v in model.config.input_size),
-                     _output_kind(model.config))
+                     codec_for(model).output_kind)
     del model, info
     release_free_memory()
     return plan
@@ -188,10 +189,6 @@ def free_model(model) -> None:
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     release_free_memory()
-
-
-def _output_kind(config) -> str:
-    return "root" if config.family == "rootnet" else "pose"
 
 
 def run_boxes(opts: RunOptions, run_splits) -> list[tuple[str, str, str]]:
@@ -271,16 +268,14 @@ def choose_backend(model, info: ModelInfo, opts: RunOptions, device: torch.devic
     _, patches = next(iter(store.batches(first.image_path, first.bbox, rows, batch_size=len(rows),
                                          out_hw=entry.input_size, image_size=first.image_size)))
     x = normalize_crops(patches, model.config, device)
+    codec = codec_for(model)
     with torch.inference_mode():
-        if model.config.family == "rootnet":
-            from ..models.resnet_pose import rootnet_k_value
-
-            k = torch.from_numpy(rootnet_k_value(first.focal[rows], first.bbox[rows]).astype(np.float32).reshape(-1, 1))
-            a, b = model(x, k).float(), ort_model(x, k).float()
+        args = codec.forward_inputs(x, first.focal[rows], first.bbox[rows])  # RootNet: with k of these crops
+        a, b = model(*args).float(), ort_model(*args).float()
+        if codec.output_kind == "root":
             parity = float((a[:, :2] - b[:, :2]).abs().max())
             ok = parity <= AUTO_PARITY_HM and bool(((a[:, 2] - b[:, 2]).abs() <= 1e-5 * a[:, 2].abs()).all())
         else:
-            a, b = model(x).float(), ort_model(x).float()
             parity = float((a - b).abs().max())
             ok = parity <= AUTO_PARITY_HM
     if not ok:

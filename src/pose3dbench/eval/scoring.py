@@ -14,11 +14,11 @@ from typing import Callable
 import numpy as np
 
 from ..data.dataset import Dataset, PosePredictions
-from ..geometry import heatmap_to_camera
+from ..models.codecs import codec_for
 from ..results.predictions import save_predictions
 from ..results.records import Evaluation, RootEvaluation, Timing
 from ..results.store import ResultsStore
-from .inference import PoseInference, amp_check, heatmap_to_image, infer_roots, refuse_non_finite
+from .inference import PoseInference, amp_check, infer_roots, refuse_non_finite
 from .options import RunOptions
 
 POSE_TIMING_NOTE = ("images_per_s: end-to-end (decode, crop, forward incl. flip) on the crops this model computed "
@@ -28,10 +28,11 @@ POSE_TIMING_NOTE = ("images_per_s: end-to-end (decode, crop, forward incl. flip)
 def pose_predictions(coords_hm: np.ndarray, samples, root_cam: np.ndarray, cfg) -> PosePredictions:
     """A model's heatmap coordinates [N,J,3] (x, y heatmap units, z depth bins) as the split's predictions: image
     pixels (x / W_hm * box_w + box_x, likewise y) and camera mm (each joint's depth from its bin around the
-    root's, then back through the intrinsics: the authors' ``evaluate``), in the model's joint set."""
-    pred_cam = heatmap_to_camera(coords_hm, samples.bbox, root_cam, samples.focal, samples.princpt,
-                                 heatmap_size=tuple(cfg.heatmap_size), depth_bins=cfg.depth_bins)
-    return PosePredictions(pred_cam, cfg.joint_set, heatmap_to_image(coords_hm, samples.bbox, cfg.heatmap_size))
+    root's, then back through the intrinsics: the authors' ``evaluate``), in the model's joint set; the
+    arithmetic is the model's codec's (``models.codecs``)."""
+    codec = codec_for(cfg)
+    pred_cam = codec.to_camera(coords_hm, samples.bbox, root_cam, samples.focal, samples.princpt)
+    return PosePredictions(pred_cam, cfg.joint_set, codec.to_image(coords_hm, samples.bbox))
 
 
 def score_root_split(model, name: str, ds: Dataset, samples, opts: RunOptions, device, store: ResultsStore,

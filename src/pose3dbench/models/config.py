@@ -3,7 +3,8 @@
 Units: ``input_size`` and ``heatmap_size`` are (H, W) in pixels of the input crop and of the
 output heatmap; ``input_pixel_range`` / ``input_channel_order`` / ``mean`` / ``std`` say how a crop
 becomes the network input (``pose3dbench.models.input``); ``depth_bins`` is the number of discrete depth bins of the
-volumetric heatmap (spanning 2000 mm around the root for the 3DMPPE family). Model outputs are in heatmap units.
+volumetric heatmap, spanning ``depth_range_mm`` (2000 mm for the 3DMPPE family) centred on the root depth. Model
+outputs are in heatmap units; ``pose3dbench.models.codecs`` turns them into pixels and camera millimetres.
 """
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from ..joints import JOINT_SET_BY_COUNT
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: The 3DMPPE ``bbox_3d_shape`` depth (mm): what the depth bins of every family here span around the root.
+DEFAULT_DEPTH_RANGE_MM = 2000.0
 
 # Aliases accepted for override names (the authors' cfg names -> ours).
 _ALIASES = {"depth_dim": "depth_bins", "output_shape": "heatmap_size", "input_shape": "input_size"}
@@ -33,7 +37,10 @@ class ModelConfig:
     input_channel_order: ``"RGB"`` or ``"BGR"``; ``mean``/``std`` are in that order and pixel range.
     flip_mirror: how the flip test maps the mirrored pass back: ``"heatmap"`` (x -> W_hm - 1 - x, the
         3DMPPE ``main/test.py``) or ``"patch"`` (x_px -> W_in - 1 - x_px in input pixels, the MSRA
-        ``validNet``). See ``pose3dbench.models.input`` and ``pose3dbench.geometry.flip_merge``.
+        ``validNet``). See ``pose3dbench.models.input`` and ``pose3dbench.models.codecs.flip_merge``.
+    depth_range_mm: the depth (mm) the ``depth_bins`` span, centred on the root depth: z in bins ->
+        Z = (z / depth_bins * 2 - 1) * depth_range_mm / 2 + root_Z (``models.codecs``). 2000 mm is the 3DMPPE
+        ``bbox_3d_shape`` every family here was trained with.
     """
 
     family: str
@@ -47,12 +54,14 @@ class ModelConfig:
     input_pixel_range: str = "0-255"
     input_channel_order: str = "RGB"
     flip_mirror: str = "heatmap"
+    depth_range_mm: float = DEFAULT_DEPTH_RANGE_MM
     arch: dict[str, Any] = field(default_factory=dict)
     published: dict[str, Any] = field(default_factory=dict)
     description: str = ""
 
     def __post_init__(self) -> None:
         self.check_input_convention()
+        self.check_depth_range()
 
     def check_input_convention(self) -> None:
         """ModelConfigError naming the variant when the input convention fields are not valid."""
@@ -63,6 +72,17 @@ class ModelConfig:
                                      self.flip_mirror)
         if problem:
             raise ModelConfigError(f"{self.variant}: {problem}")
+
+    def check_depth_range(self) -> None:
+        """ModelConfigError naming the variant unless ``depth_range_mm`` is a positive, finite number (mm)."""
+        from ..errors import ModelConfigError
+
+        value = self.depth_range_mm
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < float(value) < float("inf")
+        if not ok:
+            raise ModelConfigError(f"{self.variant}: depth_range_mm must be a positive number of millimetres "
+                                   f"(the depth the depth bins span, 2000 for 3DMPPE), got {value!r}")
+        self.depth_range_mm = float(value)
 
     @property
     def joint_set(self) -> str:
@@ -102,6 +122,7 @@ class ModelConfig:
                 valid = sorted((top - {"family", "arch", "published"}) | set(new.arch) | {"depth_dim"})
                 raise TypeError(f"unknown override {key!r} for {self.variant}; valid: {', '.join(valid)}")
         new.check_input_convention()
+        new.check_depth_range()
         return new
 
 

@@ -30,7 +30,7 @@ from ..errors import ModelConfigError
 from .config import check_input_size_and_counts, ModelConfig
 from .keys import factor_channels, has_prefix, indices, need
 from .registry import register_family, register_variant
-from .soft_argmax import VolumetricPoseModel
+from .codecs import VolumetricPoseModel
 
 FAMILY = "convnextpose"
 _SOURCE = ("Nguyen et al., ConvNeXtPose: A Fast Accurate Method for 3D Human Pose Estimation and its "

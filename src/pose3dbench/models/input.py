@@ -30,7 +30,7 @@ import torch
 
 PIXEL_RANGES = ("0-255", "0-1")
 CHANNEL_ORDERS = ("RGB", "BGR")
-#: How the flip test's mirrored pass is mapped back (see ``pose3dbench.geometry.flip_merge``).
+#: How the flip test's mirrored pass is mapped back (see ``pose3dbench.models.codecs.flip_merge``).
 FLIP_MIRRORS = ("heatmap", "patch")
 
 #: What a config object without the fields (a bring-your-own model with its own config class) is taken to use.

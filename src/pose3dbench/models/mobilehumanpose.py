@@ -42,7 +42,7 @@ from ..errors import CheckpointError, MobileHumanPoseConfigError
 from .config import ModelConfig
 from .keys import factor_channels, has_prefix, need
 from .registry import register_family, register_variant
-from .soft_argmax import VolumetricPoseModel
+from .codecs import VolumetricPoseModel
 
 BACKBONES = ("LPSKI", "LPRES", "LPWO")
 

@@ -31,7 +31,9 @@ class Family:
     """A model family: ``build(config)`` and ``finalize(config)`` (derived fields), plus the checkpoint
     adapter that lives in the family's file: ``claims(keys)`` (is this state dict in my key layout?),
     ``infer_arch(shapes, joint_num=, depth_bins=, upsample_layers=, source=)`` -> {joint_num, depth_bins,
-    arch}, and ``also_reads`` (other families' key layouts this one accepts when asked for by name)."""
+    arch}, and ``also_reads`` (other families' key layouts this one accepts when asked for by name).
+    ``output_kind``: what its forward gives, ``pose`` ([B, J, 3] heatmap units) or ``root`` (RootNet's
+    forward(img, k_value) -> [B, 3]); ``models.codecs.codec_for`` picks the family's codec from it."""
 
     name: str
     build: Callable[[ModelConfig], nn.Module]
@@ -40,6 +42,7 @@ class Family:
     infer_arch: Callable[..., dict] = _no_arch
     also_reads: tuple[str, ...] = ()
     key_priority: int = 100  # lower is asked first by ``key_layouts`` (more specific layouts first)
+    output_kind: str = "pose"
 
 
 _FAMILIES: dict[str, Family] = {}
@@ -50,10 +53,13 @@ _loaded = False
 def register_family(name: str, build: Callable[[ModelConfig], nn.Module],
                     finalize: Callable[[ModelConfig], ModelConfig] | None = None, *,
                     claims: Callable[[list[str]], bool] | None = None, infer_arch: Callable[..., dict] | None = None,
-                    also_reads: tuple[str, ...] = (), key_priority: int = 100) -> None:
-    """Register a family with its builder and, for checkpoint loading, its key-layout hooks (see ``Family``)."""
+                    also_reads: tuple[str, ...] = (), key_priority: int = 100, output_kind: str = "pose") -> None:
+    """Register a family with its builder, for checkpoint loading its key-layout hooks, and the kind of output
+    its forward gives (``pose`` or ``root``; see ``Family``)."""
+    if output_kind not in ("pose", "root"):
+        raise ValueError(f"family {name!r}: output_kind must be 'pose' or 'root', got {output_kind!r}")
     _FAMILIES[name] = Family(name, build, finalize or (lambda c: c), claims or _no_claim, infer_arch or _no_arch,
-                             tuple(also_reads), key_priority)
+                             tuple(also_reads), key_priority, output_kind)
 
 
 def register_variant(config: ModelConfig) -> None:

@@ -50,16 +50,17 @@ checks PoseNet from the JPEG against the authors' recorded coordinates):
 """
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from ..errors import DatasetError, ModelConfigError
+from ..errors import ModelConfigError
 from .config import IMAGENET_MEAN, IMAGENET_STD, check_input_size_and_counts, ModelConfig
 from .keys import factor_channels, has_prefix, indices, need, resnet_depth
 from .registry import register_family, register_variant
 from .resnet import ResNetBackbone, resnet_out_channels
-from .soft_argmax import VolumetricPoseModel, soft_argmax_2d
+from .codecs import VolumetricPoseModel, soft_argmax_2d
 
 _POSENET_SOURCE = ("Moon, Chang, Lee, Camera Distance-aware Top-down Approach for 3D Multi-person Pose "
                    "Estimation from a Single RGB Image, ICCV 2019 (github.com/mks0601/3DMPPE_POSENET_RELEASE)")
@@ -71,8 +72,6 @@ _INTEGRAL_SOURCE = ("Sun, Xiao, Wei, Liang, Wei, Integral Human Pose Regression,
 
 DECONV_WIDTH = 256
 DECONV_LAYERS = 3
-HEAD_LAYOUTS = ("msra", "3dmppe")
-BBOX_REAL_MM = (2000.0, 2000.0)
 #: The MSRA Integral code's mean/std: ImageNet's times 255 in float64 (``config_pytorch.py``), on 0-255 pixels.
 MSRA_MEAN = tuple(v * 255 for v in IMAGENET_MEAN)
 MSRA_STD = tuple(v * 255 for v in IMAGENET_STD)
@@ -127,6 +126,26 @@ class MSRADeconvHead(nn.Module):
         return x
 
 
+@dataclass(frozen=True)
+class HeadLayout:
+    """A head key layout of the PoseNet-style families and the input convention of the code its checkpoints come
+    from (the module docstring cites each): the head module, ``mean``/``std`` on 0-255 pixels, ``flip_mirror``."""
+
+    head: type[nn.Module]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    flip_mirror: str
+
+
+#: head_layout -> head and input convention. ``msra``: the MSRA Integral code (JimmySuen/integral-human-pose):
+#: ImageNet mean/std x 255 and the flip test mirrored in patch pixels; ``3dmppe``: mks0601's code (PoseNet, the
+#: Integral re-implementation): ImageNet mean/std and the heatmap mirror. Both feed 0-255 RGB crops.
+HEAD_LAYOUTS: dict[str, HeadLayout] = {
+    "msra": HeadLayout(MSRADeconvHead, MSRA_MEAN, MSRA_STD, "patch"),
+    "3dmppe": HeadLayout(PoseNetHead, IMAGENET_MEAN, IMAGENET_STD, "heatmap"),
+}
+
+
 class ResNetPoseNet(VolumetricPoseModel):
     """PoseNet / Integral: image [B, 3, H, W] -> [B, J, 3] (x, y, z) in heatmap units (0-based)."""
 
@@ -135,7 +154,7 @@ class ResNetPoseNet(VolumetricPoseModel):
         self.joint_num = int(joint_num)
         self.depth_bins = int(depth_bins)
         self.backbone = ResNetBackbone(resnet_depth)
-        head_cls = MSRADeconvHead if head_layout == "msra" else PoseNetHead
+        head_cls = HEAD_LAYOUTS["msra" if head_layout == "msra" else "3dmppe"].head
         self.head = head_cls(self.backbone.out_channels, self.joint_num * self.depth_bins)
         _init_head(self.head)
 
@@ -164,7 +183,7 @@ class RootNetHead(nn.Module):
 class RootNet(nn.Module):
     """3DMPPE RootNet: (image [B, 3, H, W], k [B, 1] mm) -> [B, 3] = (x, y heatmap px, depth mm).
 
-    ``takes_k_value`` tells callers that ``forward`` needs k (see ``rootnet_k_value``).
+    ``takes_k_value`` tells callers that ``forward`` needs k (``models.codecs.RootCodec.k_value``).
     """
 
     takes_k_value = True
@@ -202,32 +221,6 @@ class RootNet(nn.Module):
         return self.forward_with_gamma(img, k_value)[0]
 
 
-def rootnet_k_value(focal, bbox, bbox_real_mm: tuple[float, float] = BBOX_REAL_MM):
-    """RootNet's k = sqrt(A_real_x * A_real_y * f_x * f_y / (w * h)) in mm, shape [N, 1] float32.
-
-    focal: [N, 2] (f_x, f_y) in pixels; bbox: [N, 4] (x, y, w, h) in original-image pixels of the
-    *processed* box (aspect-ratio extended, as fed to the network); bbox_real_mm: the assumed
-    real-world box size (2000 x 2000 mm). Accepts numpy arrays or torch tensors (returns the same kind).
-    """
-    is_torch = isinstance(focal, torch.Tensor) or isinstance(bbox, torch.Tensor)
-    f = np.asarray(focal.detach().cpu() if isinstance(focal, torch.Tensor) else focal, dtype=np.float64)
-    b = np.asarray(bbox.detach().cpu() if isinstance(bbox, torch.Tensor) else bbox, dtype=np.float64)
-    f, b = np.atleast_2d(f), np.atleast_2d(b)
-    if f.ndim != 2 or f.shape[1] != 2 or b.ndim != 2 or b.shape[1] != 4 or f.shape[0] != b.shape[0]:
-        raise DatasetError(f"rootnet_k_value: expected focal [N, 2] and bbox [N, 4] with the same N, got "
-                           f"{f.shape} and {b.shape}; check the camera and bounding-box arrays")
-    area = b[:, 2] * b[:, 3]
-    bad = ~(np.isfinite(area) & (area > 0) & np.isfinite(f).all(axis=1) & (f > 0).all(axis=1))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DatasetError(f"rootnet_k_value: row {i} has focal {f[i].tolist()} and bbox {b[i].tolist()}; "
-                           "focal lengths and box width/height must be positive and finite "
-                           "(check the camera parameters and bounding boxes of the annotation / bbox_root file)")
-    k = np.sqrt(float(bbox_real_mm[0]) * float(bbox_real_mm[1]) * f[:, 0] * f[:, 1] / area)
-    k = k.astype(np.float32)[:, None]
-    return torch.from_numpy(k) if is_torch else k
-
-
 def to_msra_normalised(coords: torch.Tensor, heatmap_size: tuple[int, int], depth_bins: int) -> torch.Tensor:
     """Heatmap units [..., 3] -> the Integral (MSRA) code's normalised (x/W - 0.5, y/H - 0.5, z/D - 0.5)."""
     h, w = heatmap_size
@@ -263,23 +256,20 @@ def finalize_posenet(config: ModelConfig) -> ModelConfig:
 def finalize_integral(config: ModelConfig) -> ModelConfig:
     """Validate (incl. head_layout, default "msra"); heatmap_size = input/4; input convention of the layout.
 
-    ``msra`` files come from the MSRA code: mean/std x 255 on 0-255 pixels and the flip test mirrored in
-    patch pixels; ``3dmppe`` files from mks0601's re-implementation: ImageNet mean/std on 0-255 pixels and
-    the heatmap mirror (see the module docstring). The layout's convention replaces the other layout's
-    defaults only, so an explicit ``mean``/``std``/``flip_mirror`` override is kept.
+    The layout's convention is the declared one (``HEAD_LAYOUTS``). It replaces another layout's defaults only,
+    so an explicit ``mean``/``std``/``flip_mirror`` override is kept.
     """
     config = _finalize_common(config)
     layout = config.arch.setdefault("head_layout", "msra")
     if layout not in HEAD_LAYOUTS:
         raise ModelConfigError(f"{config.variant}: head_layout must be one of {', '.join(HEAD_LAYOUTS)}, "
                                f"got {layout!r}")
-    msra = layout == "msra"
-    want_mean, want_std = (MSRA_MEAN, MSRA_STD) if msra else (IMAGENET_MEAN, IMAGENET_STD)
-    other_mean, other_std = (IMAGENET_MEAN, IMAGENET_STD) if msra else (MSRA_MEAN, MSRA_STD)
-    if tuple(config.mean) == tuple(other_mean) and tuple(config.std) == tuple(other_std):
-        config.mean, config.std = tuple(want_mean), tuple(want_std)
-    if config.flip_mirror == ("heatmap" if msra else "patch"):
-        config.flip_mirror = "patch" if msra else "heatmap"
+    want = HEAD_LAYOUTS[layout]
+    others = [conv for name, conv in HEAD_LAYOUTS.items() if name != layout]
+    if any(tuple(config.mean) == tuple(o.mean) and tuple(config.std) == tuple(o.std) for o in others):
+        config.mean, config.std = tuple(want.mean), tuple(want.std)
+    if any(config.flip_mirror == o.flip_mirror != want.flip_mirror for o in others):
+        config.flip_mirror = want.flip_mirror
     return config
 
 
@@ -352,7 +342,7 @@ def infer_arch_rootnet(shapes, *, joint_num=None, depth_bins=None, upsample_laye
 register_family("posenet", build_posenet, finalize_posenet, claims=claims_posenet, infer_arch=infer_arch_posenet,
                 key_priority=50)
 register_family("rootnet", build_rootnet, finalize_rootnet, claims=claims_rootnet, infer_arch=infer_arch_rootnet,
-                key_priority=30)
+                key_priority=30, output_kind="root")
 register_family("integral", build_integral, finalize_integral, claims=claims_integral,
                 infer_arch=infer_arch_integral, also_reads=("posenet",), key_priority=40)
 
@@ -373,7 +363,8 @@ for _depth in (50, 101, 152):
     ))
     register_variant(ModelConfig(
         family="integral", variant=f"integral-r{_depth}", joint_num=18, depth_bins=64,
-        arch={"resnet_depth": _depth, "head_layout": "msra"}, mean=MSRA_MEAN, std=MSRA_STD, flip_mirror="patch",
+        arch={"resnet_depth": _depth, "head_layout": "msra"}, mean=HEAD_LAYOUTS["msra"].mean,
+        std=HEAD_LAYOUTS["msra"].std, flip_mirror=HEAD_LAYOUTS["msra"].flip_mirror,
         description=(f"Integral Human Pose Regression, ResNet-{_depth} + 3 deconv (256) + 1x1, 64x64x64 heatmap "
                      "(MSRA key layout; head_layout='3dmppe' for the re-implementation's keys)"),
         published=({"p2_mpjpe_mm": 49.6, "p1_pa_mpjpe_mm": 40.6, "p2_mpjpe_reimpl_mm": 53.9,

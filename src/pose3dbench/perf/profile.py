@@ -39,6 +39,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..devices import environment, resolve_device
 from ..errors import ProfileError
+from ..models.codecs import DEFAULT_K_VALUE, codec_for
 
 __all__ = [
     "ProfileError",
@@ -48,11 +49,7 @@ __all__ = [
     "make_inputs",
     "needs_k_value",
     "format_table",
-    "DEFAULT_K_VALUE",
 ]
-
-#: RootNet's k (mm): sqrt(f_x * f_y * A_real / A_img) for a ~2 m x 2 m box, a typical Human3.6M value.
-DEFAULT_K_VALUE = 3000.0
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _MB = 1024.0 * 1024.0
@@ -64,11 +61,11 @@ _MB = 1024.0 * 1024.0
 def needs_k_value(model: nn.Module) -> bool:
     """True for RootNet-style models whose forward takes ``(img, k_value)``.
 
-    Decided by ``model.config.family == "rootnet"`` or, for other modules, by a forward parameter
+    Decided by the model's codec (``models.codecs.codec_for(model).takes_k_value``: a root-output family
+    such as RootNet, or a model declaring ``takes_k_value``) or, for other modules, by a forward parameter
     named ``k_value``.
     """
-    config = getattr(model, "config", None)
-    if config is not None and getattr(config, "family", None) == "rootnet":
+    if codec_for(model).takes_k_value:
         return True
     try:
         params = inspect.signature(model.forward).parameters
@@ -80,7 +77,7 @@ def needs_k_value(model: nn.Module) -> bool:
 def make_inputs(model: nn.Module, batch_size: int, input_size: Sequence[int] = (256, 256),
                 device: str | torch.device = "cpu") -> tuple[torch.Tensor, ...]:
     """Random float32 inputs: image ``[B, 3, H, W]`` and, for RootNet-style models, ``k_value [B, 1]`` in
-    mm (``DEFAULT_K_VALUE``). The image is made as ``run`` makes it: uniform uint8 noise crops through
+    mm (``models.codecs.DEFAULT_K_VALUE``). The image is made as ``run`` makes it: uniform uint8 noise crops through
     the model's own input convention (``models.input.normalize_crops``: pixel range, channel order,
     mean/std), so the values a profiled network sees have the scale of real input; models without a
     ``config`` get N(0, 1) values."""
