@@ -320,8 +320,8 @@ def amp_check(engine: PoseInference, ds, samples, root_cam, coords, pred_cam, cf
     shift = float(np.linalg.norm(np.asarray(pred_cam)[rows] - ref_cam, axis=-1).mean())
     scoring = ds.scoring(samples.split)
     pred_rows = np.asarray(pred_cam)[rows]
-    amp_img = codec_for(cfg).to_image(np.asarray(coords)[rows], sub.bbox)
-    ref_img = codec_for(cfg).to_image(ref, sub.bbox)
+    amp_img = codec_for(cfg).to_image(np.asarray(coords)[rows], sub.bbox)[..., :2]
+    ref_img = codec_for(cfg).to_image(ref, sub.bbox)[..., :2]
     e_amp = scoring.score(sub, PosePredictions(pred_rows, cfg.joint_set, amp_img)).record[scoring.value]
     e_ref = scoring.score(sub, PosePredictions(ref_cam, cfg.joint_set, ref_img)).record[scoring.value]
     return {"dtype": amp, "check_samples": int(len(rows)), "mean_joint_shift_mm": shift, "metric": scoring.metric,

@@ -32,7 +32,7 @@ def pose_predictions(coords_hm: np.ndarray, samples, root_cam: np.ndarray, cfg) 
     arithmetic is the model's codec's (``models.codecs``)."""
     codec = codec_for(cfg)
     pred_cam = codec.to_camera(coords_hm, samples.bbox, root_cam, samples.focal, samples.princpt)
-    return PosePredictions(pred_cam, cfg.joint_set, codec.to_image(coords_hm, samples.bbox))
+    return PosePredictions(pred_cam, cfg.joint_set, codec.to_image(coords_hm, samples.bbox)[..., :2])
 
 
 def score_root_split(model, name: str, ds: Dataset, samples, opts: RunOptions, device, store: ResultsStore,
