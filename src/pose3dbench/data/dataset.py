@@ -50,7 +50,9 @@ class Scored:
     record: the JSON-able metrics of the split (the dataset's fields; the primary value under
     ``declaration()["value"]``). per_sample: [N] the primary metric's term per row (mm or %), for the
     predictions file and the bootstrap; ``weights`` [N] how rows weigh in the primary value (None: equally).
-    arrays: more per-row arrays to keep beside the predictions (e.g. ``per_sample_scaled_mm``).
+    arrays: more arrays to keep beside the predictions: per row (e.g. ``per_sample_scaled_mm``), or per scored unit
+    where the metric's unit is not a row (``unit_id``, ``unit_value``, ``unit_stratum``: e.g. MuPoTS-3D's annotated
+    people, their 3DPCK and sequence; the report bootstraps them when the split declares ``unit_bootstrap``).
     """
 
     record: dict

@@ -108,8 +108,10 @@ def build_report(out_dir: Path, *, samples_by_split: dict | None = None,
                                  + T.provenance(res, evaluated, cost=True))
         blocks.append(lb)
         latex_tables.append(lb)
+        units = "".join(f"; {d['title']}: over {decl['unit_bootstrap']}" for d in T.datasets_of(res)
+                        for decl in list(d.get("scoring", {}).values())[:1] if decl.get("unit_bootstrap"))
         blocks.append(T.evaluations_table(res, data.cis, "Values in each split's unit. 95% CI: paired percentile "
-                                          f"bootstrap over samples ({n_resamples} resamples, seed {seed}). * = "
+                                          f"bootstrap over samples{units} ({n_resamples} resamples, seed {seed}). * = "
                                           "approximate joint mapping (joints of another skeleton stand in for the "
                                           "dataset's joints). " + T.provenance(res, evaluated), data.variant_cis))
     else:

@@ -124,10 +124,16 @@ def collect(out_dir: Path, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEF
                 data.notes.append(f"Inconsistent: the mean of the per-sample values in {ev['predictions']} is "
                                   f"{mean:.2f} {unit} but results.json says {value:.2f} {unit}.")
     for key in T.splits_of(res):
-        if not T.decl_of(res, key).get("value_is_mean", True):
+        decl = T.decl_of(res, key)
+        if decl.get("unit_bootstrap"):  # the value is a stratified mean over the metric's units (e.g. people)
+            members = {res["evaluations"][i]["model"]: (p.unit_id, p.unit_value, p.unit_stratum)
+                       for i, p in data.predictions.items()
+                       if T.split_key(res["evaluations"][i]) == key and p.unit_value is not None and p.unit_value.size}
+        elif decl.get("value_is_mean", True):
+            members = {res["evaluations"][i]["model"]: (p.key, p.per_row) for i, p in data.predictions.items()
+                       if T.split_key(res["evaluations"][i]) == key and p.per_row is not None and p.per_row.size}
+        else:
             continue  # the value is not a mean over samples: a bootstrap of the mean would be another statistic
-        members = {res["evaluations"][i]["model"]: (p.key, p.per_row) for i, p in data.predictions.items()
-                   if T.split_key(res["evaluations"][i]) == key and p.per_row is not None and p.per_row.size}
         if not members:
             continue
         own, diffs = group_bootstrap(members, n_resamples, seed)

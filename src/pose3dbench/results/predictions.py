@@ -6,7 +6,9 @@
   used); pred_cam [N,J,3] absolute camera mm; optional sample_id [N] int64 (the split's row ids where an
   image holds several people; default: image_id), pred_img [N,J,2] image pixels, coords_hm_noflip
   [N,J,3] heatmap units, per_sample [N] (the split's metric per row, mm or %; ``per_sample_mm`` in files of
-  earlier versions), per_sample_scaled_mm [N]; ``meta``: a one-element string array holding a JSON object
+  earlier versions), per_sample_scaled_mm [N]; unit_id, unit_value, unit_stratum [U]: the split's metric per
+  scored unit where that is not a row (MuPoTS-3D: per annotated person, id, 3DPCK %, sequence: what its
+  bootstrap resamples); ``meta``: a one-element string array holding a JSON object
   with heatmap_size [H, W], depth_bins, joint_set, dataset, split (or protocol, in Human3.6M files of
   earlier versions), root, model (more keys allowed).
 Minimal ``.npz`` (predictions from your own code): just image_id [N] and pred_cam [N,J,3] camera mm
@@ -43,7 +45,9 @@ from ..roots import ROOT_SOURCES
 __all__ = ["Predictions", "save_predictions", "load_predictions", "match_to_samples", "REQUIRED_META"]
 
 REQUIRED_ARRAYS = ("image_id", "coords_hm", "bbox", "root_cam", "pred_cam")
-OPTIONAL_ARRAYS = ("sample_id", "pred_img", "coords_hm_noflip", "per_sample", "per_sample_mm", "per_sample_scaled_mm")
+OPTIONAL_ARRAYS = ("sample_id", "pred_img", "coords_hm_noflip", "per_sample", "per_sample_mm", "per_sample_scaled_mm",
+                   "unit_id", "unit_value", "unit_stratum")
+INT_ARRAYS = ("image_id", "sample_id", "unit_id", "unit_stratum")
 REQUIRED_META = ("heatmap_size", "depth_bins", "joint_set", "root", "model")
 #: one of these sets of meta keys names the split (protocol: Human3.6M files of earlier versions)
 SPLIT_META = (("dataset", "split"), ("protocol",))
@@ -79,6 +83,9 @@ class Predictions:
     pred_img: np.ndarray | None = None
     per_sample: np.ndarray | None = None
     per_sample_scaled_mm: np.ndarray | None = None
+    unit_id: np.ndarray | None = None
+    unit_value: np.ndarray | None = None
+    unit_stratum: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
     kind: str = "pose"
 
@@ -129,6 +136,10 @@ def _check_shapes(arrays: dict, where: str) -> None:
         a = arrays.get(name)
         if a is not None and a.shape != shape:
             raise PredictionsError(f"{where}: {name} has shape {a.shape}, expected {shape}")
+    units = [arrays.get(k) for k in ("unit_id", "unit_value", "unit_stratum")]
+    if any(u is not None for u in units):
+        if any(u is None or u.ndim != 1 for u in units) or len({u.shape[0] for u in units}) != 1:
+            raise PredictionsError(f"{where}: unit_id, unit_value and unit_stratum must be 1-D arrays of one length")
     img = arrays.get("pred_img")
     if img is not None and (img.ndim != 3 or img.shape[0] != n or img.shape[2] != 2
                             or (j is not None and img.shape[1] != j)):
@@ -171,7 +182,7 @@ def save_predictions(path: str | os.PathLike, *, meta: dict, **arrays) -> Path:
             continue
         if hasattr(a, "detach"):
             a = a.detach().cpu().numpy()
-        out[name] = np.asarray(a, dtype=np.int64 if name in ("image_id", "sample_id") else np.float64)
+        out[name] = np.asarray(a, dtype=np.int64 if name in INT_ARRAYS else np.float64)
     _check_shapes(out, str(path))
     try:
         meta_json = json.dumps(meta, allow_nan=False)

@@ -183,7 +183,7 @@ class MuPoTSScoring(Scoring):
         ev, missing = evaluate_pair(ground_truth(Path(testset)), p2, p3, frames=frames)
         rec = official_record(ev, len(samples), missing)
         rec.update(joint_set=pred.joint_set, approximate_joint_mapping=bool(approximate), skipped=dict(samples.skipped))
-        return Scored(record=rec, per_sample=row_pck(samples, ev))
+        return Scored(record=rec, per_sample=row_pck(samples, ev), arrays=person_units(ev))
 
     def check_record(self, record: dict, path: str) -> None:
         check(record, RECORD_SPEC, path)
@@ -201,6 +201,7 @@ class MuPoTSScoring(Scoring):
             "group_mean": {f"per_sequence_pck{s}": f"pck{s}" for s in MODES.values()},
             "group_all": False,
             "value_is_mean": False,  # the average over sequences of per-sequence PCKs, not a mean over rows
+            "unit_bootstrap": "people, stratified by sequence",
             "root_independent": False,
             # the papers' MuPoTS-3D 3DPCK_rel: on the detected boxes of RootNet's file (rootnet-model runs on GT boxes)
             "published": {"rootnet": "mupots_pck_rel_all"},
@@ -208,6 +209,18 @@ class MuPoTSScoring(Scoring):
             "skipped_words": "as the authors' loader does (process_bbox rejects the box)",
         })
         return out
+
+
+def person_units(ev: official.MuPoTSEvaluation) -> dict[str, np.ndarray]:
+    """Per annotated person of the "all" mode (unmatched ones included, as misses), root-relative: ``unit_id``
+    (sequence * 10^7 + frame * 100 + annotation column), ``unit_value`` its 3DPCK (%) on the 14 scored joints and
+    ``unit_stratum`` its sequence. The mean over sequences of the within-sequence means of ``unit_value`` is the
+    primary value (each sequence's 3DPCK is the mean of its people's: all have 14 joints), so a bootstrap over
+    people stratified by sequence gives its CI."""
+    people = ev.people
+    hits = people.relative[:, :official.SCORED_JOINTS] < official.PCK_THRESHOLD_MM
+    return {"unit_id": people.sequence * 10_000_000 + people.frame * 100 + people.person,
+            "unit_value": 100.0 * hits.mean(axis=1), "unit_stratum": people.sequence.copy()}
 
 
 def row_pck(samples: Samples, ev: official.MuPoTSEvaluation) -> np.ndarray:
