@@ -24,7 +24,7 @@ from ..specs import split_label
 # variants finish in minutes on 2 CPU cores. Any explicit --limit / --limit-per-group / --profile-iters wins.
 DEMO_PER_GROUP = 1
 #: the datasets of the demo run (each has a synthetic generator)
-DEMO_DATASETS: tuple[str, ...] = ("h36m",)
+DEMO_DATASETS: tuple[str, ...] = ("h36m", "mupots")
 # ... at batch 1, the flip test's mirrored pass as its own call (split_flip) and a cost profile at batch 1:
 # the heaviest variant (MobileHumanPose-LPRES, full-resolution dense concatenation) holds ~0.5 GB of
 # activations per crop; the demo peaked at 10.6 GB resident with batch 4 + flip, 1.26 GB one crop at a time

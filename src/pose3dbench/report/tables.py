@@ -379,7 +379,7 @@ def runs_table(results: dict) -> Table:
 def summary_table(results: dict) -> str:
     """A plain-text summary of a run's evaluations (each in its split's unit) and root evaluations."""
     lines = []
-    header = (f"{'model':28s} {'split':>14s} {'root':>13s} {'metric':>9s} {'value':>9s} {'published':>9s} "
+    header = (f"{'model':28s} {'split':>16s} {'root':>13s} {'metric':>11s} {'value':>9s} {'published':>9s} "
               f"{'img/s':>8s}")
     lines.append(header)
     lines.append("-" * len(header))
@@ -391,15 +391,15 @@ def summary_table(results: dict) -> str:
             published = f"({published:g})"  # another layout's paper number: a reference, not this network's
         ips = ev.get("timing", {}).get("images_per_s")
         value = value_of(results, ev)
-        lines.append(f"{ev['model']:28s} {split_words(results, key[0], key[1]):>14s} {ev['root']:>13s} "
-                     f"{ev['metric']:>9s} {value if value is not None else float('nan'):9.2f} "
+        lines.append(f"{ev['model']:28s} {split_words(results, key[0], key[1]):>16s} {ev['root']:>13s} "
+                     f"{ev['metric']:>11s} {value if value is not None else float('nan'):9.2f} "
                      f"{published if published is not None else '-':>9} {(f'{ips:.1f}' if ips else 'cached'):>8s}")
     for ev in results["root_evaluations"]:
         values = ([("MRPE", ev["mrpe_mm"])] if isinstance(ev.get("mrpe_mm"), (int, float)) else []) + list(
             (ev.get("extra_metrics") or {}).items())
         for k, (metric, v) in enumerate(values):
             pub = published_root(results["models"][ev["model"]], results, ev["dataset"], ev["split"], metric)
-            lines.append(f"{ev['model']:28s} {split_words(results, ev['dataset'], ev['split']):>14s} "
-                         f"{ev.get('root', ''):>13s} {metric[:9]:>9s} {v:9.2f} {pub if pub is not None else '-':>9} "
+            lines.append(f"{ev['model']:28s} {split_words(results, ev['dataset'], ev['split']):>16s} "
+                         f"{ev.get('root', ''):>13s} {metric[:11]:>11s} {v:9.2f} {pub if pub is not None else '-':>9} "
                          f"{'':>8s}")
     return "\n".join(lines)

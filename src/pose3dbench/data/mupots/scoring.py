@@ -195,7 +195,7 @@ class MuPoTSScoring(Scoring):
     def declaration(self) -> dict:
         out = super().declaration()
         out.update({
-            "short": "MuPoTS",
+            "short": "TS1-20",
             "group_titles": {f"per_sequence_pck{s}": MODE_TITLES[m] for m, s in MODES.items()},
             "group_order": {f"per_sequence_pck{s}": SEQUENCE_NAMES for s in MODES.values()},
             "group_mean": {f"per_sequence_pck{s}": f"pck{s}" for s in MODES.values()},
