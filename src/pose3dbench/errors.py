@@ -6,7 +6,7 @@ its traceback (internal inconsistencies raise ``RuntimeError``, never one of the
 
 Pose3DBenchError
   OutputError (output folders/files), DeviceError, DistributedError, RunError (run flags and inputs)
-  DatasetError (Human3.6M folder), SynthError, BboxRootSpecError, PredictionsError, ResultsError
+  DatasetError (a dataset folder), SynthError, BboxRootSpecError, PredictionsError, ResultsError
   CheckpointError, ModelConfigError (MobileHumanPoseConfigError), ModelSpecError
   WeightsError (DownloadError, IntegrityError), BackendError, ProfileError
 """
@@ -24,7 +24,7 @@ class CheckpointError(Pose3DBenchError):
 
 
 class DatasetError(Pose3DBenchError):
-    """The Human3.6M folder is incomplete or inconsistent."""
+    """A dataset folder is incomplete or inconsistent."""
 
 
 class PredictionsError(Pose3DBenchError):

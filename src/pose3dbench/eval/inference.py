@@ -2,7 +2,7 @@
 
 ``PoseInference.run(samples, partial_dir)`` -> (coords_hm [N,J,3], coords_hm_noflip [N,J,3]) in heatmap units
 (x, y in [0, W-1] / [0, H-1] of the heatmap, z in depth bins), batched, resumable (``eval.resume``), cached
-per crop (image id + box) so that splits sharing crops (Protocol 1's S11 inside Protocol 2) are computed
+per crop (image id + box) so that splits sharing crops (e.g. one protocol's images inside another's) are computed
 once per run. ``infer_roots`` -> RootNet's root_cam [N,3] (camera mm). Crops come from the run's crop store
 (``data.crop_store``, uint8 HxWx3 RGB) and become network input in ``models.input.normalize_crops``.
 """
@@ -55,7 +55,7 @@ def crop_keys(samples, rows) -> list[tuple]:
 class PoseInference:
     """Batched, resumable, flip-tested inference of one pose model over dataset splits.
 
-    Results are cached per crop (image id + box) so that splits sharing crops (Protocol 1's S11
+    Results are cached per crop (image id + box) so that splits sharing crops (e.g. one protocol's images
     inside Protocol 2) are computed once per run.
     """
 
@@ -270,7 +270,7 @@ def infer_roots(model: torch.nn.Module, samples, opts: RunOptions, device: torch
     """RootNet over a split: (root_cam [N,3] camera mm, root_hm [N,3] = x_hm, y_hm, depth mm, seconds).
 
     Sharded (``dist`` enabled): each rank computes whole batches of its share, all ranks get all rows.
-    ``cache`` (crop key -> raw [3] output) lets splits that share crops (P1's S11 inside P2) compute them once.
+    ``cache`` (crop key -> raw [3] output) lets splits that share crops compute them once.
     """
     codec = codec_for(model)  # k from the crops' focal and box; output -> root camera mm
     stop = stop if stop is not None else StopController()

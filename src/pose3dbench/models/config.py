@@ -31,7 +31,8 @@ class ModelConfig:
     family: ``convnextpose`` | ``posenet`` | ``rootnet`` | ``mobilehumanpose`` | ``integral``.
     variant: registry name (``convnextpose-s``) or ``<family>-custom`` when inferred from a file.
     arch: family-specific architecture arguments (e.g. ConvNeXt dims, ResNet depth).
-    published: reference numbers from the papers (Human3.6M), carried into the report.
+    published: reference numbers from the papers (keys a dataset's scoring declaration names, e.g. ``p2_mpjpe_mm``,
+        ``mupots_pck_rel_all``), carried into the report; a released file's own numbers are in its weights entry.
     input_pixel_range: range of the crop's pixels before ``(x - mean) / std``: ``"0-255"`` (the crop as
         float32 0..255, what every 3DMPPE-derived repository feeds) or ``"0-1"`` (divided by 255 first).
     input_channel_order: ``"RGB"`` or ``"BGR"``; ``mean``/``std`` are in that order and pixel range.
