@@ -56,7 +56,7 @@ class PoseInference:
     """Batched, resumable, flip-tested inference of one pose model over dataset splits.
 
     Results are cached per crop (image id + box) so that splits sharing crops (e.g. one protocol's images
-    inside Protocol 2) are computed once per run.
+    inside another's) are computed once per run.
     """
 
     def __init__(self, model: torch.nn.Module, opts: RunOptions, device: torch.device, progress_label: str,
