@@ -230,3 +230,105 @@ def _gt_like_prediction(s, rng):
         j = rows[np.argmin(np.linalg.norm(ann.joints_cam[rows, 14] - root, axis=1))]
         cam[i] = ann.joints_cam[j] + rng.normal(0, 60, (17, 3))
     return PosePredictions(cam, "mupots17")
+
+
+def test_run_on_synthetic_mupots_with_a_muco_model_and_rootnet(tmp_path, capsys):
+    """``pose3dbench run --dataset mupots``: a 21-joint (MuCo-3DHP layout) model and RootNet, GT / RootNet-file /
+    RootNet-model roots; the official record, the authors' .mat pair beside the predictions, RootNet's AP_root,
+    and the report's per-sequence tables (a subset run: one frame per sequence)."""
+    from pose3dbench.data.mupots.synthetic import generate
+
+    data = generate(tmp_path / "mupots", seed=1)
+    out = tmp_path / "out"
+    assert cli_main(["run", "--data", str(data), "--model", "mobilehumanpose-lpski@joint_num=21", "--model",
+                     "rootnet-r50", "--root", "gt", "rootnet", "rootnet-model", "--limit-per-group", "1",
+                     "--no-profile", "--no-progress", "--backend", "eager", "--out", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["settings"]["datasets"][0]["name"] == "mupots"
+    evs = {ev["root"]: ev for ev in res["evaluations"]}
+    assert set(evs) == {"gt", "rootnet", "rootnet-model"}
+    for root, ev in evs.items():
+        assert ev["metric"] == "3DPCK" and ev["joint_set"] == "muco21" and not ev["approximate_joint_mapping"]
+        assert set(ev["modes"]) == {"all", "matched"} and set(ev["modes"]["all"]) == {"relative", "absolute"}
+        pair = out / ev["predictions"].replace(".npz", "")
+        assert (pair / "preds_2d_kpt_mupots.mat").is_file() and (pair / "preds_3d_kpt_mupots.mat").is_file()
+        assert ev["sequences"] == 20 and ev["missing_frames"] == 0
+    roots = {ev["root"]: ev for ev in res["root_evaluations"]}
+    assert set(roots) == {"gt", "rootnet"}  # RootNet on every box source of the run (rootnet-model: the GT boxes)
+    assert "AP_root^25 (%)" in roots["gt"]["extra_metrics"] and roots["gt"]["mrpe_mm"] > 0
+    # on detection boxes (the paper's AP_root setting) no row has a ground truth of its own: AP only, no MRPE
+    assert "AP_root^25 (%)" in roots["rootnet"]["extra_metrics"] and "mrpe_mm" not in roots["rootnet"]
+    md = (out / "report.md").read_text()
+    assert "TS1" in md and "TS20" in md and "Avg (sequences)" in md and "AP_root^25" in md
+    assert "3DPCK, matched people, root-relative" in md
+
+
+def test_the_written_mat_pair_scores_as_the_run(tmp_path, capsys):
+    """A whole-test-set run: the .mat pair beside its predictions (what a user hands to the MATLAB script) gives,
+    through the official evaluation, exactly the run's numbers in all four modes."""
+    from pose3dbench.data.mupots.synthetic import generate
+
+    data = generate(tmp_path / "mupots", seed=2)
+    out = tmp_path / "out"
+    assert cli_main(["run", "--data", str(data), "--model", "mobilehumanpose-lpski@joint_num=21", "--root", "rootnet",
+                     "--no-flip", "--no-profile", "--no-report", "--no-progress", "--backend", "eager",
+                     "--out", str(out)]) == 0
+    (ev,) = json.loads((out / "results.json").read_text())["evaluations"]
+    capsys.readouterr()
+    rescored = _evaluate_json_for(capsys, data, out / ev["predictions"].replace(".npz", ""))
+    for people in ("all", "matched"):
+        for alignment in ("relative", "absolute"):
+            for f in ("pck", "auc", "mpjpe"):
+                assert rescored["modes"][people][alignment][f] == pytest.approx(
+                    ev["modes"][people][alignment][f], abs=1e-9), (people, alignment, f)
+
+
+def _evaluate_json_for(capsys, data, predictions) -> dict:
+    assert cli_main(["evaluate", "--data", str(data), "--predictions", str(predictions), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("no_annotations", "MuPoTS-3D.json not found"),
+    ("unknown_image", "is not an image of"),
+    ("bad_file_name", "not 'TS<n>/img_<6 digits>.jpg'"),
+])
+def test_broken_mupots_folders_get_clear_errors(tmp_path, damage, message):
+    import shutil
+
+    from pose3dbench.errors import DatasetError
+
+    folder = tmp_path / "mupots"
+    shutil.copytree(DATA, folder)
+    ann = folder / "MuPoTS-3D.json"
+    if damage == "no_annotations":
+        ann.unlink()
+        box = "gt"
+    elif damage == "unknown_image":
+        det = folder / "bbox_root" / "bbox_root_mupots_output.json"
+        entries = json.loads(det.read_text())
+        entries[0]["image_id"] = 987654
+        det.write_text(json.dumps(entries))
+        box = "rootnet"
+    else:
+        obj = json.loads(ann.read_text())
+        obj["images"][0]["file_name"] = "frame0.jpg"
+        ann.write_text(json.dumps(obj))
+        box = "gt"
+    with pytest.raises(DatasetError, match=message.replace("(", r"\(").replace(")", r"\)").replace("<", "<")):
+        MuPoTS3D(folder).samples("test", box)
+
+
+def test_muco_weights_carry_their_own_published_numbers():
+    """A released file trained on another dataset (posenet-r50:muco) shows its own MuPoTS-3D numbers, not the
+    variant's Human3.6M paper numbers; an untrained variant keeps the paper numbers."""
+    from pose3dbench.eval.planning import published_of
+    from pose3dbench.models.info import ModelInfo
+
+    cfg = registry.get_config("posenet-r50")
+    muco = published_of(cfg, ModelInfo(name="x", spec="posenet-r50:muco", weights="checkpoint",
+                                       weights_entry="posenet-r50:muco"))
+    assert muco["mupots_pck_rel_all"] == 81.8 and muco["mupots_pck_rel_matched"] == 82.5
+    assert "p2_mpjpe_mm" not in muco
+    plain = published_of(cfg, ModelInfo(name="x", spec="posenet-r50", weights="untrained"))
+    assert plain["p2_mpjpe_mm"] == 53.3 and "mupots_pck_rel_all" not in plain
