@@ -1,16 +1,15 @@
-"""Plain helpers of the bad-input corpus (tests/robustness): argv building and failure checks."""
+"""Running ``pose3dbench run`` in tests: command lines, clean-failure checks, and comparing whole runs."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parent.parent
-BYO = f"{TESTS / 'byo_model.py'}:build"
-REAL_FRAME = TESTS / "fixtures" / "h36m-real" / "s11_frame"
+from .paths import BYO
 
 
-def base_argv(data: Path, out: Path, *extra: str, model: str = BYO, roots=("gt",), protocols=("2",)) -> list[str]:
-    return ["run", "--data", str(data), "--out", str(out), "--model", model, "--protocol", *protocols,
+def base_argv(data: Path, out: Path, *extra: str, model: str = BYO, roots=("gt",), splits=("p2",)) -> list[str]:
+    """A small, quiet ``run`` of one model on ``data`` (one thread, no profile, no report)."""
+    return ["run", "--data", str(data), "--out", str(out), "--model", model, "--split", *splits,
             "--root", *roots, "--workers", "0", "--batch-size", "8", "--threads", "1",
             "--no-profile", "--no-report", "--no-progress", *extra]
 
@@ -37,13 +36,25 @@ def assert_clean_failure(rc: int, err: str, out: Path, *needles: str) -> None:
 
 
 def rewrite_json(path: Path, fn) -> None:
+    """Apply ``fn`` to the parsed JSON file at ``path`` (in place) and write it back."""
     obj = json.loads(path.read_text())
     fn(obj)
     path.write_text(json.dumps(obj))
 
 
 def split_images(data: Path, subject: int) -> list[Path]:
-    """Images of one test subject that Protocol 2 uses (frame_idx % 64 == 0), sorted."""
+    """Images of one Human3.6M test subject that the test splits use (frame_idx % 64 == 0), sorted."""
     obj = json.loads((data / "annotations" / f"Human36M_subject{subject}_data.json").read_text())
     names = sorted(im["file_name"] for im in obj["images"] if im["frame_idx"] % 64 == 0)
     return [data / "images" / n for n in names]
+
+
+def comparable_results(results: dict) -> dict:
+    """results.json without what legitimately differs between equal runs: creation time, timings and the
+    crop store's hit counts (a resumed or sharded run decodes other crops than one uninterrupted run)."""
+    r = json.loads(json.dumps(results))
+    r.pop("created_utc")
+    r.pop("crop_cache", None)
+    for ev in r["evaluations"] + r["root_evaluations"]:
+        ev.pop("timing", None)
+    return r
