@@ -55,6 +55,6 @@ def comparable_results(results: dict) -> dict:
     r = json.loads(json.dumps(results))
     r.pop("created_utc")
     r.pop("crop_cache", None)
-    for ev in r["evaluations"] + r["root_evaluations"]:
+    for ev in r["evaluations"] + r["root_evaluations"] + r.get("corruption_evaluations", []):
         ev.pop("timing", None)
     return r
