@@ -77,14 +77,14 @@ def test_install_cell_says_what_to_attach(tmp_path, monkeypatch):
 
 
 def test_notebook_runs_on_synthetic_data(tmp_path, monkeypatch):
-    from pose3dbench.data.synthetic import generate
+    from pose3dbench.data.h36m.synthetic import generate
 
     data = generate(tmp_path / "h36m", seed=1, size="tiny")
     out = tmp_path / "out"
     nb = nbformat.read(NOTEBOOK, as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     params.source = (f"DATA = {str(data)!r}\nMODELS = ['mobilehumanpose-lpski']\n"
-                     f"OUT, ROOTS, LIMIT, LIMIT_PER_ACTION = {str(out)!r}, ['gt'], None, 1\n"
+                     f"OUT, ROOTS, LIMIT, LIMIT_PER_GROUP = {str(out)!r}, ['gt'], None, 1\n"
                      f"PACKAGE, INPUTS = None, {str(tmp_path / 'no-inputs')!r}")
     monkeypatch.setenv("POSE3DBENCH_CACHE", str(tmp_path / "cache"))
     client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
@@ -92,7 +92,7 @@ def test_notebook_runs_on_synthetic_data(tmp_path, monkeypatch):
     client.execute()
     results = json.loads((out / "results.json").read_text())
     assert {e["model"] for e in results["evaluations"]} == {"mobilehumanpose-lpski"}
-    assert results["settings"]["limit_per_action"] == 1
+    assert results["settings"]["limit_per_group"] == 1
     last = nb.cells[-1].outputs
     assert last and "text/html" in last[0].get("data", {}), "the report is not displayed"
     shown = last[0]["data"]["text/html"]
