@@ -864,14 +864,18 @@ def test_scaled_variant_has_per_action_table_and_ci(built):
 
 
 def test_merge_runs_into_one_leaderboard(tmp_path, capsys):
+    """Two runs, one of them written by an earlier version (schema 1): one leaderboard."""
     p1, p2, merged = tmp_path / "h36m-p1", tmp_path / "h36m-p2", tmp_path / "leaderboard"
     for folder, protocol, seed in ((p1, 1, 1), (p2, 2, 2)):
-        res, _ = make_run(folder, seed=seed, synthetic=False)
+        version = 1 if protocol == 1 else 2
+        res, _ = make_run(folder, seed=seed, synthetic=False, version=version)
         res["evaluations"] = [e for e in res["evaluations"] if e["protocol"] == protocol]
-        res["settings"]["protocols"] = [protocol]
-        if protocol == 1:
+        if version == 1:
+            res["settings"]["protocols"] = [protocol]
             res["root_evaluations"] = []
             res["settings"]["limit_per_action"] = 1
+        else:
+            res["settings"]["datasets"][0]["splits"] = [f"p{protocol}"]
         (folder / "results.json").write_text(json.dumps(res))
     assert cli_main(["report", "--merge", str(p1), str(p2), "--out", str(merged), "--resamples", str(RESAMPLES),
                      "--no-dataset"]) == 0
@@ -879,14 +883,17 @@ def test_merge_runs_into_one_leaderboard(tmp_path, capsys):
     res = json.loads((merged / "results.json").read_text())
     validate_results(res)
     assert [r["label"] for r in res["runs"]] == ["h36m-p1", "h36m-p2"]
-    assert {(e["run"], e["protocol"]) for e in res["evaluations"]} == {("h36m-p1", 1), ("h36m-p2", 2)}
+    assert {(e["run"], e["dataset"], e["split"]) for e in res["evaluations"]} == {("h36m-p1", "h36m", "p1"),
+                                                                                 ("h36m-p2", "h36m", "p2")}
+    assert res["settings"]["datasets"][0]["splits"] == ["p1", "p2"]  # the union of the runs' splits
     assert all(Path(e["predictions"]).is_absolute() and Path(e["predictions"]).is_file() for e in res["evaluations"])
     md = (merged / "report.md").read_text()
-    lb = _md_table(md, "Accuracy (mm) and cost per model")
+    lb = _md_table(md, "Accuracy and cost per model")
     assert lb[0][-1] == "Run" and lb[1][0] == "convnextpose-s" and lb[1][-1] == "h36m-p1, h36m-p2"
     assert lb[1][3] != "—" and lb[1][6] != "—"  # P1 and P2 of one model in one row
     runs = _md_table(md, "Merged runs")
-    assert [r[0] for r in runs[1:]] == ["h36m-p1", "h36m-p2"] and runs[1][-1].startswith("the first 1 image")
+    assert [r[0] for r in runs[1:]] == ["h36m-p1", "h36m-p2"]
+    assert runs[1][-1].startswith("the first 1 sample of every group")
     assert "evaluated different parts of the test set" in md  # a subset run beside a full one is flagged
     # the merged folder rebuilds like any run folder; a run's own folder is never overwritten by a merge
     assert cli_main(["report", "--out", str(merged), "--resamples", str(RESAMPLES), "--no-dataset"]) == 0
