@@ -3,7 +3,6 @@ CPU giving the metrics and predictions of the 1-process run (uneven tail, RootNe
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pose3dbench.data.h36m.synthetic import generate
 from pose3dbench.distributed import DistContext, setup, shard_batches
 from tests.helpers.paths import BYO as POSE
 from tests.helpers.paths import tiny_spec
-from tests.helpers.runs import comparable_results
+from tests.helpers.runs import child_env, comparable_results
 
 ROOT = tiny_spec("build_rootnet")
 
@@ -67,8 +66,8 @@ def _argv(data: Path, out: Path) -> list[str]:
 
 
 def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    return {**env, "OMP_NUM_THREADS": "1"}
+    env = child_env(OMP_NUM_THREADS="1")
+    return {k: v for k, v in env.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
 
 
 def _torchrun(argv: list[str], nproc: int = 2) -> subprocess.CompletedProcess:

@@ -22,7 +22,7 @@ import torch
 from pose3dbench.cli import main as cli_main
 from pose3dbench.data.h36m.synthetic import generate
 from tests.helpers.paths import BYO, tiny_spec
-from tests.helpers.runs import comparable_results
+from tests.helpers.runs import child_env, comparable_results
 
 SLOW = tiny_spec("build_slow")
 CHUNK = 8
@@ -40,7 +40,7 @@ def _argv(data: Path, out: Path, workers: int = 0) -> list[str]:
 
 
 def _env() -> dict:
-    return {**os.environ, "POSE3DBENCH_CHUNK_SIZE": str(CHUNK), "OMP_NUM_THREADS": "1"}
+    return child_env(POSE3DBENCH_CHUNK_SIZE=str(CHUNK), OMP_NUM_THREADS="1")
 
 
 def _start(argv):

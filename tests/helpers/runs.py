@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-from .paths import BYO
+from .paths import BYO, REPO
 
 
 def base_argv(data: Path, out: Path, *extra: str, model: str = BYO, roots=("gt",), splits=("p2",)) -> list[str]:
@@ -12,6 +13,14 @@ def base_argv(data: Path, out: Path, *extra: str, model: str = BYO, roots=("gt",
     return ["run", "--data", str(data), "--out", str(out), "--model", model, "--split", *splits,
             "--root", *roots, "--workers", "0", "--batch-size", "8", "--threads", "1",
             "--no-profile", "--no-report", "--no-progress", *extra]
+
+
+def child_env(**extra: str) -> dict:
+    """The environment of a ``python -m pose3dbench`` subprocess: the repository root first on PYTHONPATH, so that
+    the helper models loaded by path (``tiny_models.py``) import the ``tests`` package whatever the working
+    directory."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
+            **extra}
 
 
 def results_look_complete(out: Path) -> bool:
