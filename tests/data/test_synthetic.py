@@ -68,7 +68,7 @@ def test_deterministic_for_a_seed(tiny, tmp_path):
 
 
 @pytest.mark.parametrize("protocol,n_subjects", [(1, 1), (2, 2)])
-def test_loads_for_protocols_and_root_sources(tiny, protocol, n_subjects):
+def test_loads_for_splits_and_box_sources(tiny, protocol, n_subjects):
     gt = load_split(tiny, protocol, "gt")
     rn = load_split(tiny, protocol, "rootnet")
     meta = json.loads((tiny / "pose3dbench_synthetic.json").read_text())
