@@ -14,7 +14,7 @@ from tests.helpers.datasets import make_real_s11
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     out = tmp_path_factory.mktemp("doc") / "synth"
-    assert main(["synth", "--out", str(out), "--size", "tiny", "--seed", "3"]) == 0
+    assert main(["synth", "--dataset", "h36m", "--out", str(out), "--size", "tiny", "--seed", "3"]) == 0
     return out
 
 

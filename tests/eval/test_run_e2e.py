@@ -138,6 +138,8 @@ def test_json_quiet_labels_warnings_and_stratified_limit(tiny_data, tmp_path, ca
     assert captured.err == ""  # --quiet: no log lines, no bars
     (ev,) = summary["evaluations"]
     assert ev["model"] == "small s" and ev["num_samples"] == 30  # 15 actions x (S9, S11)
+    assert (ev["dataset"], ev["split"], ev["root"], ev["metric"], ev["unit"]) == ("h36m", "p2", "gt", "MPJPE", "mm")
+    assert ev["value"] == json.loads((out / "results.json").read_text())["evaluations"][0]["total_mm"]
     results = json.loads((out / "results.json").read_text())
     validate_results(results)
     assert results["settings"]["limit_per_group"] == 1

@@ -696,7 +696,7 @@ def test_edge_runs_single_model_without_cost_and_root_only(tmp_path):
     assert "No pose evaluations in this run." in md and "Root localisation (RootNet)" in md
 
 
-# --- paper-shaped output (issue 14) --------------------------------------------------------------
+# --- paper-shaped output ------------------------------------------------------------------------
 
 def _md_table(md: str, title: str) -> list[list[str]]:
     """The rows (header first, separator dropped) of the Markdown table titled ``title``."""
