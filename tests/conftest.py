@@ -2,8 +2,8 @@
 
 The tests mirror the package layout (tests/models for pose3dbench.models, tests/eval for pose3dbench.eval, ...).
 ``tests`` and its folders are packages: pytest imports a test module as ``tests.<folder>.<module>`` with the
-repository root on ``sys.path``, so the shared builders are imported as ``tests.helpers.<module>`` (see
-tests/helpers/__init__.py) and no test module imports another.
+repository root on ``sys.path`` (pyproject's ``pythonpath``), so the shared builders are imported as
+``tests.helpers.<module>`` (see tests/helpers/__init__.py) and no test module imports another.
 """
 import pytest
 import torch

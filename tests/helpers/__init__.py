@@ -1,5 +1,5 @@
 """Shared builders of the test suite, importable as ``tests.helpers.<module>`` (pytest puts the repository root on
-``sys.path`` because ``tests`` is a package; scripts run from the repository root with ``python -m``).
+``sys.path``: pyproject's ``pythonpath``; scripts run from the repository root with ``python -m``).
 
 - ``paths``: where the fixtures are (``TESTS``, ``FIXTURES``, the real Human3.6M record and RootNet files) and the
   model specs of the models below (``BYO``, ``tiny_spec``).

@@ -1,8 +1,8 @@
 """Tiny deterministic models for the robustness, resume and sharding tests (bring-your-own specs).
 
 Loaded by path (``--model tests/helpers/tiny_models.py:build_slow``, see ``paths.tiny_spec``): the file is imported
-as a module of its own, so it imports ``TinyPose`` from the ``tests`` package, which is importable from the
-repository root (pytest puts it on ``sys.path``; the subprocess runs of the tests start there too).
+as a module of its own, so it imports ``TinyPose`` from the ``tests`` package: importable with the repository root
+on ``sys.path`` (pytest's ``pythonpath``; subprocess runs get it on PYTHONPATH from ``runs.child_env``).
 
 ``build_slow``: a pose model that sleeps in every forward, so a run can be interrupted mid-inference.
 ``build_rootnet``: a RootNet-interface model (forward(img, k_value [B,1]) -> [B,3] = x_hm, y_hm, depth mm).
