@@ -30,6 +30,11 @@ def test_synthetic_is_healthy(tiny, capsys):
     assert rep["dataset"] == "h36m" and list(rep["splits"]) == ["p1", "p2"]
     for p in ("p1", "p2"):
         assert rep["splits"][p]["gt"]["ok"] and rep["splits"][p]["rootnet"]["ok"]
+        # every split and box source in the shape Dataset.diagnose declares
+        assert rep["splits"][p]["label"].startswith(f"Protocol {p[1]} (")
+        for box in ("gt", "rootnet"):
+            assert {"ok", "problems", "warnings"} <= set(rep["splits"][p][box])
+    assert rep["lines"] and rep["lines"][0].startswith("image sequence folders:")
     s11 = rep["subjects"]["11"]
     assert s11["test_images"] == rep["splits"]["p1"]["test_images"] > 0
     assert sum(s11["by_camera"].values()) == s11["test_images"] and len(s11["by_action"]) == 15
