@@ -6,7 +6,7 @@ Protocol 2 (S9 + S11, every 64th frame), ground-truth boxes and roots:
 - authors: mks0601/3DMPPE_POSENET_RELEASE ``main/test.py --gpu 0 --test_epoch 24`` (dataset, crop, DataLoader
   with their ``num_thread`` workers and ``test_batch_size``, forward + mirrored forward, their ``evaluate()``),
   run from a COPY of their checkout made at run time in a temp folder (nothing of theirs enters this repo);
-- ours: ``python -m pose3dbench run --protocol 2 --root gt --no-profile --no-report`` once per ``--backends``
+- ours: ``python -m pose3dbench run --split p2 --root gt --no-profile --no-report`` once per ``--backends``
   entry (default: eager and auto), each in a fresh --out folder and a fresh $POSE3DBENCH_CACHE (cold runs).
 
 Each process is timed with ``time.perf_counter`` around ``subprocess.run``; the sides alternate (authors, ours
@@ -396,7 +396,7 @@ def timed(cmd: list[str], env: dict, log: Path, cwd: Path | None = None) -> tupl
 
 def our_evaluation(out: Path) -> tuple[dict, dict]:
     res = json.loads((out / "results.json").read_text())
-    (ev,) = [e for e in res["evaluations"] if e["protocol"] == 2 and e["root"] == "gt"]
+    (ev,) = [e for e in res["evaluations"] if (e["dataset"], e["split"], e["root"]) == ("h36m", "p2", "gt")]
     model = next(iter(res["models"].values()))
     return ev, {"backend": model.get("backend"), "backend_choice": model.get("backend_choice")}
 
@@ -452,7 +452,7 @@ def main() -> None:
         for b in args.backends:
             out = work / f"ours_{b}_{r}"
             cmd = [sys.executable, "-m", "pose3dbench", "run", "--data", str(data), "--model",
-                   f"posenet-r50={ckpt}", "--protocol", "2", "--root", "gt", "--batch-size", str(batch),
+                   f"posenet-r50={ckpt}", "--split", "p2", "--root", "gt", "--batch-size", str(batch),
                    "--workers", str(args.workers), "--out", str(out), "--no-profile", "--no-report",
                    "--backend", b, "--no-progress"]
             wait_idle(args.max_busy, deadline)
@@ -479,7 +479,7 @@ def main() -> None:
           f"({', '.join(f'{w:.1f}' for w in walls['authors'])})")
     for b in args.backends:
         ev, ran = our_evaluation(ours_out[b])
-        z = np.load(ours_out[b] / "predictions" / "posenet-r50__p2__gt.npz")
+        z = np.load(ours_out[b] / ev["predictions"])  # predictions/posenet-r50__h36m__p2__gt.npz
         order = {int(i): n for n, i in enumerate(z["image_id"])}
         if sorted(order) != sorted(int(i) for i in a_pred["image_id"]):
             coord_diff = float("nan")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from pose3dbench.data.h36m import Human36M
 from pose3dbench.data.sources import ensure_synthetic
 from pose3dbench.eval.options import RunOptions
 from pose3dbench.eval.runner import run_benchmark
@@ -25,7 +26,7 @@ from pose3dbench.eval.runner import run_benchmark
 
 def one_run(data: Path, models: list[str], mode: str, limit: int, workers: int, batch: int) -> tuple[float, dict]:
     with tempfile.TemporaryDirectory() as out:
-        opts = RunOptions(data=data, models=list(models), protocols=(2,), roots=("gt",), out=Path(out), workers=workers,
+        opts = RunOptions(data=data, models=list(models), splits=("p2",), roots=("gt",), out=Path(out), workers=workers,
                           batch_size=batch, profile=False, report=False, progress=False, limit=limit,
                           crop_cache=mode, backend="eager")
         t0 = time.perf_counter()
@@ -44,7 +45,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=16)
     args = ap.parse_args()
-    data = ensure_synthetic(args.size, log=print)
+    data = ensure_synthetic(Human36M, args.size, log=print)
     best = {"memory": float("inf"), "off": float("inf")}
     stats = {}
     for _ in range(args.repeats):

@@ -6,8 +6,8 @@ Usage: python benchmarks/load_20k.py [--samples 20000] [--workers 1] [--batch-si
 Builds a synthetic Human3.6M set in the 3DMPPE format with ``--samples`` test images: the ``tiny``
 generator's S9/S11 test records are repeated under new image ids and frame indices (multiples of 64,
 so they stay in the test split), pointing at the same small JPEG files, with their 3D joints copied
-to the new frames. Then runs ``pose3dbench run --protocol 2 --root gt`` in a subprocess with a small
-model (default: tests/byo_model.py, so that the data path dominates) and samples, every second, the
+to the new frames. Then runs ``pose3dbench run --split p2 --root gt`` in a subprocess with a small
+model (default: tests/helpers/byo_model.py, so that the data path dominates) and samples, every second, the
 resident set size (VmRSS, MiB) of the run process and of all its children (DataLoader workers),
 together with the number of samples finished (from the resumable chunks under <out>/partial).
 
@@ -34,13 +34,13 @@ import numpy as np
 
 HERE = Path(__file__).resolve()
 REPO = HERE.parent.parent
-DEFAULT_MODEL = f"{REPO / 'tests' / 'byo_model.py'}:build"
+DEFAULT_MODEL = f"{REPO / 'tests' / 'helpers' / 'byo_model.py'}:build"
 CHUNK = 256
 
 
 def build_dataset(root: Path, samples: int, seed: int = 0) -> Path:
     """A synthetic set whose Protocol-2 test split has exactly ``samples`` images (see module docstring)."""
-    from pose3dbench.data.synthetic import generate
+    from pose3dbench.data.h36m.synthetic import generate
 
     done = root / f"data-{samples}"
     if (done / "pose3dbench_load.json").exists():
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     out = args.out / "run"
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "pose3dbench", "run", "--data", str(data), "--out", str(out), "--model", args.model,
-           "--protocol", "2", "--root", "gt", "--workers", str(args.workers), "--batch-size", str(args.batch_size),
+           "--split", "p2", "--root", "gt", "--workers", str(args.workers), "--batch-size", str(args.batch_size),
            "--no-profile", "--no-report", "--no-progress", "--device", "cpu"]
     env = {**os.environ, "POSE3DBENCH_CHUNK_SIZE": str(CHUNK)}
     t0 = time.perf_counter()

@@ -64,7 +64,7 @@ def _children(pid: int) -> list[int]:
 def measure(n: int, data: Path, workers: int, batch_size: int, crop_cache: str = "disk") -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "pose3dbench", "run", "--data", str(data), "--out", tmp, "--model",
-               f"{HERE}:tiny_model", "--protocol", "2", "--root", "gt", "--limit", str(n), "--workers", str(workers),
+               f"{HERE}:tiny_model", "--split", "p2", "--root", "gt", "--limit", str(n), "--workers", str(workers),
                "--batch-size", str(batch_size), "--no-profile", "--no-report", "--no-progress",
                "--crop-cache", crop_cache]
         t0 = time.perf_counter()
@@ -91,9 +91,10 @@ def main() -> None:
     ap.add_argument("--crop-cache", default="disk", choices=["auto", "memory", "disk", "off"],
                     help="crop store mode (default disk: memory-mapped, flat in N; memory holds N crops by design)")
     args = ap.parse_args()
+    from pose3dbench.data.h36m import Human36M
     from pose3dbench.data.sources import ensure_synthetic
 
-    data = ensure_synthetic("full", print)
+    data = ensure_synthetic(Human36M, "full", print)
     rows = []
     for n in args.sizes:
         row = measure(n, data, args.workers, args.batch_size, args.crop_cache)

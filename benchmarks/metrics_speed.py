@@ -14,22 +14,23 @@ import time
 
 import numpy as np
 
-from pose3dbench.data.samples import H36MSamples
+from pose3dbench.data.h36m import evaluate_pose
+from pose3dbench.data.samples import Samples
 from pose3dbench.report.stats import group_bootstrap
-from pose3dbench.results.metrics import evaluate_pose
 
 
-def synthetic_split(n: int, seed: int = 0) -> H36MSamples:
+def synthetic_split(n: int, seed: int = 0) -> Samples:
     rng = np.random.default_rng(seed)
     pelvis = rng.normal([0, 0, 5000], [400, 200, 500], (n, 1, 3))
     joints = pelvis + np.concatenate([np.zeros((n, 1, 3)), rng.normal(0, 300, (n, 16, 3))], axis=1)
     joints = np.concatenate([joints, (joints[:, 11:12] + joints[:, 14:15]) / 2], axis=1)
-    return H36MSamples(
-        protocol=2, root_source="gt", image_id=np.arange(n), image_path=[""] * n,
-        image_size=np.tile([1000, 1000], (n, 1)), subject=np.full(n, 11), action_idx=np.resize(np.arange(2, 17), n),
-        subaction_idx=np.ones(n, int), cam_idx=np.ones(n, int), frame_idx=np.arange(n) * 64,
-        bbox=np.tile([300.0, 200.0, 400.0, 400.0], (n, 1)), root_cam=joints[:, 0].copy(), joints_cam=joints,
-        focal=np.full((n, 2), 1145.0), princpt=np.full((n, 2), 512.0),
+    groups = {"subject": np.full(n, 11), "action_idx": np.resize(np.arange(2, 17), n), "subaction_idx": np.ones(n, int),
+              "cam_idx": np.ones(n, int), "frame_idx": np.arange(n) * 64}
+    return Samples(
+        dataset="h36m", split="p2", box="gt", sample_id=np.arange(n), image_id=np.arange(n), image_path=[""] * n,
+        image_size=np.tile([1000, 1000], (n, 1)), bbox=np.tile([300.0, 200.0, 400.0, 400.0], (n, 1)),
+        root_cam=joints[:, 0].copy(), joints_cam=joints, focal=np.full((n, 2), 1145.0),
+        princpt=np.full((n, 2), 512.0), groups=groups,
     )
 
 

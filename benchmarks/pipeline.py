@@ -106,7 +106,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
-    from pose3dbench.data.h36m import load_split
+    from pose3dbench.data.h36m import Human36M, load_split
     from pose3dbench.data.sources import ensure_synthetic
     from pose3dbench.devices import environment
     from pose3dbench.eval.options import RunOptions
@@ -118,7 +118,7 @@ def main() -> None:
         from pose3dbench.commands.run import default_workers
         args.workers = default_workers(args.device)
     device = torch.device(args.device)
-    data = ensure_synthetic(args.size, print)
+    data = ensure_synthetic(Human36M, args.size, print)
     samples = load_split(data, 2, "gt").subset(slice(0, args.limit))
     opts = RunOptions(batch_size=args.batch_size, workers=args.workers, threads=args.threads, flip=True,
                       channels_last=args.channels_last, progress=False, chunk_size=256)

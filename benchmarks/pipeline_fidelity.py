@@ -1,25 +1,22 @@
 """From the JPEG to coordinates: how far `pose3dbench run` is from the authors' whole test path.
 
-Builds the dataset folder of tests/eval/test_pipeline_conformance.py around the six JPEGs of
+Builds the dataset folder of the pipeline conformance tests (tests/helpers/pipeline.py) around the six JPEGs of
 tests/fixtures/conformance-pipeline, runs `pose3dbench run` (the real CLI) for the three recorded
 configurations, and prints the largest |difference| in heatmap units against the coordinates the
 authors' code produced, flip test on and off, for the model's own input convention and, as a control,
-for the wrong pixel range (0-1). Usage: python benchmarks/pipeline_fidelity.py [--backend onnxruntime]
+for the wrong pixel range (0-1). Usage, from the repository root (the test helpers are the package ``tests``):
+python -m benchmarks.pipeline_fidelity [--backend onnxruntime]
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import io
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "eval"))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from test_pipeline_conformance import (CONFIGS, VECTORS, _expected, _max_diff, _pipeline_weights,  # noqa: E402
-                                       _save_authors_checkpoint, build_dataset, run_and_read)
+from tests.helpers.pipeline import (CONFIGS, VECTORS, build_dataset, expected, max_diff, pipeline_weights,
+                                    run_and_read, save_authors_checkpoint)
 
 
 def main() -> int:
@@ -29,7 +26,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         data = build_dataset(tmp / "h36m")
-        ckpts = {n: _save_authors_checkpoint(tmp / f"{n}.pth.tar", _pipeline_weights(n)) for n in CONFIGS}
+        ckpts = {n: save_authors_checkpoint(tmp / f"{n}.pth.tar", pipeline_weights(n)) for n in CONFIGS}
         print(f"backend {args.backend}; tolerance {VECTORS['configs']['posenet_r50']['tolerance_heatmap_units']} "
               "heatmap units; max |run - authors| over 6 images x 18 joints x (x, y, z)")
         print(f"{'configuration':24s} {'convention':12s} {'flip test':>10s} {'no flip':>10s}")
@@ -39,8 +36,8 @@ def main() -> int:
                     got, _ = run_and_read(data, tmp / f"out{i}{bool(suffix)}", [f"{variant}={ckpts[name]}{suffix}"],
                                           backend=args.backend)
                 rows = got[variant]
-                flip = _max_diff(rows, _expected(name, "coords_hm_flip_test"), 0)
-                plain = _max_diff(rows, _expected(name, "coords_hm_no_flip"), 1)
+                flip = max_diff(rows, expected(name, "coords_hm_flip_test"), 0)
+                plain = max_diff(rows, expected(name, "coords_hm_no_flip"), 1)
                 print(f"{name:24s} {label:12s} {flip:10.2e} {plain:10.2e}")
     return 0
 

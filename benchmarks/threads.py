@@ -30,14 +30,14 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
-    from pose3dbench.data.h36m import load_split
+    from pose3dbench.data.h36m import Human36M, load_split
     from pose3dbench.data.sources import ensure_synthetic
     from pose3dbench.devices import environment
     from pose3dbench.eval.options import RunOptions
     from pose3dbench.models import registry
 
     device = torch.device("cpu")
-    samples = load_split(ensure_synthetic(args.size, print), 2, "gt").subset(slice(0, args.limit))
+    samples = load_split(ensure_synthetic(Human36M, args.size, print), 2, "gt").subset(slice(0, args.limit))
     print(f"device: {environment(device)['device_name']}; os.cpu_count {os.cpu_count()}; torch default threads "
           f"{torch.get_num_threads()}; {len(samples)} images ({args.size}); batch {args.batch_size}; flip on")
     default_threads = torch.get_num_threads()

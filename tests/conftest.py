@@ -1,21 +1,12 @@
-"""Shared pytest fixtures, and the import path of the test helpers.
+"""Shared pytest fixtures.
 
-The tests mirror the package layout (tests/models for pose3dbench.models, tests/eval for pose3dbench.eval,
-...); helper modules (conformance_utils, run_utils, byo_model) sit in tests/ and a few builders are shared
-between folders (test_pipeline_conformance.build_dataset, test_h36m.make_real_s11): every test folder is
-importable by module name, whichever file pytest collects first.
+The tests mirror the package layout (tests/models for pose3dbench.models, tests/eval for pose3dbench.eval, ...).
+``tests`` and its folders are packages: pytest imports a test module as ``tests.<folder>.<module>`` with the
+repository root on ``sys.path`` (pyproject's ``pythonpath``), so the shared builders are imported as
+``tests.helpers.<module>`` (see tests/helpers/__init__.py) and no test module imports another.
 """
-import sys
-from pathlib import Path
-
 import pytest
 import torch
-
-_TESTS = Path(__file__).resolve().parent
-for _folder in [_TESTS, *sorted(p for p in _TESTS.iterdir()
-                                if p.is_dir() and p.name not in ("fixtures", "__pycache__"))]:
-    if str(_folder) not in sys.path:
-        sys.path.insert(0, str(_folder))
 
 
 @pytest.fixture

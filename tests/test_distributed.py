@@ -3,7 +3,6 @@ CPU giving the metrics and predictions of the 1-process run (uneven tail, RootNe
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -12,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pose3dbench.data.synthetic import generate
+from pose3dbench.data.h36m.synthetic import generate
 from pose3dbench.distributed import DistContext, setup, shard_batches
-from run_utils import comparable_results
+from tests.helpers.paths import BYO as POSE
+from tests.helpers.paths import tiny_spec
+from tests.helpers.runs import child_env, comparable_results
 
-TINY = Path(__file__).parent / "robustness" / "tiny_models.py"
-POSE = f"{Path(__file__).parent / 'byo_model.py'}:build"
-ROOT = f"{TINY}:build_rootnet"
+ROOT = tiny_spec("build_rootnet")
 
 
 @pytest.mark.parametrize("n,bs,world", [(0, 4, 2), (1, 4, 3), (27, 4, 2), (28, 4, 2), (30, 4, 3), (5, 2, 8),
@@ -62,21 +61,19 @@ def _free_port() -> int:
 def _argv(data: Path, out: Path) -> list[str]:
     # 27 samples per split in batches of 4: 7 batches, split 3/4 across 2 ranks, last batch of 3
     return ["run", "--data", str(data), "--out", str(out), "--model", ROOT, "--model", POSE,
-            "--protocol", "1", "2", "--root", "gt", "rootnet-model", "--limit", "27", "--batch-size", "4",
+            "--split", "p1", "p2", "--root", "gt", "rootnet-model", "--limit", "27", "--batch-size", "4",
             "--workers", "0", "--threads", "1", "--device", "cpu", "--no-profile", "--no-progress"]
 
 
 def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    return {**env, "OMP_NUM_THREADS": "1"}
+    env = child_env(OMP_NUM_THREADS="1")
+    return {k: v for k, v in env.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
 
 
 def _torchrun(argv: list[str], nproc: int = 2) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
            f"--master_port={_free_port()}", "-m", "pose3dbench", *argv]
     return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=900)
-
-
 
 
 @pytest.fixture(scope="module")

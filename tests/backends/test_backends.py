@@ -97,7 +97,7 @@ def test_missing_onnxruntime_is_a_clear_error(monkeypatch):
 
 def test_run_with_onnxruntime_backend(tmp_path):
     from pose3dbench.cli import main as cli_main
-    from pose3dbench.data.synthetic import generate
+    from pose3dbench.data.h36m.synthetic import generate
     from pose3dbench.results.schema import validate_results
 
     data = generate(tmp_path / "synthetic", seed=5, size="tiny")
@@ -105,7 +105,7 @@ def test_run_with_onnxruntime_backend(tmp_path):
     for backend in ("eager", "onnxruntime"):
         out = tmp_path / backend
         argv = ["run", "--data", str(data), "--out", str(out), "--model", "mobilehumanpose-lpski", "--backend",
-                backend, "--protocol", "2", "--root", "gt", "--limit", "6", "--batch-size", "4", "--workers", "0",
+                backend, "--split", "p2", "--root", "gt", "--limit", "6", "--batch-size", "4", "--workers", "0",
                 "--threads", "1", "--profile-iters", "1", "--no-report", "--no-progress"]
         torch.manual_seed(0)  # the same untrained weights in both runs
         assert cli_main(argv) == 0

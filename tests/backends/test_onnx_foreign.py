@@ -101,11 +101,11 @@ def test_coordinate_output_with_sidecar(mhp21, tmp_path):
 
 def test_run_scores_muco21_on_h36m(heatmap_file, tmp_path):
     from pose3dbench.cli import main as cli_main
-    from pose3dbench.data.synthetic import generate
+    from pose3dbench.data.h36m.synthetic import generate
 
     data = generate(tmp_path / "synthetic", seed=2, size="tiny")
     out = tmp_path / "out"
-    argv = ["run", "--data", str(data), "--out", str(out), "--model", f"muco={heatmap_file}", "--protocol", "1", "2",
+    argv = ["run", "--data", str(data), "--out", str(out), "--model", f"muco={heatmap_file}", "--split", "p1", "p2",
             "--root", "gt", "--limit", "5", "--batch-size", "4", "--workers", "0", "--threads", "1",
             "--profile-iters", "1", "--no-report", "--no-progress"]
     assert cli_main(argv) == 0
@@ -113,7 +113,7 @@ def test_run_scores_muco21_on_h36m(heatmap_file, tmp_path):
     assert set(results["models"]) == {"muco"}
     assert results["models"]["muco"]["config"]["joint_set"] == "muco21"
     assert results["models"]["muco"]["backend"] == "onnxruntime"  # whatever --backend said
-    assert len(results["evaluations"]) == 2
+    assert [(ev["dataset"], ev["split"]) for ev in results["evaluations"]] == [("h36m", "p1"), ("h36m", "p2")]
     for ev in results["evaluations"]:
         assert ev["approximate_joint_mapping"] is True and ev["joint_set"] == "muco21"
         assert np.isfinite(ev["total_mm"]) and ev["num_samples"] == 5

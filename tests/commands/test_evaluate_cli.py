@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 
 from pose3dbench.cli import main as cli_main
-from pose3dbench.data.h36m import load_split
-from pose3dbench.results.metrics import evaluate_pose
+from pose3dbench.data.h36m import evaluate_pose, load_split
 from pose3dbench.results.predictions import save_predictions
+from tests.helpers.paths import S11_ANNOTATIONS as FRAME_DIR
 
-FRAME_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "h36m-real" / "s11_frame" / "annotations"
 # frames per action: uneven, so the sample-weighted total differs from the action mean
 FRAMES_PER_ACTION = {2: 12, 3: 3, 5: 6, 14: 9}
-RESULT_KEYS = {"protocol", "root", "metric", "total_mm", "action_mean_mm", "per_action_mm", "per_joint_mm",
-               "num_samples", "skipped", "joint_set", "approximate_joint_mapping"}
+#: the dataset's record, plus which dataset, split and root it is (Human3.6M records keep their protocol)
+RESULT_KEYS = {"dataset", "split", "protocol", "root", "metric", "total_mm", "action_mean_mm", "per_action_mm",
+               "per_joint_mm", "num_samples", "skipped", "joint_set", "approximate_joint_mapping"}
 
 
 def build_dataset(root: Path, seed: int = 0) -> Path:
@@ -63,12 +63,16 @@ def data_dir(tmp_path_factory) -> Path:
     return build_dataset(tmp_path_factory.mktemp("h36m"))
 
 
-def write_preds(path, samples, pred_cam, protocol, root="gt", joint_set="h36m18"):
+def write_preds(path, samples, pred_cam, protocol, root="gt", joint_set="h36m18", older=False):
+    """A predictions file of ``pose3dbench run`` (rows reversed); ``older``: as earlier versions wrote it (meta
+    names the protocol, not the dataset and split; no sample ids)."""
     n, j = pred_cam.shape[:2]
+    split = {"protocol": protocol} if older else {"dataset": "h36m", "split": f"p{protocol}"}
+    ids = {} if older else {"sample_id": samples.sample_id[::-1]}
     return save_predictions(path, image_id=samples.image_id[::-1], coords_hm=np.zeros((n, j, 3)),
                             bbox=samples.bbox[::-1], root_cam=samples.root_cam[::-1], pred_cam=pred_cam[::-1],
                             meta={"heatmap_size": [64, 64], "depth_bins": 64, "joint_set": joint_set,
-                                  "protocol": protocol, "root": root, "model": "test"})
+                                  **split, "root": root, "model": "test"}, **ids)
 
 
 def run_json(capsys, *argv) -> dict:
@@ -89,11 +93,23 @@ def test_ground_truth_scores_zero(data_dir, tmp_path, capsys, protocol):
     assert res["pa_mpjpe_scaled"]["total_mm"] < 1e-6
     assert list(res["pa_mpjpe_scaled"]["per_action_mm"]) == list(res["per_action_mm"])
     assert res["protocol"] == protocol and res["root"] == "gt"
+    assert (res["dataset"], res["split"]) == ("h36m", f"p{protocol}")  # from the file's meta
     assert res["metric"] == ("PA-MPJPE" if protocol == 1 else "MPJPE")
     # 44 images per subject (cameras: 1 on even, 2 on odd frames); Protocol 1 = S11 only
     assert res["num_samples"] == len(s) == (88 if protocol == 2 else 44)
     assert res["total_mm"] < 1e-6 and max(res["per_joint_mm"].values()) < 1e-6
     assert list(res["per_action_mm"]) == ["Directions", "Discussion", "Greeting", "Walking"]
+
+
+@pytest.mark.parametrize("protocol", [1, 2])
+def test_files_of_earlier_versions_score_as_new_ones(data_dir, tmp_path, capsys, protocol):
+    """A predictions file whose meta names the protocol (no dataset, split or sample ids) is still read."""
+    s = load_split(data_dir, protocol, "gt")
+    pred = s.joints_cam + np.random.default_rng(8).normal(0, 12, s.joints_cam.shape)
+    new = run_json(capsys, "--data", data_dir, "--predictions", write_preds(tmp_path / "new.npz", s, pred, protocol))
+    old = run_json(capsys, "--data", data_dir, "--predictions",
+                   write_preds(tmp_path / "old.npz", s, pred, protocol, older=True))
+    assert old == new and old["split"] == f"p{protocol}" and old["protocol"] == protocol
 
 
 def test_gaussian_noise_expected_value(data_dir, tmp_path, capsys):
@@ -124,7 +140,8 @@ def test_scaled_pose_and_thorax_noise(data_dir, tmp_path, capsys):
         thorax[:, 17] += [150.0, -80.0, 60.0]
         for name, arr in (("clean", pred), ("thorax", thorax)):
             f = write_preds(tmp_path / f"{name}{protocol}.npz", sp, arr, protocol)
-            scores[name, protocol] = run_json(capsys, "--data", data_dir, "--predictions", f, "--protocol", protocol)
+            scores[name, protocol] = run_json(capsys, "--data", data_dir, "--predictions", f, "--split",
+                                              f"p{protocol}")
     assert scores["clean", 2]["total_mm"] == scores["thorax", 2]["total_mm"]
     assert abs(scores["clean", 1]["total_mm"] - scores["thorax", 1]["total_mm"]) > 0.5
 
@@ -132,17 +149,19 @@ def test_scaled_pose_and_thorax_noise(data_dir, tmp_path, capsys):
 def test_total_is_sample_weighted_and_table_output(data_dir, tmp_path, capsys):
     s = load_split(data_dir, 2, "gt")
     pred = s.joints_cam.copy()
-    pred[s.action_idx == 2, 1:17, 1] += 34.0  # Directions: 32 mm per sample, the others 0
+    directions = s.groups["action_idx"] == 2
+    pred[directions, 1:17, 1] += 34.0  # Directions: 32 mm per sample, the others 0
     f = write_preds(tmp_path / "p.npz", s, pred, 2)
     res = run_json(capsys, "--data", data_dir, "--predictions", f)
-    n_dir = int((s.action_idx == 2).sum())
+    n_dir = int(directions.sum())
     assert res["per_action_mm"]["Directions"] == pytest.approx(32.0)
     assert res["total_mm"] == pytest.approx(32.0 * n_dir / len(s))
     assert res["action_mean_mm"] == pytest.approx(32.0 / 4)
     assert res["total_mm"] != pytest.approx(res["action_mean_mm"])
     assert cli_main(["evaluate", "--data", str(data_dir), "--predictions", str(f)]) == 0
     table = capsys.readouterr().out
-    for word in ("MPJPE", "Directions", "Walking", "L_Wrist", "total", f"{res['total_mm']:.2f}"):
+    for word in ("MPJPE", "Directions", "Walking", "L_Wrist", "total", f"{res['total_mm']:.2f}",
+                 f"action mean {res['action_mean_mm']:.2f} mm"):
         assert word in table
 
 
@@ -171,18 +190,21 @@ def test_rootnet_file_gives_mrpe(data_dir, capsys):
 def test_mismatched_ids_fail_with_clear_message(data_dir, tmp_path, capsys):
     s2 = load_split(data_dir, 2, "gt")
     f = write_preds(tmp_path / "p2.npz", s2, s2.joints_cam, 2)
-    assert cli_main(["evaluate", "--data", str(data_dir), "--predictions", str(f), "--protocol", "1"]) == 2
+    assert cli_main(["evaluate", "--data", str(data_dir), "--predictions", str(f), "--split", "p1"]) == 2
     err = capsys.readouterr().err
     assert "p2.npz" in err and "not in the split" in err
     s1 = s2.subset(slice(0, 50))
     f = write_preds(tmp_path / "short.npz", s1, s1.joints_cam, 2)
+    assert cli_main(["evaluate", "--data", str(data_dir), "--predictions", str(f)]) == 2
+    assert f"{len(s2) - 50} sample ids of the split have no prediction" in capsys.readouterr().err
+    f = write_preds(tmp_path / "short_older.npz", s1, s1.joints_cam, 2, older=True)  # no sample ids: image ids
     assert cli_main(["evaluate", "--data", str(data_dir), "--predictions", str(f)]) == 2
     assert f"{len(s2) - 50} image ids of the split have no prediction" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
 def synth_dir(tmp_path_factory) -> Path:
-    from pose3dbench.data.synthetic import generate
+    from pose3dbench.data.h36m.synthetic import generate
 
     return generate(tmp_path_factory.mktemp("synth") / "h36m", seed=1, size="tiny")
 
@@ -198,10 +220,10 @@ def test_synthetic_set_heatmap_round_trip_scores_zero(synth_dir, tmp_path, capsy
     hm = camera_to_heatmap(s.joints_cam, s.bbox, s.root_cam, s.focal, s.princpt, **geo, depth_range_mm=2000.0)
     pred_cam = heatmap_to_camera(hm, s.bbox, s.root_cam, s.focal, s.princpt, **geo, depth_range_mm=2000.0)
     path = save_predictions(tmp_path / "p.npz", image_id=s.image_id, coords_hm=hm, bbox=s.bbox, root_cam=s.root_cam,
-                            pred_cam=pred_cam, meta={**geo, "joint_set": "h36m18", "protocol": protocol,
-                                                     "root": "rootnet", "model": "gt"})
+                            pred_cam=pred_cam, meta={**geo, "joint_set": "h36m18", "dataset": "h36m",
+                                                     "split": f"p{protocol}", "root": "rootnet", "model": "gt"})
     res = run_json(capsys, "--data", data, "--predictions", path)
-    assert res["root"] == "rootnet" and res["num_samples"] == len(s) > 0
+    assert res["root"] == "rootnet" and res["num_samples"] == len(s) > 0 and res["split"] == f"p{protocol}"
     assert res["total_mm"] < 1e-6 and len(res["per_action_mm"]) == 15
 
 
@@ -211,9 +233,10 @@ def test_root_only_npz_and_muco21_predictions(data_dir, tmp_path, capsys):
     s = load_split(data_dir, 2, "gt")
     root = s.joints_cam[:, 0] + [[30.0, -40.0, 0.0]]  # every root 50 mm off
     f = save_predictions(tmp_path / "root.npz", image_id=s.image_id, root_cam=root,
-                         meta={"model": "rootnet", "protocol": 2, "root": "gt", "kind": "root"})
+                         meta={"model": "rootnet", "dataset": "h36m", "split": "p2", "root": "gt", "kind": "root"})
     res = run_json(capsys, "--data", data_dir, "--predictions", f)
     assert res["metric"] == "MRPE" and res["mrpe_mm"] == pytest.approx(50.0)
+    assert (res["dataset"], res["split"], res["root"], res["protocol"]) == ("h36m", "p2", "gt", 2)
     assert (res["x_mm"], res["y_mm"], res["z_mm"]) == pytest.approx((30.0, 40.0, 0.0))
     muco = np.zeros((len(s), 21, 3))
     muco[:, list(MUCO_TO_H36M17)] = s.joints_cam[:, :17]
@@ -236,12 +259,12 @@ def test_minimal_npz_image_id_and_pred_cam_scores_as_the_full_file(data_dir, tmp
     full = run_json(capsys, "--data", data_dir, "--predictions", write_preds(tmp_path / "full.npz", s, pred, protocol))
     minimal = tmp_path / "mine.npz"
     np.savez(minimal, image_id=s.image_id[::-1], pred_cam=pred[::-1])
-    res = run_json(capsys, "--data", data_dir, "--predictions", minimal, "--protocol", protocol)
+    res = run_json(capsys, "--data", data_dir, "--predictions", minimal, "--split", f"p{protocol}")
     assert res["total_mm"] == full["total_mm"] and res["per_action_mm"] == full["per_action_mm"]
     assert res["joint_set"] == "h36m18"
     rel17 = tmp_path / "mine17.npz"  # 17 joints, root-relative: the joint set comes from the shape
     np.savez(rel17, image_id=s.image_id, pred_cam=(pred - pred[:, :1])[:, :17])
-    assert run_json(capsys, "--data", data_dir, "--predictions", rel17, "--protocol", protocol)["joint_set"] == "h36m17"
+    assert run_json(capsys, "--data", data_dir, "--predictions", rel17, "--split", protocol)["joint_set"] == "h36m17"
 
 
 def test_minimal_npz_errors_name_the_file_and_the_form(data_dir, tmp_path, capsys):

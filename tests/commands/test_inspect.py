@@ -8,8 +8,8 @@ import shlex
 import pytest
 import torch
 
-from conformance_utils import load_vector, recipe_v1
 from pose3dbench.cli import main
+from tests.helpers.conformance import load_vector, recipe_v1
 
 # one conformance configuration per family -> (family, variant, arch line fragment)
 FAMILIES = {

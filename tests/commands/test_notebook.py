@@ -77,7 +77,7 @@ def test_install_cell_says_what_to_attach(tmp_path, monkeypatch):
 
 
 def test_notebook_runs_on_synthetic_data(tmp_path, monkeypatch):
-    from pose3dbench.data.synthetic import generate
+    from pose3dbench.data.h36m.synthetic import generate
 
     data = generate(tmp_path / "h36m", seed=1, size="tiny")
     out = tmp_path / "out"
@@ -92,7 +92,7 @@ def test_notebook_runs_on_synthetic_data(tmp_path, monkeypatch):
     client.execute()
     results = json.loads((out / "results.json").read_text())
     assert {e["model"] for e in results["evaluations"]} == {"mobilehumanpose-lpski"}
-    assert results["settings"]["limit_per_action"] == 1
+    assert results["settings"]["limit_per_group"] == 1
     last = nb.cells[-1].outputs
     assert last and "text/html" in last[0].get("data", {}), "the report is not displayed"
     shown = last[0]["data"]["text/html"]

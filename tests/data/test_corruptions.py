@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,10 +12,9 @@ from pose3dbench.data.corruptions import COMMON, CORRUPTIONS, corrupt, resolve_c
 from pose3dbench.data.transforms import crop_patch, load_image
 from pose3dbench.results.robustness import corruption_table
 from pose3dbench.results.schema import validate_results
-from run_utils import comparable_results
-from test_pipeline_conformance import PIPELINE_DIR, VECTORS, build_dataset
-
-BYO = str(Path(__file__).resolve().parents[1] / "byo_model.py") + ":build"
+from tests.helpers.paths import BYO
+from tests.helpers.pipeline import PIPELINE_DIR, VECTORS, build_dataset
+from tests.helpers.runs import comparable_results
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +72,7 @@ def corrupted_runs(tmp_path_factory):
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("corrupt")
     data = build_dataset(tmp / "h36m")
-    argv = ["--data", str(data), "--protocol", "1", "2", "--root", "rootnet", "--model", BYO,
+    argv = ["--data", str(data), "--split", "p1", "p2", "--root", "rootnet", "--model", BYO,
             "--model", "mobilehumanpose-lpski", "--no-profile", "--no-progress", "--limit", "30"]
     outs = []
     for k in range(2):
@@ -91,14 +89,18 @@ def corrupted_runs(tmp_path_factory):
 def test_corrupted_run_results_schema_and_determinism(corrupted_runs):
     (a, b), clean, _ = corrupted_runs
     validate_results(a)
-    assert len(a["corruption_evaluations"]) == 2 * 2 * len(COMMON) * 2  # models x protocols x corruptions x sev
+    assert len(a["corruption_evaluations"]) == 2 * 2 * len(COMMON) * 2  # models x splits x corruptions x severities
     assert a["settings"]["corruptions"]["names"] == list(COMMON)
     assert comparable_results(a) == comparable_results(b)  # two runs: identical results.json, timings aside
     # the clean evaluations of a corrupted run equal a plain run's (severity 0 = clean)
     assert comparable_results(a)["evaluations"] == comparable_results(clean)["evaluations"]
     ev = a["corruption_evaluations"][0]
-    assert set(ev) >= {"model", "protocol", "root", "corruption", "severity", "metric", "total_mm",
-                       "per_action_mm", "per_joint_mm", "num_samples", "predictions"}
+    # a full evaluation record (Human3.6M's fields, protocol included) plus what was corrupted
+    assert set(ev) >= {"model", "dataset", "split", "protocol", "root", "corruption", "severity", "metric",
+                       "total_mm", "per_action_mm", "per_joint_mm", "num_samples", "predictions", "data", "timing"}
+    assert (ev["dataset"], ev["split"], ev["protocol"]) == ("h36m", "p1", 1)
+    assert ev["predictions"].startswith("predictions/corrupted/") and ev["predictions"].endswith(
+        f"__h36m__p1__rootnet__{ev['corruption']}__s{ev['severity']}.npz")
     bad = json.loads(json.dumps(a))
     bad["corruption_evaluations"][0]["severity"] = "high"
     with pytest.raises(ValueError, match="severity"):
@@ -107,7 +109,7 @@ def test_corrupted_run_results_schema_and_determinism(corrupted_runs):
 
 def test_mce_table_and_report_sections(corrupted_runs):
     (a, _), _, outs = corrupted_runs
-    table = corruption_table(a, 2, "mobilehumanpose-lpski")
+    table = corruption_table(a, "h36m", "p2", "mobilehumanpose-lpski")
     assert table["reference"] == "mobilehumanpose-lpski"
     ref = table["models"]["mobilehumanpose-lpski"]
     assert ref["mce"] == pytest.approx(1.0) and all(v == pytest.approx(1.0) for v in ref["ce"].values())

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,6 +13,7 @@ from pose3dbench.cli import main as cli_main
 from pose3dbench.data import crop_store as cs
 from pose3dbench.data.crop_store import CropStore, choose_mode
 from pose3dbench.data.transforms import crop_patch, load_image
+from tests.helpers.paths import BYO
 
 
 @pytest.fixture()
@@ -108,13 +108,12 @@ def test_auto_mode_choice():
 def test_run_records_the_store_and_a_second_run_decodes_nothing(tmp_path, monkeypatch):
     """Two models of the same input size: the second one is served entirely from the store; a second run
     with --crop-cache disk (another output folder) decodes nothing."""
-    from test_pipeline_conformance import build_dataset
+    from tests.helpers.pipeline import build_dataset
 
     monkeypatch.setenv("POSE3DBENCH_CACHE", str(tmp_path / "cache"))
     torch.set_num_threads(1)
     data = build_dataset(tmp_path / "h36m")
-    byo = str(Path(__file__).resolve().parents[1] / "byo_model.py") + ":build"
-    common = ["--data", str(data), "--protocol", "2", "--root", "rootnet", "--model", byo,
+    common = ["--data", str(data), "--split", "p2", "--root", "rootnet", "--model", BYO,
               "--model", "mobilehumanpose-lpski", "--no-profile", "--no-report", "--no-progress",
               "--crop-cache", "disk"]
     assert cli_main(["run", "--out", str(tmp_path / "a"), *common]) == 0

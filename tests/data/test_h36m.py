@@ -1,51 +1,27 @@
 """Human3.6M loader on the real S11 record and real RootNet files; layout discovery; input errors."""
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pose3dbench.data.bbox import process_bbox
-from pose3dbench.data.h36m import load_bbox_root, load_split, load_train_split, split_subjects
-from pose3dbench.data.layout import find_dataset
+from pose3dbench.data.h36m import find_dataset, load_bbox_root, load_split, load_train_split
+from pose3dbench.data.h36m.loader import split_subjects
 from pose3dbench.errors import DatasetError
-
-REAL = Path(__file__).resolve().parents[1] / "fixtures" / "h36m-real"
-S11 = REAL / "s11_frame" / "annotations"
-P1_FILE = REAL / "bbox_root" / "bbox_root_human36m_output_protocol1_S11.json"
-P2_FILE = REAL / "bbox_root" / "bbox_root_human36m_output_protocol2_S9_S11.json"
-IMAGE_ID = 1877420
-
-
-def make_real_s11(root: Path, ann_dir: str = "annotations", bbox_root=P1_FILE) -> Path:
-    """The real S11 record as Human36M_subject11_* files (subject field 11) in ``root/ann_dir``."""
-    ann = root / ann_dir
-    ann.mkdir(parents=True)
-    data = json.loads((S11 / "Dummy_subject1_data.json").read_text())
-    for im in data["images"]:
-        im["subject"] = 11
-    (ann / "Human36M_subject11_data.json").write_text(json.dumps(data))
-    shutil.copy(S11 / "Dummy_subject1_camera.json", ann / "Human36M_subject11_camera.json")
-    shutil.copy(S11 / "Dummy_subject1_joint_3d.json", ann / "Human36M_subject11_joint_3d.json")
-    if bbox_root is not None:
-        (root / "bbox_root").mkdir()
-        shutil.copy(bbox_root, root / "bbox_root" / "bbox_root_human36m_output.json")
-    return root
-
-
-def _rewrite(path: Path, fn):
-    obj = json.loads(path.read_text())
-    fn(obj)
-    path.write_text(json.dumps(obj))
+from tests.helpers.datasets import make_real_s11
+from tests.helpers.paths import IMAGE_ID, P1_FILE, P2_FILE
+from tests.helpers.runs import rewrite_json
 
 
 def test_real_s11_record_gt(tmp_path):
     root = make_real_s11(tmp_path)
     s = load_split(root, 1, "gt")
-    assert len(s) == 1 and s.protocol == 1 and s.root_source == "gt"
-    assert s.image_id.tolist() == [IMAGE_ID] and s.subject.tolist() == [11] and s.frame_idx.tolist() == [0]
-    assert (s.action_idx[0], s.subaction_idx[0], s.cam_idx[0]) == (2, 1, 1)
+    assert len(s) == 1 and (s.dataset, s.split, s.box) == ("h36m", "p1", "gt")
+    g = s.groups
+    assert s.image_id.tolist() == [IMAGE_ID] and g["subject"].tolist() == [11] and g["frame_idx"].tolist() == [0]
+    assert s.sample_id.tolist() == [IMAGE_ID]  # one person per image: the sample id is the image id
+    assert (g["action_idx"][0], g["subaction_idx"][0], g["cam_idx"][0]) == (2, 1, 1) and g["action"][0] == "Directions"
     assert s.image_size.tolist() == [[1000, 1002]]
     assert s.image_path[0] == str(root.resolve() / "images" / "s_11_act_02_subact_01_ca_01"
                                   / "s_11_act_02_subact_01_ca_01_000001.jpg")
@@ -117,7 +93,7 @@ def test_split_definitions():
 def test_train_split_and_subject_override(tmp_path):
     root = make_real_s11(tmp_path)
     s = load_train_split(root, 1, subjects=[11])  # frame 0 is also a train frame (every 5th)
-    assert len(s) == 1 and s.root_source == "gt"
+    assert len(s) == 1 and s.box == "gt"
     with pytest.raises(DatasetError, match="only for the test split"):
         load_split(root, 1, "rootnet", split="train")
 
@@ -141,11 +117,11 @@ def test_malformed_json_names_the_file(tmp_path):
 
 def test_missing_field_and_joint_frame(tmp_path):
     root = make_real_s11(tmp_path)
-    _rewrite(root / "annotations" / "Human36M_subject11_data.json", lambda d: d["images"][0].pop("cam_idx"))
+    rewrite_json(root / "annotations" / "Human36M_subject11_data.json", lambda d: d["images"][0].pop("cam_idx"))
     with pytest.raises(DatasetError, match="cam_idx"):
         load_split(root, 1, "gt")
     root = make_real_s11(tmp_path / "b")
-    _rewrite(root / "annotations" / "Human36M_subject11_joint_3d.json",
+    rewrite_json(root / "annotations" / "Human36M_subject11_joint_3d.json",
              lambda d: d["2"]["1"].update({"64": d["2"]["1"].pop("0")}))
     with pytest.raises(DatasetError, match="no 3D joints for action 2, subaction 1, frame 0"):
         load_split(root, 1, "gt")
@@ -159,14 +135,14 @@ def test_non_rotation_camera_is_rejected(tmp_path, bad):
         R = np.array(cams["1"]["R"])
         cams["1"]["R"] = (R * 1.01 if bad == "scaled" else -R).tolist()
 
-    _rewrite(root / "annotations" / "Human36M_subject11_camera.json", spoil)
+    rewrite_json(root / "annotations" / "Human36M_subject11_camera.json", spoil)
     with pytest.raises(DatasetError, match="camera 1 R is not a rotation"):
         load_split(root, 1, "gt")
 
 
 def test_bbox_root_missing_ids_and_nan(tmp_path):
     root = make_real_s11(tmp_path)
-    _rewrite(root / "bbox_root" / "bbox_root_human36m_output.json", lambda d: d.pop(0))
+    rewrite_json(root / "bbox_root" / "bbox_root_human36m_output.json", lambda d: d.pop(0))
     with pytest.raises(DatasetError, match=r"bbox_root_human36m_output.json has no entry for 1 of the 1 .*1877420"):
         load_split(root, 1, "rootnet")
     assert len(load_split(root, 1, "gt")) == 1   # GT boxes/roots still work
@@ -192,13 +168,13 @@ def test_empty_split_and_degenerate_boxes(tmp_path):
         d["images"].append(im)
         d["annotations"].append(dict(d["annotations"][0], id=new_id, image_id=new_id, bbox=box))
 
-    _rewrite(joint_p, lambda d: d["2"]["1"].update({"64": d["2"]["1"]["0"], "3": d["2"]["1"]["0"]}))
-    _rewrite(data_p, lambda d: (add_frame(d, 64, [10, 10, 0, 50], 7), add_frame(d, 3, [10, 10, 50, 50], 8)))
+    rewrite_json(joint_p, lambda d: d["2"]["1"].update({"64": d["2"]["1"]["0"], "3": d["2"]["1"]["0"]}))
+    rewrite_json(data_p, lambda d: (add_frame(d, 64, [10, 10, 0, 50], 7), add_frame(d, 3, [10, 10, 50, 50], 8)))
     s = load_split(root, 1, "gt")
     assert s.image_id.tolist() == [IMAGE_ID]          # frame 3 is not a test frame, frame 64's box is degenerate
     assert s.skipped == {"degenerate_bbox": 1}
-    _rewrite(data_p, lambda d: [im.update(frame_idx=im["frame_idx"] + 1) for im in d["images"]])
-    _rewrite(joint_p, lambda d: d["2"]["1"].update({str(k): d["2"]["1"]["0"] for k in (1, 4, 65)}))
+    rewrite_json(data_p, lambda d: [im.update(frame_idx=im["frame_idx"] + 1) for im in d["images"]])
+    rewrite_json(joint_p, lambda d: d["2"]["1"].update({str(k): d["2"]["1"]["0"] for k in (1, 4, 65)}))
     with pytest.raises(DatasetError, match="no test images"):
         load_split(root, 1, "gt")
 

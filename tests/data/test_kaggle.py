@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import shutil
 
+from pose3dbench.data.h36m import Human36M
+from pose3dbench.data.h36m.synthetic import generate
 from pose3dbench.data.kaggle import find_kaggle_dataset
-from pose3dbench.data.synthetic import generate
 
 
 def test_finds_nested_dataset(tmp_path, monkeypatch):
@@ -16,7 +17,8 @@ def test_finds_nested_dataset(tmp_path, monkeypatch):
     shutil.copytree(src / "annotations", target / "annotations (1)" / "annotations")
     shutil.copytree(src / "images", target / "images")
     monkeypatch.setenv("POSE3DBENCH_KAGGLE_INPUT", str(inputs))
-    assert find_kaggle_dataset() == target
+    assert find_kaggle_dataset() == (Human36M, target)  # the dataset's plug-in class and its folder
+    assert find_kaggle_dataset(("h36m",)) == (Human36M, target)
 
 
 def test_none_without_inputs(tmp_path, monkeypatch):

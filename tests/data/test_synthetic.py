@@ -5,12 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pose3dbench.data.h36m import load_split, load_train_split, read_cameras
-from pose3dbench.data.layout import find_dataset
-from pose3dbench.data.synthetic import generate, real_s11_cameras
-from pose3dbench.errors import SynthError
+from pose3dbench.data.h36m import ACTIONS, find_dataset, load_split, load_train_split, read_cameras
+from pose3dbench.data.h36m.synthetic import generate, real_s11_cameras
 from pose3dbench.data.transforms import load_image
-from pose3dbench.joints import H36M_ACTIONS
+from pose3dbench.errors import SynthError
 
 REAL_CAMS = (Path(__file__).resolve().parents[1] / "fixtures" / "h36m-real" / "s11_frame" / "annotations"
              / "Dummy_subject1_camera.json")
@@ -41,7 +39,7 @@ def test_files_and_marker(tiny):
                                f"_ca_{im['cam_idx']:02d}_{im['frame_idx'] + 1:06d}.jpg")
     frames = np.array([i["frame_idx"] for i in data["images"]])
     assert (frames % 64 == 0).any() and (frames % 64 != 0).any()
-    assert all(H36M_ACTIONS[i["action_idx"]] == i["action_name"] for i in data["images"])
+    assert all(ACTIONS[i["action_idx"]] == i["action_name"] for i in data["images"])
     joints = json.loads((tiny / "annotations/Human36M_subject11_joint_3d.json").read_text())
     assert np.array(joints[str(im["action_idx"])][str(im["subaction_idx"])][str(im["frame_idx"])]).shape == (17, 3)
 
@@ -70,18 +68,20 @@ def test_deterministic_for_a_seed(tiny, tmp_path):
 
 
 @pytest.mark.parametrize("protocol,n_subjects", [(1, 1), (2, 2)])
-def test_loads_for_protocols_and_root_sources(tiny, protocol, n_subjects):
+def test_loads_for_splits_and_box_sources(tiny, protocol, n_subjects):
     gt = load_split(tiny, protocol, "gt")
     rn = load_split(tiny, protocol, "rootnet")
     meta = json.loads((tiny / "pose3dbench_synthetic.json").read_text())
     assert len(gt) == len(rn) == meta["protocol_test_images"][str(protocol)]
     assert 20 <= len(gt) <= 100 and gt.skipped == {}
-    assert set(np.unique(gt.subject)) == ({11} if protocol == 1 else {9, 11})
-    assert (gt.frame_idx % 64 == 0).all() and np.array_equal(gt.image_id, rn.image_id)
+    g = gt.groups
+    assert (gt.split, rn.split, gt.box, rn.box) == (f"p{protocol}", f"p{protocol}", "gt", "rootnet")
+    assert set(np.unique(g["subject"])) == ({11} if protocol == 1 else {9, 11})
+    assert (g["frame_idx"] % 64 == 0).all() and np.array_equal(gt.image_id, rn.image_id)
     assert json.loads(gt.source["synthetic"])["size"] == "tiny"
     if protocol == 2:
-        assert (set(gt.action_idx) == set(range(2, 17)) and set(gt.subaction_idx) == {1, 2}
-                and set(gt.cam_idx) == {1, 2, 3, 4})
+        assert (set(g["action_idx"]) == set(range(2, 17)) and set(g["subaction_idx"]) == {1, 2}
+                and set(g["cam_idx"]) == {1, 2, 3, 4})
     # RootNet-like roots: off by tens of mm, not zero
     err = np.linalg.norm(rn.root_cam - gt.root_cam, axis=1)
     assert 5 < err.mean() < 150 and err.min() > 0
@@ -99,13 +99,13 @@ def test_loads_for_protocols_and_root_sources(tiny, protocol, n_subjects):
 
 def test_constant_bone_lengths_and_plausible_poses(tiny):
     s = load_train_split(tiny, 2, subjects=[9])
-    assert len(s) > 10 and (s.frame_idx % 5 == 0).all()
+    assert len(s) > 10 and (s.groups["frame_idx"] % 5 == 0).all()
     parents = [0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15]
     bones = np.linalg.norm(s.joints_cam[:, 1:17] - s.joints_cam[:, parents], axis=2)
     assert np.ptp(bones, axis=0).max() < 0.05   # mm (joint coordinates are rounded to 1 um)
     assert 350 < bones[0, 1] < 550 and 1000 < s.joints_cam[0, :, 2].min() < 8000
     other = load_train_split(tiny, 1, subjects=[1])
-    assert set(other.subject) == {1}
+    assert set(other.groups["subject"]) == {1}
 
 
 def test_bad_size():

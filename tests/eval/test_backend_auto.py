@@ -14,14 +14,14 @@ pytest.importorskip("onnxruntime")
 
 def _run(tmp_path, data, out, *extra):
     torch.set_num_threads(1)
-    assert cli_main(["run", "--data", str(data), "--out", str(out), "--protocol", "2", "--root", "rootnet",
+    assert cli_main(["run", "--data", str(data), "--out", str(out), "--split", "p2", "--root", "rootnet",
                      "--model", "mobilehumanpose-lpski", "--no-profile", "--no-report", "--no-progress", *extra]) == 0
     return json.loads((out / "results.json").read_text())
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    from test_pipeline_conformance import build_dataset
+    from tests.helpers.pipeline import build_dataset
 
     return build_dataset(tmp_path_factory.mktemp("auto") / "h36m")
 
@@ -56,11 +56,12 @@ def test_amp_run_reports_what_half_precision_costs(data, tmp_path):
     ev = res["evaluations"][0]
     amp = ev["amp"]
     assert amp["dtype"] == "bf16" and amp["check_samples"] == ev["num_samples"]
+    assert (amp["metric"], amp["unit"]) == (ev["metric"], "mm") == ("MPJPE", "mm")  # the split's metric, in its unit
     assert amp["mean_joint_shift_mm"] > 0  # bf16 really ran: the poses moved
-    assert amp["error_amp_mm"] == pytest.approx(ev["total_mm"], rel=1e-9)  # the whole split is the check subset here
-    assert amp["error_change_mm"] == pytest.approx(amp["error_amp_mm"] - amp["error_float32_mm"])
+    assert amp["error_amp"] == pytest.approx(ev["total_mm"], rel=1e-9)  # the whole split is the check subset here
+    assert amp["error_change"] == pytest.approx(amp["error_amp"] - amp["error_float32"])
     ref = _run(tmp_path, data, tmp_path / "fp32")["evaluations"][0]
-    assert amp["error_float32_mm"] == pytest.approx(ref["total_mm"], abs=1e-6)
+    assert amp["error_float32"] == pytest.approx(ref["total_mm"], abs=1e-6)
     assert res["models"]["mobilehumanpose-lpski"]["backend"] == "eager"
     from pose3dbench.report.tables import provenance
 

@@ -24,96 +24,14 @@ a 0-1 pixel range change the input and miss by > 1 unit, the MSRA patch-pixel mi
 """
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conformance_utils import load_vector, recipe_v1
-from pose3dbench.cli import main as cli_main
-
-PIPELINE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "conformance-pipeline"
-VECTORS = json.loads((PIPELINE_DIR / "pipeline_vectors.json").read_text())
-#: conformance configuration -> (registered variant it is, family for NAME=CKPT)
-CONFIGS = {
-    "posenet_r50": "posenet-r50",
-    "mhp_lpski": "mobilehumanpose-lpski",
-    "convnextpose_official": "convnextpose-xs",
-}
-SUBJECT = 9
-ROOT_DEPTH_MM = 5000.0
-
-
-def _pipeline_weights(name: str) -> dict[str, torch.Tensor]:
-    """Recipe v1 of ../conformance/NAME.json with the final layer's weight and bias scaled, as the README says."""
-    cfg = VECTORS["configs"][name]
-    state = recipe_v1(load_vector(name)["state_dict"])
-    for key in (cfg["final_layer"] + ".weight", cfg["final_layer"] + ".bias"):
-        state[key] = state[key] * cfg["final_layer_scale"]
-    return state
-
-
-def _save_authors_checkpoint(path: Path, state: dict[str, torch.Tensor]) -> Path:
-    """As the authors' trainer saved it: DataParallel keys under 'network'."""
-    torch.save({"epoch": 24, "network": {"module." + k: v for k, v in state.items()}}, path)
-    return path
-
-
-def _parse_file_name(name: str) -> dict[str, int]:
-    # s_09_act_02_subact_01_ca_01_000001.jpg
-    parts = Path(name).stem.split("_")
-    return {"subject": int(parts[1]), "action_idx": int(parts[3]), "subaction_idx": int(parts[5]),
-            "cam_idx": int(parts[7]), "frame_idx": int(parts[8]) - 1}
-
-
-def build_dataset(root: Path) -> Path:
-    """A Human3.6M folder (3DMPPE format) holding the six JPEGs, with the recorded boxes as bbox_root.
-
-    Protocol 2 tests on S9 and S11: the six frames are S9; S11 gets the one real S11 record of
-    tests/fixtures/h36m-real (its image a copy of the first JPEG, which has the declared 1000x1002 size).
-    """
-    cams = json.loads((Path(__file__).resolve().parents[2] / "src" / "pose3dbench" / "resources"
-                       / "h36m_s11_cameras.json").read_text())["cameras"]
-    real = Path(__file__).resolve().parents[1] / "fixtures" / "h36m-real" / "s11_frame" / "annotations"
-    joints17 = json.loads((real / "Dummy_subject1_joint_3d.json").read_text())["2"]["1"]["0"]
-    images, anns, bbox_root, joint_3d = [], [], [], {}
-    for s in VECTORS["samples"]:
-        meta = _parse_file_name(s["file"])
-        assert meta["subject"] == SUBJECT
-        seq = Path(s["file"]).stem.rsplit("_", 1)[0]
-        dest = root / "images" / seq / Path(s["file"]).name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(PIPELINE_DIR / s["file"], dest)
-        images.append({"id": s["image_id"], "file_name": f"{seq}/{dest.name}", "width": s["width"],
-                       "height": s["height"], **meta})
-        anns.append({"id": s["image_id"], "image_id": s["image_id"], "bbox": s["bbox_xywh_px"],
-                     "keypoints_vis": [True] * 17})
-        bbox_root.append({"image_id": s["image_id"], "bbox": s["bbox_xywh_px"],
-                          "root_cam": [0.0, 0.0, ROOT_DEPTH_MM]})
-        joint_3d.setdefault(str(meta["action_idx"]), {}).setdefault(str(meta["subaction_idx"]), {})[
-            str(meta["frame_idx"])] = joints17
-    ann_dir = root / "annotations"
-    ann_dir.mkdir(parents=True)
-    (ann_dir / f"Human36M_subject{SUBJECT}_data.json").write_text(json.dumps({"images": images, "annotations": anns}))
-    (ann_dir / f"Human36M_subject{SUBJECT}_camera.json").write_text(json.dumps(cams))
-    (ann_dir / f"Human36M_subject{SUBJECT}_joint_3d.json").write_text(json.dumps(joint_3d))
-    s11 = json.loads((real / "Dummy_subject1_data.json").read_text())
-    for im in s11["images"]:
-        im["subject"] = 11
-        dest = root / "images" / im["file_name"]
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(PIPELINE_DIR / VECTORS["samples"][0]["file"], dest)
-        bbox_root.append({"image_id": im["id"], "bbox": VECTORS["samples"][0]["bbox_xywh_px"],
-                          "root_cam": [0.0, 0.0, ROOT_DEPTH_MM]})
-    (ann_dir / "Human36M_subject11_data.json").write_text(json.dumps(s11))
-    shutil.copyfile(real / "Dummy_subject1_camera.json", ann_dir / "Human36M_subject11_camera.json")
-    shutil.copyfile(real / "Dummy_subject1_joint_3d.json", ann_dir / "Human36M_subject11_joint_3d.json")
-    (root / "bbox_root").mkdir()
-    (root / "bbox_root" / "bbox_root_human36m_output.json").write_text(json.dumps(bbox_root))
-    return root
+from tests.helpers.pipeline import (CONFIGS, PIPELINE_DIR, VECTORS, build_dataset, expected, max_diff,
+                                    pipeline_weights, run_and_read, save_authors_checkpoint)
 
 
 @pytest.fixture(scope="module")
@@ -124,33 +42,7 @@ def pipeline_data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("pipeline_ckpt")
-    return {name: _save_authors_checkpoint(folder / f"{name}.pth.tar", _pipeline_weights(name)) for name in CONFIGS}
-
-
-def run_and_read(data: Path, out: Path, specs: list[str], *extra: str, backend: str = "eager") -> dict[str, dict]:
-    """``pose3dbench run`` on the pipeline folder -> {model name: {image_id: (coords_hm, coords_hm_noflip)}}."""
-    torch.set_num_threads(1)
-    args = ["run", "--data", str(data), "--out", str(out), "--protocol", "2", "--root", "rootnet",
-            "--no-profile", "--no-report", "--no-progress", "--batch-size", "4", "--backend", backend, *extra]
-    for spec in specs:
-        args += ["--model", spec]
-    assert cli_main(args) == 0
-    results = json.loads((out / "results.json").read_text())
-    got = {}
-    for ev in results["evaluations"]:
-        with np.load(out / ev["predictions"]) as z:
-            got[ev["model"]] = {int(i): (c, n) for i, c, n in zip(z["image_id"], z["coords_hm"], z["coords_hm_noflip"])}
-    return got, results
-
-
-def _expected(name: str, key: str) -> dict[int, np.ndarray]:
-    cfg = VECTORS["configs"][name]
-    return {s["image_id"]: np.asarray(v) for s, v in zip(VECTORS["samples"], cfg[key])}
-
-
-def _max_diff(got: dict[int, tuple], want: dict[int, np.ndarray], which: int) -> float:
-    assert set(want) <= set(got), "run must predict the six recorded images"
-    return max(float(np.abs(got[i][which] - want[i]).max()) for i in want)
+    return {name: save_authors_checkpoint(folder / f"{name}.pth.tar", pipeline_weights(name)) for name in CONFIGS}
 
 
 @pytest.fixture(scope="module")
@@ -164,8 +56,8 @@ def test_run_reproduces_authors_flip_test_coordinates(eager_run, name):
     got, _ = eager_run
     tol = VECTORS["configs"][name]["tolerance_heatmap_units"]
     rows = got[CONFIGS[name]]
-    assert _max_diff(rows, _expected(name, "coords_hm_flip_test"), 0) <= tol
-    assert _max_diff(rows, _expected(name, "coords_hm_no_flip"), 1) <= tol
+    assert max_diff(rows, expected(name, "coords_hm_flip_test"), 0) <= tol
+    assert max_diff(rows, expected(name, "coords_hm_no_flip"), 1) <= tol
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
@@ -173,9 +65,9 @@ def test_run_without_flip_reproduces_authors_plain_pass(pipeline_data, checkpoin
     got, results = run_and_read(pipeline_data, tmp_path / "out", [f"{CONFIGS[name]}={checkpoints[name]}"], "--no-flip")
     assert results["settings"]["flip"] is False
     rows = got[CONFIGS[name]]
-    want = _expected(name, "coords_hm_no_flip")
+    want = expected(name, "coords_hm_no_flip")
     tol = VECTORS["configs"][name]["tolerance_heatmap_units"]
-    assert _max_diff(rows, want, 0) <= tol
+    assert max_diff(rows, want, 0) <= tol
     entry = results["models"][CONFIGS[name]]["input"]
     assert entry["pixel_range"] == "0-255" and entry["channel_order"] == "RGB" and entry["assumed"] is False
 
@@ -187,7 +79,7 @@ def test_pixel_range_field_changes_coordinates(pipeline_data, checkpoints, tmp_p
     got, results = run_and_read(pipeline_data, tmp_path / "out", [spec], "--no-flip")
     (rows,) = got.values()
     assert next(iter(results["models"].values()))["input"]["pixel_range"] == "0-1"
-    assert _max_diff(rows, _expected(name, "coords_hm_no_flip"), 0) > 1.0  # measured: 13-31 heatmap units
+    assert max_diff(rows, expected(name, "coords_hm_no_flip"), 0) > 1.0  # measured: 13-31 heatmap units
 
 
 def test_channel_order_field_changes_coordinates(pipeline_data, checkpoints, tmp_path):
@@ -195,7 +87,7 @@ def test_channel_order_field_changes_coordinates(pipeline_data, checkpoints, tmp
     spec = f"{CONFIGS[name]}={checkpoints[name]}@input_channel_order=BGR"
     got, _ = run_and_read(pipeline_data, tmp_path / "out", [spec], "--no-flip")
     (rows,) = got.values()
-    assert _max_diff(rows, _expected(name, "coords_hm_no_flip"), 0) > 1.0  # measured: 15-30 heatmap units
+    assert max_diff(rows, expected(name, "coords_hm_no_flip"), 0) > 1.0  # measured: 15-30 heatmap units
 
 
 @pytest.mark.parametrize("wrong, min_miss", [("patch_mirror", 0.3), ("no_swap", 1.0)])
@@ -220,8 +112,8 @@ def test_a_wrong_flip_merge_misses_the_flip_test_coordinates(pipeline_data, chec
     specs = [f"{variant}={checkpoints[name]}" for name, variant in CONFIGS.items()]
     got, _ = run_and_read(pipeline_data, tmp_path / "out", specs)
     for name, variant in CONFIGS.items():
-        assert _max_diff(got[variant], _expected(name, "coords_hm_flip_test"), 0) > min_miss, name
-        assert _max_diff(got[variant], _expected(name, "coords_hm_no_flip"), 1) <= VECTORS["configs"][name][
+        assert max_diff(got[variant], expected(name, "coords_hm_flip_test"), 0) > min_miss, name
+        assert max_diff(got[variant], expected(name, "coords_hm_no_flip"), 1) <= VECTORS["configs"][name][
             "tolerance_heatmap_units"], name  # the plain pass is untouched: only the merge is wrong
 
 
@@ -315,8 +207,8 @@ def test_onnxruntime_backend_reproduces_authors_coordinates(pipeline_data, check
     for name, variant in CONFIGS.items():
         assert results["models"][variant]["backend"] == "onnxruntime"
         tol = VECTORS["configs"][name]["tolerance_heatmap_units"]
-        assert _max_diff(got[variant], _expected(name, "coords_hm_flip_test"), 0) <= tol
-        assert _max_diff(got[variant], _expected(name, "coords_hm_no_flip"), 1) <= tol
+        assert max_diff(got[variant], expected(name, "coords_hm_flip_test"), 0) <= tol
+        assert max_diff(got[variant], expected(name, "coords_hm_no_flip"), 1) <= tol
 
 
 def test_pipeline_images_are_the_recorded_files():

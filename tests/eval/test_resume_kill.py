@@ -20,10 +20,11 @@ import pytest
 import torch
 
 from pose3dbench.cli import main as cli_main
-from pose3dbench.data.synthetic import generate
-from run_utils import comparable_results
+from pose3dbench.data.h36m.synthetic import generate
+from tests.helpers.paths import BYO, tiny_spec
+from tests.helpers.runs import child_env, comparable_results
 
-SLOW = f"{Path(__file__).resolve().parents[1] / 'robustness' / 'tiny_models.py'}:build_slow"
+SLOW = tiny_spec("build_slow")
 CHUNK = 8
 
 
@@ -33,13 +34,13 @@ def data(tmp_path_factory) -> Path:
 
 
 def _argv(data: Path, out: Path, workers: int = 0) -> list[str]:
-    return ["run", "--data", str(data), "--out", str(out), "--model", SLOW, "--protocol", "2", "--root", "gt",
+    return ["run", "--data", str(data), "--out", str(out), "--model", SLOW, "--split", "p2", "--root", "gt",
             "--batch-size", "4", "--workers", str(workers), "--threads", "1", "--no-profile", "--no-report",
             "--no-progress"]
 
 
 def _env() -> dict:
-    return {**os.environ, "POSE3DBENCH_CHUNK_SIZE": str(CHUNK), "OMP_NUM_THREADS": "1"}
+    return child_env(POSE3DBENCH_CHUNK_SIZE=str(CHUNK), OMP_NUM_THREADS="1")
 
 
 def _start(argv):
@@ -64,8 +65,6 @@ def _wait_for_chunk(proc, out: Path, timeout: float = 600.0) -> list[Path]:
         time.sleep(0.01)
     proc.kill()
     raise AssertionError("no chunk file appeared")
-
-
 
 
 def _predictions(out: Path, results: dict) -> dict[str, dict[str, np.ndarray]]:
@@ -142,19 +141,16 @@ def test_two_runs_identical(data, tmp_path):
     outs = []
     for k in range(2):
         out = tmp_path / f"out{k}"
-        argv = ["run", "--data", str(data), "--out", str(out), "--model", "mobilehumanpose-lpski", "--protocol",
-                "1", "2", "--root", "gt", "rootnet", "--limit", "12", "--batch-size", "6", "--workers", "0",
+        argv = ["run", "--data", str(data), "--out", str(out), "--model", "mobilehumanpose-lpski", "--split",
+                "p1", "p2", "--root", "gt", "rootnet", "--limit", "12", "--batch-size", "6", "--workers", "0",
                 "--no-profile", "--no-report", "--no-progress"]
         assert cli_main(argv) == 0
         outs.append(out)
     _assert_same_run(*outs)
 
 
-BYO = f"{Path(__file__).resolve().parents[1] / 'byo_model.py'}:build"
-
-
 def _byo_argv(data: Path, out: Path, *extra: str) -> list[str]:
-    return ["run", "--data", str(data), "--out", str(out), "--model", BYO, "--protocol", "2", "--root", "gt",
+    return ["run", "--data", str(data), "--out", str(out), "--model", BYO, "--split", "p2", "--root", "gt",
             "--batch-size", "4", "--workers", "0", "--threads", "1", "--no-profile", "--no-report", "--no-progress",
             *extra]
 
@@ -197,7 +193,7 @@ def test_chunks_of_another_run_are_never_mixed_in(data, tmp_path, monkeypatch, c
     assert cli_main(_byo_argv(data, ref)) == 0
     out = tmp_path / "out"
     # 1. a chunk without a fingerprint (another model's, an older version's): discarded
-    stale = out / "partial" / "tiny-byo__p2__gt__flip1"
+    stale = out / "partial" / "tiny-byo__h36m__p2__gt__flip1"
     stale.mkdir(parents=True)
     np.savez(stale / "chunk_0000000_0000007.npz", rows=np.arange(8), coords=np.full((8, 18, 3), 7.0, np.float32),
              coords_noflip=np.full((8, 18, 3), 7.0, np.float32))

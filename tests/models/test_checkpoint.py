@@ -8,7 +8,6 @@ import warnings
 import pytest
 import torch
 
-from conformance_utils import CONFIG_NAMES, load_vector, recipe_v1
 from pose3dbench import load_model
 from pose3dbench.errors import CheckpointError, Pose3DBenchError
 from pose3dbench.models import registry
@@ -19,6 +18,8 @@ from pose3dbench.models.keys import factor_channels
 from pose3dbench.models.info import ModelInfo
 from pose3dbench.specs import resolve_model_spec
 from pose3dbench.errors import ModelSpecError
+from tests.helpers.conformance import CONFIG_NAMES, load_vector, recipe_v1
+
 # conformance file -> (family inferred with model=None, variant, extra overrides needed for the file's head)
 EXPECTED = {
     "convnextpose_official": ("convnextpose", "convnextpose-xs"),
@@ -326,16 +327,17 @@ def test_spec_registry_name_and_checkpoints(tmp_path, xs_state):
 
 
 def test_spec_custom_models(tmp_path):
-    model, info = resolve_model_spec("tests/byo_model.py:build")
+    model, info = resolve_model_spec("tests/helpers/byo_model.py:build")  # a path, as the README shows it
     assert (info.weights, info.name, info.checkpoint) == ("custom", "tiny-byo", None)
-    assert info.sha256 == hashlib.sha256(open("tests/byo_model.py", "rb").read()).hexdigest()
+    assert info.sha256 == hashlib.sha256(open("tests/helpers/byo_model.py", "rb").read()).hexdigest()
     assert model(torch.zeros(2, 3, 256, 256)).shape == (2, 18, 3)
-    model2, info2 = resolve_model_spec("byo_model:build")  # importable module (tests/ is on sys.path)
+    # importable module (the repository root is on sys.path: tests is a package)
+    model2, info2 = resolve_model_spec("tests.helpers.byo_model:build")
     assert info2.weights == "custom" and type(model2).__name__ == "TinyPose"
 
     bad = tmp_path / "bad_models.py"
     bad.write_text(
-        "import torch\nfrom torch import nn\nimport byo_model\n"
+        "import torch\nfrom torch import nn\nfrom tests.helpers import byo_model\n"
         "def not_module():\n    return 42\n"
         "def no_config():\n    return nn.Conv2d(3, 3, 1)\n"
         "def wrong_shape():\n    m = byo_model.TinyPose()\n"

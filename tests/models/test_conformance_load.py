@@ -15,10 +15,10 @@ import warnings
 import pytest
 import torch
 
-from conformance_utils import (CONFIG_NAMES, ROOTNET_K_VALUE, assert_close, check_heatmap, conformance_input,
-                               load_vector, recipe_v1)
 from pose3dbench import load_model
 from pose3dbench.models.codecs import codec_for
+from tests.helpers.conformance import (CONFIG_NAMES, ROOTNET_K_VALUE, assert_close, check_heatmap, conformance_input,
+                                       load_vector, recipe_v1)
 
 GIVEN = {
     "convnextpose_official": "convnextpose", "convnextpose_femto_d256_dd32_up2": "convnextpose",

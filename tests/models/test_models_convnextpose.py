@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conformance_utils import (assert_close, check_heatmap, conformance_input, leaf_modules, load_vector, manifest,
-                               recipe_v1, synthetic_heatmap)
 from pose3dbench.errors import ModelConfigError, Pose3DBenchError
 from pose3dbench.models import registry
+from tests.helpers.conformance import (assert_close, check_heatmap, conformance_input, leaf_modules, load_vector,
+                                       manifest, recipe_v1, synthetic_heatmap)
 
 # conformance file -> (variant, overrides)
 CASES = {

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from conformance_utils import (assert_close, check_heatmap, conformance_input, load_vector, recipe_v1,
-                               synthetic_heatmap)
 from pose3dbench.errors import CheckpointError, ModelConfigError
 from pose3dbench.models import registry
 from pose3dbench.models import mobilehumanpose as mhp
 from pose3dbench.models.config import ModelConfig
 from pose3dbench.models.codecs import soft_argmax_3d
+from tests.helpers.conformance import (assert_close, check_heatmap, conformance_input, load_vector, recipe_v1,
+                                       synthetic_heatmap)
 
 # conformance vector -> (registry variant, joint_num, backbone, heatmap size, depth bins)
 CASES = {

@@ -8,13 +8,13 @@ import pytest
 import torch
 from torch import nn
 
-from conformance_utils import (ROOTNET_K_VALUE, leaf_modules, manifest, assert_close, check_heatmap, conformance_input,
-                               load_vector, recipe_v1, synthetic_heatmap)
 from pose3dbench.errors import DatasetError, ModelConfigError
 from pose3dbench.models import registry
 from pose3dbench.models.resnet import ResNetBackbone, resnet_out_channels
 from pose3dbench.models.codecs import rootnet_k_value
 from pose3dbench.models.resnet_pose import from_msra_normalised, to_msra_normalised
+from tests.helpers.conformance import (ROOTNET_K_VALUE, assert_close, check_heatmap, conformance_input, leaf_modules,
+                                       load_vector, manifest, recipe_v1, synthetic_heatmap)
 
 # torchvision's resnetN parameter counts minus the 1000-class fc (512*1000+1000 or 2048*1000+1000).
 BACKBONE_PARAMS = {18: 11_689_512 - 513_000, 34: 21_797_672 - 513_000, 50: 25_557_032 - 2_049_000,

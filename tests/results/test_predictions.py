@@ -1,8 +1,8 @@
-"""Predictions files: .npz round trip, the authors' json, RootNet json, matching by image id."""
+"""Predictions files: .npz round trip (and files of earlier versions), the authors' json, RootNet json, matching
+rows to a split by sample id (or image id)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,10 +11,12 @@ import torch
 from pose3dbench.errors import PredictionsError
 from pose3dbench.results.predictions import load_predictions, match_to_samples, save_predictions
 
-REAL_BBOX_ROOT_P1 = (Path(__file__).resolve().parents[1] / "fixtures" / "h36m-real" / "bbox_root"
-                     / "bbox_root_human36m_output_protocol1_S11.json")
-META = {"heatmap_size": [64, 64], "depth_bins": 64, "joint_set": "h36m18", "protocol": 2, "root": "gt",
-        "model": "posenet_r50"}
+from tests.helpers.paths import P1_FILE as REAL_BBOX_ROOT_P1
+
+META = {"heatmap_size": [64, 64], "depth_bins": 64, "joint_set": "h36m18", "dataset": "h36m", "split": "p2",
+        "root": "gt", "model": "posenet_r50"}
+#: the meta of a Human3.6M file of an earlier version: the protocol instead of dataset and split
+OLD_META = {**{k: v for k, v in META.items() if k not in ("dataset", "split")}, "protocol": 2}
 
 
 def arrays(n=5, j=18, seed=0):
@@ -29,14 +31,21 @@ def arrays(n=5, j=18, seed=0):
 def test_npz_round_trip(tmp_path):
     a = arrays()
     a["coords_hm_noflip"] = torch.from_numpy(a["coords_hm"] + 1).float()  # torch accepted
-    a["per_sample_mm"] = np.arange(5.0)
+    a["per_sample"] = np.arange(5.0)
+    a["per_sample_scaled_mm"] = np.arange(5.0) / 2
+    a["sample_id"] = np.arange(5) * 10
+    a["pred_img"] = np.random.default_rng(3).uniform(0, 1000, (5, 18, 2))
     path = save_predictions(tmp_path / "sub" / "p.npz", meta=META, **a)
     assert path.exists() and [p.name for p in path.parent.iterdir()] == ["p.npz"]  # no temp file left
     p = load_predictions(path)
     assert (p.format, p.kind, p.meta, len(p), p.num_joints) == ("npz", "pose", META, 5, 18)
-    assert p.image_id.dtype == np.int64
-    for k in ("image_id", "coords_hm", "bbox", "root_cam", "pred_cam", "per_sample_mm"):
+    assert p.image_id.dtype == np.int64 and p.sample_id.dtype == np.int64
+    for k in ("image_id", "coords_hm", "bbox", "root_cam", "pred_cam", "per_sample", "per_sample_scaled_mm",
+              "sample_id", "pred_img"):
         np.testing.assert_array_equal(getattr(p, k), a[k])
+    np.testing.assert_array_equal(p.key, a["sample_id"])  # rows are matched on the sample ids
+    np.testing.assert_array_equal(p.per_row, a["per_sample"])
+    assert p.per_sample_mm is None
     np.testing.assert_allclose(p.coords_hm_noflip, a["coords_hm"] + 1, rtol=1e-6)
     with np.load(path, allow_pickle=False) as z:  # metadata is a plain JSON string array
         assert json.loads(str(z["meta"][0])) == META
@@ -44,14 +53,30 @@ def test_npz_round_trip(tmp_path):
 
 def test_npz_optional_arrays_absent(tmp_path):
     p = load_predictions(save_predictions(tmp_path / "p.npz", meta=META, coords_hm_noflip=None, **arrays()))
-    assert p.coords_hm_noflip is None and p.per_sample_mm is None
+    assert p.coords_hm_noflip is None and p.per_sample_mm is None and p.per_row is None
+    assert p.sample_id is None and p.pred_img is None
+    np.testing.assert_array_equal(p.key, arrays()["image_id"])  # without sample ids: the image ids
+
+
+def test_npz_of_an_earlier_version(tmp_path):
+    """A Human3.6M file written before datasets were plug-ins: meta names the protocol, per_sample_mm per row."""
+    a = {**arrays(), "per_sample_mm": np.arange(5.0)}
+    p = load_predictions(save_predictions(tmp_path / "old.npz", meta=OLD_META, **a))
+    assert p.meta == OLD_META and p.per_sample is None
+    np.testing.assert_array_equal(p.per_row, a["per_sample_mm"])
+    np.testing.assert_array_equal(p.key, a["image_id"])
+    with pytest.raises(PredictionsError, match="dataset and split"):  # neither the split nor the protocol
+        save_predictions(tmp_path / "x.npz", meta={k: v for k, v in META.items() if k != "split"}, **arrays())
+    with pytest.raises(PredictionsError, match=r"meta\.protocol is 3"):
+        load_predictions(save_predictions(tmp_path / "bad.npz", meta={**OLD_META, "protocol": 3}, **arrays()))
 
 
 def test_root_only_npz(tmp_path):
     rng = np.random.default_rng(1)
     path = save_predictions(tmp_path / "r.npz", image_id=np.arange(4), root_cam=rng.normal(0, 1, (4, 3)),
                             root_hm=rng.normal(0, 1, (4, 3)), bbox=rng.normal(0, 1, (4, 4)),
-                            meta={"model": "rootnet_r50", "protocol": 2, "root": "gt", "kind": "root"})
+                            meta={"model": "rootnet_r50", "dataset": "h36m", "split": "p2", "root": "gt",
+                                  "kind": "root"})
     p = load_predictions(path)
     assert p.kind == "root" and p.pred_cam is None and p.root_hm.shape == (4, 3)
 
@@ -134,3 +159,19 @@ def test_match_to_samples_reorders_and_reports_ids(tmp_path):
     assert "p.npz" in str(e.value)
     with pytest.raises(PredictionsError, match=r"2 predicted image ids are not in the split \(e.g. \[104, 105\]\)"):
         match_to_samples(p, a["image_id"][:4])
+
+
+def test_match_to_samples_by_sample_id_where_an_image_holds_several_people(tmp_path):
+    a = arrays(n=4)
+    a["image_id"] = np.array([7, 7, 8, 8])  # two people per image
+    a["sample_id"] = np.array([70, 71, 80, 81])
+    perm = np.array([2, 0, 3, 1])
+    p = load_predictions(save_predictions(tmp_path / "p.npz", meta=META, **{k: v[perm] for k, v in a.items()}))
+    m = match_to_samples(p, a["sample_id"])
+    for k in ("sample_id", "image_id", "pred_cam"):
+        np.testing.assert_array_equal(getattr(m, k), a[k])
+    with pytest.raises(PredictionsError, match=r"1 sample ids of the split have no prediction \(e.g. \[82\]\)"):
+        match_to_samples(p, np.append(a["sample_id"], 82))
+    dup = {**a, "sample_id": np.array([70, 70, 80, 81])}
+    with pytest.raises(PredictionsError, match="duplicate sample ids"):
+        save_predictions(tmp_path / "d.npz", meta=META, **dup)

@@ -12,7 +12,7 @@ import torch
 
 @pytest.fixture(scope="session")
 def synthetic_master(tmp_path_factory) -> Path:
-    from pose3dbench.data.synthetic import generate
+    from pose3dbench.data.h36m.synthetic import generate
 
     return generate(tmp_path_factory.mktemp("robust-master") / "h36m", seed=5, size="tiny")
 

@@ -1,5 +1,5 @@
 """Every writer that replaces a file: a failure in the middle of the write (a full disk) leaves the previous
-file byte-identical and no temporary file behind (issue #13, "atomic writes everywhere").
+file byte-identical and no temporary file behind (atomic writes everywhere).
 
 ``fail_writing(name)`` makes the write of any temporary file for ``name`` fail with ENOSPC after 64 bytes,
 as a full disk does. A writer that writes the target in place is not affected by it and replaces the old
@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robust_helpers import TESTS, base_argv, split_images
+from tests.helpers.paths import BYO
+from tests.helpers.runs import base_argv, split_images
 
 BUDGET = 64
 
@@ -76,11 +77,12 @@ def assert_intact(path: Path, before: bytes) -> None:
 def test_predictions_file(tmp_path, fail_writing):
     from pose3dbench.results.predictions import save_predictions
 
-    path = tmp_path / "predictions" / "m__p2__gt.npz"
+    path = tmp_path / "predictions" / "m__h36m__p2__gt.npz"
     ids = np.arange(5)
     args = dict(image_id=ids, coords_hm=np.zeros((5, 18, 3)), bbox=np.ones((5, 4)), root_cam=np.ones((5, 3)),
                 pred_cam=np.ones((5, 18, 3)))
-    meta = {"heatmap_size": [32, 32], "depth_bins": 8, "joint_set": "h36m18", "protocol": 2, "root": "gt", "model": "m"}
+    meta = {"heatmap_size": [32, 32], "depth_bins": 8, "joint_set": "h36m18", "dataset": "h36m", "split": "p2",
+            "root": "gt", "model": "m"}
     save_predictions(path, meta=meta, **args)
     before = path.read_bytes()
     hits = fail_writing(path.name)
@@ -110,7 +112,7 @@ def test_results_json(dataset, tmp_path, run_cli, fail_writing):
     path = out / "results.json"
     before = path.read_bytes()
     hits = fail_writing(path.name)
-    rc, _, err = run_cli(base_argv(dataset, out, protocols=("1", "2")))  # a new evaluation: results.json rewritten
+    rc, _, err = run_cli(base_argv(dataset, out, splits=("p1", "p2")))  # a new evaluation: results.json rewritten
     assert rc == 2 and "No space left on device" in err and "Traceback" not in err, err
     assert_intact(path, before)
     assert hits
@@ -163,7 +165,7 @@ def test_weights_lock_file(tmp_path, monkeypatch, fail_writing):
 @pytest.mark.parametrize("which", ["annotation", "bbox_root", "marker", "image"])
 def test_synth_output(which, dataset, fail_writing):
     """Regenerating a synthetic set (another seed) that fails mid-write keeps the previous file."""
-    from pose3dbench.data.synthetic import generate
+    from pose3dbench.data.h36m.synthetic import generate
     from pose3dbench.errors import SynthError
     path = {
         "annotation": dataset / "annotations" / "Human36M_subject9_data.json",
@@ -187,7 +189,7 @@ def test_single_file_outputs(command, dataset, tmp_path, run_cli, fail_writing):
                 "--predictions", dataset / "bbox_root" / "bbox_root_human36m_output.json",
                 "--root", "rootnet", "--out", path]
     else:
-        argv = ["profile", "--model", f"{TESTS / 'byo_model.py'}:build", "--iters", "1", "--warmup", "0",
+        argv = ["profile", "--model", BYO, "--iters", "1", "--warmup", "0",
                 "--threads", "1", "--no-memory", "--output", path]
     assert run_cli(argv)[0] == 0
     before = path.read_bytes()

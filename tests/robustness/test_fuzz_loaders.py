@@ -1,4 +1,4 @@
-"""Fuzz pass over the loaders of user files (issue #13): data, camera, joint_3d and bbox_root json, the authors'
+"""Fuzz pass over the loaders of user files: data, camera, joint_3d and bbox_root json, the authors'
 result json and the tool's own predictions .npz. Any input ends in success or in the tool's own error type
 (``Pose3DBenchError``: one clear message naming the file), never in another exception.
 
@@ -223,7 +223,10 @@ def test_authors_result_json(doc):
 
 
 # ----------------------------------------------------------------------------------------- npz predictions
-_META = {"heatmap_size": [32, 32], "depth_bins": 8, "joint_set": "h36m17", "protocol": 2, "root": "gt", "model": "m"}
+_META = {"heatmap_size": [32, 32], "depth_bins": 8, "joint_set": "h36m17", "dataset": "h36m", "split": "p2",
+         "root": "gt", "model": "m"}
+#: the meta of a Human3.6M file of an earlier version (the protocol instead of dataset and split), still read
+_OLD_META = {**{k: v for k, v in _META.items() if k not in ("dataset", "split")}, "protocol": 2}
 
 
 def _valid_npz() -> dict:
@@ -236,14 +239,17 @@ _dtypes = st.one_of(hnp.integer_dtypes(), hnp.unsigned_integer_dtypes(), hnp.flo
                     hnp.complex_number_dtypes(), hnp.boolean_dtypes(), hnp.unicode_string_dtypes(max_len=4),
                     hnp.byte_string_dtypes(max_len=4))
 _arrays = hnp.arrays(_dtypes, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3))
-_meta_texts = st.one_of(st.builds(json.dumps, json_values), st.builds(json.dumps, edited(_META)), st.text(max_size=8))
+_meta_texts = st.one_of(st.builds(json.dumps, json_values), st.builds(json.dumps, edited(_META)),
+                        st.builds(json.dumps, edited(_OLD_META)), st.text(max_size=8))
 
 
 @st.composite
 def npz_contents(draw):
     arrays = _valid_npz()
     for _ in range(draw(st.integers(1, 3))):
-        name = draw(st.sampled_from(sorted(arrays) + ["coords_hm_noflip", "per_sample_mm", "root_hm", "extra"]))
+        name = draw(st.sampled_from(sorted(arrays) + ["coords_hm_noflip", "per_sample", "per_sample_mm",
+                                                      "per_sample_scaled_mm", "sample_id", "pred_img", "root_hm",
+                                                      "extra"]))
         action = draw(st.sampled_from(["array", "array", "meta", "delete"]))
         if action == "delete":
             arrays.pop(name, None)
@@ -263,11 +269,12 @@ def _npz_bytes(arrays: dict) -> bytes:
 @FUZZ
 @given(npz_contents())
 @example({**_valid_npz(), "meta": np.array([json.dumps({**_META, "kind": ["pose"]})])})  # TypeError: unhashable
+@example({**_valid_npz(), "meta": np.array([json.dumps(_OLD_META)])})  # a file of an earlier version
 def test_predictions_npz(arrays):
     from pose3dbench.results.predictions import load_predictions
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "m__p2__gt.npz"
+        path = Path(tmp) / "m__h36m__p2__gt.npz"
         path.write_bytes(_npz_bytes(arrays))
         ends_cleanly(lambda: load_predictions(path))
 
@@ -286,7 +293,7 @@ def test_predictions_npz_corrupted_bytes(data):
     if how in ("truncate", "both"):
         raw = raw[: data.draw(st.integers(0, len(raw)))]
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "m__p2__gt.npz"
+        path = Path(tmp) / "m__h36m__p2__gt.npz"
         path.write_bytes(bytes(raw))
         ends_cleanly(lambda: load_predictions(path))
 
@@ -309,7 +316,7 @@ def _assert_refused(raw: bytes) -> None:
     from pose3dbench.results.predictions import load_predictions
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "m__p2__gt.npz"
+        path = Path(tmp) / "m__h36m__p2__gt.npz"
         path.write_bytes(raw)
         try:
             load_predictions(path)

@@ -59,7 +59,10 @@ def format_table(res: dict, source: str = "") -> str:
         ])
     decl = dataset_class(res["dataset"]).scoring(res["split"]).declaration()
     unit = decl.get("unit", "")
-    lines = [f"{head}: {res['metric']} {res[decl['value']]:.2f} {unit}, {res['num_samples']} samples{source}"]
+    means = [f"{(decl.get('groups') or {}).get(fld, 'group')} mean {res[mean]:.2f} {unit}"
+             for fld, mean in (decl.get("group_mean") or {}).items() if isinstance(res.get(mean), (int, float))]
+    lines = [f"{head}: {res['metric']} {res[decl['value']]:.2f} {unit}"
+             + (f" (sample-weighted), {', '.join(means)}" if means else "") + f", {res['num_samples']} samples{source}"]
     for fld, v in (decl.get("variants") or {}).items():
         if isinstance(res.get(fld), dict):
             title = v["title"] if isinstance(v, dict) else v
@@ -77,6 +80,9 @@ def format_table(res: dict, source: str = "") -> str:
         width = max(len(title), *(len(str(k)) for k in table))
         lines += ["", f"{title:<{width}}  {unit:>10s}", f"{'-' * width}  ----------"]
         lines += [f"{str(k):<{width}}  {v:10.2f}" for k, v in table.items()]
+    if tables:  # the all-sample value under the last table, as its total
+        width = max(len(tables[-1][0]), *(len(str(k)) for k in tables[-1][1]))
+        lines += [f"{'-' * width}  ----------", f"{'total':<{width}}  {res[decl['value']]:10.2f}"]
     return "\n".join(lines)
 
 

@@ -308,10 +308,11 @@ def _split_blocks(res: dict, key: T.SplitKey, evs: dict, names: list[str], color
             if not sub:
                 continue
             vkey = (key[0], key[1], key[2], title)
-            vt = T.per_group_table(key, sub, [n for n in names if n in sub],
+            # keyed by the variant (its metric name): its own LaTeX label, and no published row (the papers'
+            # number is the split's metric, not the variant)
+            vt = T.per_group_table(vkey, sub, [n for n in names if n in sub],
                                    f"{title} of the same predictions, {unit} per {word}; 95% CIs in All "
-                                   "evaluations. " + cap, res, field,
-                                   title=f"{T.split_label(vkey, res)}: per {word}")
+                                   "evaluations. " + cap, res, field)
             blocks.append(vt)
             latex_tables.append(vt)
         groups = T.group_names(evs.values(), field, (decl.get("group_order") or {}).get(field, ()))

@@ -74,6 +74,8 @@ _ROOT_EVALUATION = {  # a root-only model (RootNet) on one split with one box so
     "model": STR, "dataset": STR, "split": STR, "root": Opt(Enum(*BOX_SOURCES)), "metric": Opt(STR),
     "num_samples": INT, "predictions": STR, "timing": Opt(_TIMING),
     "run": Opt(STR),  # merged reports: the run it comes from
+    # MRPE and its per-axis parts (data.dataset.RootScoring), where the dataset's root scoring gives them
+    "mrpe_mm": Opt(NUM), "x_mm": Opt(NUM), "y_mm": Opt(NUM), "z_mm": Opt(NUM),
 }
 _WARNING = {"source": STR, "message": STR, "category": Opt(STR)}
 _RUN = {  # one source run of a merged report (report --merge): provenance per row

@@ -136,7 +136,7 @@ def diagnose(data: str | os.PathLike) -> dict:
         rep["splits"][split_of(proto)] = {
             "label": f"Protocol {proto} ({'+'.join('S' + str(s) for s in subjects)}, {int(ids.size)} test images)",
             "subjects": list(subjects), "test_images": int(ids.size),
-            "gt": {"ok": not gt_probs, "problems": gt_probs},
+            "gt": {"ok": not gt_probs, "problems": gt_probs, "warnings": []},
             "rootnet": {"ok": not rn_probs, "problems": rn_probs, "files_covering": full, "warnings": rn_warnings},
         }
     rep["lines"] = _lines(rep)

@@ -35,7 +35,7 @@ TEST_SUBJECTS = (9, 11)
 #: Protocol-2 test images per subject in ``full`` (S9 + S11 = 8695, as the real set; S11 = 3683 = Protocol 1).
 FULL_TEST_COUNTS = {9: 5012, 11: 3683}
 ACTIONS = tuple(range(2, 17))
-_RESOURCE = Path(__file__).resolve().parents[2] / "resources" / "h36m_s11_cameras.json"
+_RESOURCE = Path(__file__).resolve().parents[2] / "resources" / "h36m_s11_cameras.json"  # pose3dbench/resources
 
 # Parent of each of the 17 joints and the rest offset (mm, body frame: +x left, +y forward, +z up).
 _PARENT = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)

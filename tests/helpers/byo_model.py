@@ -1,4 +1,7 @@
-"""A bring-your-own model for the tests: any module with the zoo interface can be benchmarked.
+"""A bring-your-own model (the README's example): any module with the zoo interface can be benchmarked.
+
+``pose3dbench run --model tests/helpers/byo_model.py:build`` (or ``tests.helpers.byo_model:build`` from the
+repository root).
 
 Interface: ``forward(img [B,3,H,W] normalised float32) -> [B,J,3]`` in heatmap units and a ``config``
 (pose3dbench.models.ModelConfig) stating input size, mean/std, heatmap size, depth bins, joints.

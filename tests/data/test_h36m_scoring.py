@@ -1,5 +1,5 @@
-"""Human3.6M metrics: vectorised code vs a plain per-sample loop of the authors' algorithm, and
-hand-computed / analytic expectations."""
+"""Human3.6M scoring (``data.h36m.scoring``): vectorised code vs a plain per-sample loop of the authors' algorithm,
+hand-computed / analytic expectations, and the split's scoring declaration."""
 from __future__ import annotations
 
 import math
@@ -7,55 +7,33 @@ import math
 import numpy as np
 import pytest
 
-from pose3dbench.data.samples import H36MSamples
+from pose3dbench.data.dataset import PosePredictions
+from pose3dbench.data.h36m import ACTIONS, H36MScoring, Human36M, evaluate_pose
+from pose3dbench.data.samples import Samples
 from pose3dbench.errors import DatasetError, PredictionsError
-from pose3dbench.results.metrics import evaluate_pose, rigid_align, root_errors, similarity_align
 from pose3dbench.joints import H36M_JOINT_NAMES, MUCO_TO_H36M17
+from pose3dbench.metrics import similarity_align
+from tests.helpers.reference import ref_rigid_align, ref_scaled_align
 
 
-def make_samples(n: int, actions=None, seed: int = 0, protocol: int = 2, root_source: str = "gt") -> H36MSamples:
-    """Hand-built split: plausible poses (camera mm) about 5 m in front of the camera."""
+def make_samples(n: int, actions=None, seed: int = 0, protocol: int = 2, box: str = "gt") -> Samples:
+    """Hand-built Human3.6M split ``p<protocol>``: plausible poses (camera mm) about 5 m in front of the camera."""
     rng = np.random.default_rng(seed)
     actions = np.resize(np.arange(2, 17), n) if actions is None else np.asarray(actions)
     pelvis = rng.normal([0, 0, 5000], [400, 200, 500], (n, 1, 3))
     joints = pelvis + np.concatenate([np.zeros((n, 1, 3)), rng.normal(0, 300, (n, 16, 3))], axis=1)
     thorax = (joints[:, 11] + joints[:, 14]) / 2
     joints = np.concatenate([joints, thorax[:, None]], axis=1)
-    return H36MSamples(
-        protocol=protocol, root_source=root_source, image_id=np.arange(1000, 1000 + n, dtype=np.int64),
+    ids = np.arange(1000, 1000 + n, dtype=np.int64)
+    groups = {"subject": np.full(n, 11), "action_idx": actions, "subaction_idx": np.ones(n, int),
+              "cam_idx": np.ones(n, int), "frame_idx": np.arange(n) * 64}
+    return Samples(
+        dataset="h36m", split=f"p{protocol}", box=box, sample_id=ids.copy(), image_id=ids,
         image_path=[f"img_{i}.jpg" for i in range(n)], image_size=np.tile([1000, 1000], (n, 1)),
-        subject=np.full(n, 11), action_idx=actions, subaction_idx=np.ones(n, int), cam_idx=np.ones(n, int),
-        frame_idx=np.arange(n) * 64, bbox=np.tile([300.0, 200.0, 400.0, 400.0], (n, 1)),
-        root_cam=joints[:, 0].copy(), joints_cam=joints, focal=np.full((n, 2), 1145.0),
-        princpt=np.full((n, 2), 512.0), skipped={"degenerate_bbox": 1},
+        bbox=np.tile([300.0, 200.0, 400.0, 400.0], (n, 1)), root_cam=joints[:, 0].copy(), joints_cam=joints,
+        focal=np.full((n, 2), 1145.0), princpt=np.full((n, 2), 512.0), groups=groups,
+        skipped={"degenerate_bbox": 1},
     )
-
-
-# ---- reference: one sample at a time, written straight from the authors' description ----------
-def ref_rigid_align(a, b):
-    ca, cb = a.mean(axis=0), b.mean(axis=0)
-    u, s, vt = np.linalg.svd((a - ca).T @ (b - cb))
-    r = vt.T @ u.T
-    if np.linalg.det(r) < 0:
-        vt[2] = -vt[2]
-        r = vt.T @ u.T
-    t = -r @ ca + cb
-    return (r @ a.T).T + t
-
-
-def ref_scaled_align(a, b):
-    ca, cb = a.mean(axis=0), b.mean(axis=0)
-    a0, b0 = a - ca, b - cb
-    na, nb = np.linalg.norm(a0), np.linalg.norm(b0)
-    u, s, vt = np.linalg.svd((b0 / nb).T @ (a0 / na))  # VideoPose3D: H = X0^T Y0 (target first)
-    v = vt.T
-    r = v @ u.T
-    sign = np.sign(np.linalg.det(r))
-    v[:, -1] *= sign
-    s[-1] *= sign
-    r = v @ u.T
-    scale = s.sum() * nb / na
-    return scale * a0 @ r + cb
 
 
 def ref_evaluate(pred, samples, protocol):
@@ -68,7 +46,7 @@ def ref_evaluate(pred, samples, protocol):
         if protocol == 1:
             p = ref_rigid_align(p, g)
         err[i] = np.sqrt(((p[:17] - g[:17]) ** 2).sum(axis=1))
-        per_action.setdefault(int(samples.action_idx[i]), []).append(err[i])
+        per_action.setdefault(int(samples.groups["action_idx"][i]), []).append(err[i])
     return err, {k: float(np.mean(v)) for k, v in per_action.items()}
 
 
@@ -89,27 +67,13 @@ def test_vectorised_matches_per_sample_loop(protocol):
     assert (np.linalg.det(np.swapaxes(vt, 1, 2) @ np.swapaxes(u, 1, 2)) < 0).sum() >= 10  # det<0 branch used
     np.testing.assert_allclose(res["per_sample_mm"], err.mean(axis=1), rtol=1e-10)
     assert res["total_mm"] == pytest.approx(err.mean(), rel=1e-10)
-    from pose3dbench.joints import H36M_ACTIONS
     for k, v in per_action.items():
-        assert res["per_action_mm"][H36M_ACTIONS[k]] == pytest.approx(v, rel=1e-10)
+        assert res["per_action_mm"][ACTIONS[k]] == pytest.approx(v, rel=1e-10)
     np.testing.assert_allclose(list(res["per_joint_mm"].values()), err.mean(axis=0), rtol=1e-10)
     if protocol == 1:
         ref = [np.sqrt(((ref_scaled_align(pred[i, :17] - pred[i, 0], s.joints_cam[i, :17] - s.joints_cam[i, 0])
                          - (s.joints_cam[i, :17] - s.joints_cam[i, 0])) ** 2).sum(1)).mean() for i in range(len(s))]
         assert res["pa_mpjpe_scaled_mm"] == pytest.approx(np.mean(ref), rel=1e-9)
-
-
-def test_reflection_is_handled_like_the_authors():
-    rng = np.random.default_rng(5)
-    b = rng.normal(0, 300, (40, 18, 3))
-    a = b * np.array([1.0, -1.0, 1.0]) + rng.normal(0, 5, b.shape)  # a mirror image of b
-    c = a.copy()
-    out = rigid_align(a, b)
-    np.testing.assert_array_equal(a, c)
-    for i in range(len(a)):
-        np.testing.assert_allclose(out[i], ref_rigid_align(a[i], b[i]), atol=1e-9)
-    # a proper rotation can't undo a mirror: the error stays large
-    assert np.sqrt(((out - b) ** 2).sum(-1)).mean() > 50
 
 
 def test_mpjpe_hand_computed_and_result_keys():
@@ -145,8 +109,9 @@ def test_scaled_variant_per_action_joint_and_sample_on_both_protocols():
         assert list(sc["per_joint_mm"]) == list(H36M_JOINT_NAMES[:17])
         per_sample = res["per_sample_scaled_mm"]
         assert per_sample.shape == (6,) and per_sample.mean() == pytest.approx(sc["total_mm"])
-        first = s.action_idx == s.action_idx[0]
-        assert sc["per_action_mm"]["Directions" if s.action_idx[0] == 2 else "Discussion"] == pytest.approx(
+        action_idx = s.groups["action_idx"]
+        first = action_idx == action_idx[0]
+        assert sc["per_action_mm"]["Directions" if action_idx[0] == 2 else "Discussion"] == pytest.approx(
             per_sample[first].mean())
     assert "per_sample_scaled_mm" not in evaluate_pose(pred, s, 1)  # only on request: results.json stays small
 
@@ -231,32 +196,9 @@ def test_bad_inputs_raise_clear_errors():
         evaluate_pose(bad, s, 2)
     with pytest.raises(PredictionsError):
         evaluate_pose(s.joints_cam, s, 3)
-    s.action_idx[0] = 40
+    s.groups["action_idx"][0] = 40
     with pytest.raises(DatasetError):
         evaluate_pose(s.joints_cam, s, 2)
-
-
-def test_root_errors_hand_computed():
-    gt = np.array([[0.0, 0.0, 5000.0], [100.0, 100.0, 4000.0]])
-    pred = gt + [[3.0, 4.0, 0.0], [0.0, -6.0, 8.0]]
-    res = root_errors(pred, gt)
-    assert res == pytest.approx({"mrpe_mm": 7.5, "x_mm": 1.5, "y_mm": 5.0, "z_mm": 4.0, "num_samples": 2})
-    with pytest.raises(PredictionsError):
-        root_errors(pred[:, :2], gt)
-
-
-def test_fast_rotation_equals_authors_svd_rotation():
-    from pose3dbench.results.metrics import _kabsch_rotation, _svd_rotation
-
-    rng = np.random.default_rng(15)
-    h = rng.normal(0, 1e5, (400, 3, 3))
-    h[:50, 2] *= 1e-6  # nearly rank-2 matrices
-    h[50:60, 2] = 0.0  # exactly rank-2: SVD fallback
-    r = _kabsch_rotation(h)
-    np.testing.assert_allclose(r, _svd_rotation(h), atol=1e-9)
-    np.testing.assert_allclose(np.linalg.det(r), 1.0, atol=1e-12)  # always a proper rotation
-    np.testing.assert_allclose(r @ np.swapaxes(r, 1, 2), np.broadcast_to(np.eye(3), r.shape), atol=1e-12)
-    assert (np.linalg.det(h) < 0).sum() > 100  # both branches exercised
 
 
 def test_coplanar_poses_match_loop():
@@ -268,3 +210,46 @@ def test_coplanar_poses_match_loop():
     res = evaluate_pose(pred, s, 1)
     err, _ = ref_evaluate(pred, s, 1)
     np.testing.assert_allclose(res["per_sample_mm"], err.mean(axis=1), rtol=1e-9, atol=1e-9)
+
+
+def test_the_protocol_comes_from_the_split():
+    for protocol in (1, 2):
+        s = make_samples(12, seed=20, protocol=protocol)
+        pred = noisy(s, 30.0)
+        res = evaluate_pose(pred, s)  # no protocol: the samples' split (p1 -> 1, p2 -> 2)
+        assert res["protocol"] == protocol and res["total_mm"] == evaluate_pose(pred, s, protocol)["total_mm"]
+
+
+@pytest.mark.parametrize("protocol", [1, 2])
+def test_scoring_of_a_split_is_evaluate_pose(protocol):
+    """``Human36M.scoring(split)`` (what a run and ``evaluate`` use) gives evaluate_pose's record and per-sample
+    values, and declares how a report reads them."""
+    s = make_samples(30, seed=21, protocol=protocol)
+    pred = noisy(s, 25.0)
+    scoring = Human36M.scoring(f"p{protocol}")
+    assert isinstance(scoring, H36MScoring) and Human36M.scoring(str(protocol)).metric == scoring.metric
+    scored = scoring.score(s, PosePredictions(pred, "h36m18"))
+    ref = evaluate_pose(pred, s, protocol, scaled_per_sample=True)
+    np.testing.assert_array_equal(scored.per_sample, ref.pop("per_sample_mm"))
+    np.testing.assert_array_equal(scored.arrays["per_sample_scaled_mm"], ref.pop("per_sample_scaled_mm"))
+    assert scored.record == ref and scored.weights is None
+    scoring.check_record(scored.record, "evaluations[0]")
+    decl = scoring.declaration()
+    assert (decl["metric"], decl["unit"], decl["lower_is_better"], decl["value"]) == (
+        "PA-MPJPE" if protocol == 1 else "MPJPE", "mm", True, "total_mm")
+    assert decl["groups"] == {"per_action_mm": "action"} and decl["joints"] == "per_joint_mm"
+    assert decl["group_mean"] == {"per_action_mm": "action_mean_mm"} and decl["short"] == f"P{protocol}"
+    assert decl["group_order"]["per_action_mm"] == list(ACTIONS.values())
+    assert decl["published"]["gt"] == ("p1_pa_mpjpe_mm" if protocol == 1 else "p2_mpjpe_mm")
+    assert decl["root_independent"] is (protocol == 1)  # PA-MPJPE removes the root: one published number
+    with pytest.raises(ValueError, match=r"evaluations\[0\]\.per_joint_mm\.Head"):
+        scoring.check_record({**scored.record, "per_joint_mm": {"Head": -1.0}}, "evaluations[0]")
+
+
+def test_split_names_and_labels():
+    assert [Human36M.split_name(t) for t in ("1", "p1", "P1", " 2 ", "p2")] == ["p1", "p1", "p1", "p2", "p2"]
+    with pytest.raises(DatasetError, match="no split '3'"):
+        Human36M.split_name("3")
+    assert Human36M.split_label("p1") == "Protocol 1 (S11)" and Human36M.split_label("2") == "Protocol 2 (S9, S11)"
+    assert Human36M.record_fields("p2") == {"protocol": 2}
+    assert (Human36M.name, Human36M.splits, Human36M.primary_split) == ("h36m", ("p1", "p2"), "p2")

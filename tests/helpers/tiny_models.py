@@ -1,22 +1,22 @@
 """Tiny deterministic models for the robustness, resume and sharding tests (bring-your-own specs).
 
+Loaded by path (``--model tests/helpers/tiny_models.py:build_slow``, see ``paths.tiny_spec``): the file is imported
+as a module of its own, so it imports ``TinyPose`` from the ``tests`` package: importable with the repository root
+on ``sys.path`` (pytest's ``pythonpath``; subprocess runs get it on PYTHONPATH from ``runs.child_env``).
+
 ``build_slow``: a pose model that sleeps in every forward, so a run can be interrupted mid-inference.
 ``build_rootnet``: a RootNet-interface model (forward(img, k_value [B,1]) -> [B,3] = x_hm, y_hm, depth mm).
 ``build_very_slow``: 0.5 s per forward (two runs meeting on one --out folder).
 ``build_interrupting``: Ctrl-C in forward number $ROBUST_INTERRUPT_AT (resume chunks are left behind).
 """
 import os
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from byo_model import TinyPose  # noqa: E402
-
-from pose3dbench.models import ModelConfig  # noqa: E402
+from pose3dbench.models import ModelConfig
+from tests.helpers.byo_model import TinyPose
 
 DELAY_S = 0.08
 

@@ -11,7 +11,8 @@ import sys
 import cv2
 import numpy as np
 
-from robust_helpers import REAL_FRAME, assert_clean_failure, base_argv, rewrite_json, split_images
+from tests.helpers.paths import REAL_FRAME
+from tests.helpers.runs import assert_clean_failure, base_argv, rewrite_json, split_images
 
 
 def test_truncated_jpeg(dataset, tmp_path, run_cli):
@@ -66,7 +67,7 @@ def test_image_size_contradicts_annotation_real_frame(tmp_path, run_cli):
     img.parent.mkdir(parents=True)
     assert cv2.imwrite(str(img), np.full((4032, 3024, 3), 90, np.uint8))
     out = tmp_path / "out"
-    rc, _, err = run_cli(base_argv(root, out, protocols=("1",)))
+    rc, _, err = run_cli(base_argv(root, out, splits=("p1",)))
     assert_clean_failure(rc, err, out, str(img), "3024x4032", "1000x1002", "replace them with the real")
 
 
@@ -128,7 +129,7 @@ def test_empty_split_after_filtering(dataset, tmp_path, run_cli):
 
     rewrite_json(path, shift)
     out = tmp_path / "out"
-    rc, _, err = run_cli(base_argv(dataset, out, protocols=("1",)))
+    rc, _, err = run_cli(base_argv(dataset, out, splits=("p1",)))
     assert_clean_failure(rc, err, out, str(path), "no test images", "right annotation files")
 
 
@@ -164,8 +165,8 @@ def test_failure_after_finished_evaluations_leaves_results_marked_incomplete(dat
     img = split_images(dataset, 9)[1]
     img.unlink()
     out = tmp_path / "out"
-    rc, _, err = run_cli(base_argv(dataset, out, protocols=("1", "2")))
+    rc, _, err = run_cli(base_argv(dataset, out, splits=("p1", "p2")))
     assert_clean_failure(rc, err, out, str(img), "missing")
     results = json.loads((out / "results.json").read_text())
     assert results["complete"] is False
-    assert [(e["protocol"], e["root"]) for e in results["evaluations"]] == [(1, "gt")]
+    assert [(e["dataset"], e["split"], e["root"]) for e in results["evaluations"]] == [("h36m", "p1", "gt")]

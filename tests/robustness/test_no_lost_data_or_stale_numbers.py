@@ -1,8 +1,11 @@
-"""The second bad-input corpus (issue #13): no lost data, no stale numbers, no tracebacks on ordinary mistakes.
+"""No lost data, no stale numbers, no tracebacks on ordinary mistakes.
 
-Each test is one case of the issue; each failed on the code before the fix (the note in each docstring says
-how). Runs go through ``pose3dbench.cli.main`` in-process (``run_cli``) or, where a second process or a real
-pipe is the point, through ``python -m pose3dbench`` in a subprocess.
+Commands write only into folders (and files) they wrote themselves; re-used results are keyed on the data
+they depend on; ``--force`` keeps the previous results until the new ones are complete; one run per output
+folder; inputs that would give silently wrong numbers are refused; ordinary mistakes end in one message that
+blames the right thing. Each docstring says what its test guards against. Runs go through
+``pose3dbench.cli.main`` in-process (``run_cli``) or, where a second process or a real pipe is the point,
+through ``python -m pose3dbench`` in a subprocess.
 """
 from __future__ import annotations
 
@@ -23,23 +26,18 @@ import numpy as np
 import pytest
 import torch
 
-from robust_helpers import TESTS, assert_clean_failure, base_argv, results_look_complete, rewrite_json, split_images
+from tests.helpers.paths import BYO, tiny_spec
+from tests.helpers.runs import (assert_clean_failure, base_argv, child_env, results_look_complete, rewrite_json,
+                                split_images)
 
-ROBUST = Path(__file__).resolve().parent
-VERY_SLOW = f"{ROBUST / 'tiny_models.py'}:build_very_slow"
-INTERRUPTING = f"{ROBUST / 'tiny_models.py'}:build_interrupting"
+VERY_SLOW = tiny_spec("build_very_slow")
+INTERRUPTING = tiny_spec("build_interrupting")
 
 
 def tree(folder: Path) -> dict[str, str]:
     """Every file below ``folder`` (relative path -> sha256): what a refused command must leave untouched."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def subprocess_env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(ROBUST), env.get("PYTHONPATH", "")])
-    return env
 
 
 def kaggle_nested(dataset: Path, root: Path) -> Path:
@@ -56,8 +54,8 @@ def kaggle_nested(dataset: Path, root: Path) -> Path:
 
 
 def test_synth_refuses_a_real_dataset_whatever_its_nesting(dataset, tmp_path, run_cli):
-    """Before: the guard looked at D/annotations/ only; with the Kaggle nesting synth overwrote the images and
-    the RootNet file and exited 0."""
+    """synth refuses a real dataset in any nesting (Kaggle's ``annotations (1)/annotations/``), not only one with
+    D/annotations/: its images and RootNet file stay untouched."""
     real = kaggle_nested(dataset, tmp_path / "kaggle-h36m")
     before = tree(real)
     rc, _, err = run_cli(["synth", "--out", real])
@@ -70,7 +68,7 @@ def test_synth_refuses_a_real_dataset_whatever_its_nesting(dataset, tmp_path, ru
 
 
 def test_synth_refuses_a_folder_with_any_other_file(tmp_path, run_cli):
-    """Before: anything without D/annotations/Human36M_subject*_*.json was written into."""
+    """synth refuses a folder holding any file it did not write (not only annotation files)."""
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "thesis.tex").write_text("my thesis")
@@ -80,7 +78,8 @@ def test_synth_refuses_a_folder_with_any_other_file(tmp_path, run_cli):
 
 
 def test_run_refuses_an_out_folder_that_holds_a_dataset(dataset, tmp_path, run_cli):
-    """Before: `run --out` wrote results.json, predictions/ and the report into the dataset folder."""
+    """`run --out` refuses a dataset folder (it would write results.json, predictions/ and the report into it);
+    the output of an earlier pose3dbench, without the marker file, is still its own."""
     real = kaggle_nested(dataset, tmp_path / "kaggle-h36m")
     before = tree(real)
     rc, _, err = run_cli(base_argv(dataset, real))
@@ -90,14 +89,15 @@ def test_run_refuses_an_out_folder_that_holds_a_dataset(dataset, tmp_path, run_c
     out = tmp_path / "out"
     assert run_cli([a for a in base_argv(dataset, out) if a != "--no-report"])[0] == 0
     (out / "pose3dbench_output.json").unlink()
-    rc, stdout, err = run_cli(base_argv(dataset, out, protocols=("1",)))
+    rc, stdout, err = run_cli(base_argv(dataset, out, splits=("p1",)))
     assert rc == 0, err
     assert "output of an earlier pose3dbench run" in stdout and (out / "pose3dbench_output.json").is_file()
 
 
 @pytest.mark.parametrize("command", ["evaluate", "profile"])
 def test_single_file_outputs_never_replace_a_foreign_file(command, dataset, tmp_path, run_cli):
-    """Before: `evaluate --out` / `profile --output` replaced whatever file was named (here a camera file)."""
+    """`evaluate --out` / `profile --output` replace only a file they wrote, never another one (here a camera
+    file)."""
     victim = dataset / "annotations" / "Human36M_subject9_camera.json"
     before = victim.read_bytes()
     if command == "evaluate":
@@ -106,7 +106,7 @@ def test_single_file_outputs_never_replace_a_foreign_file(command, dataset, tmp_
                 "--root", "rootnet", "--out", victim]
         option = "--out"
     else:
-        argv = ["profile", "--model", f"{TESTS / 'byo_model.py'}:build", "--iters", "1", "--warmup", "0",
+        argv = ["profile", "--model", BYO, "--iters", "1", "--warmup", "0",
                 "--threads", "1", "--no-memory", "--output", victim]
         option = "--output"
     rc, _, err = run_cli(argv)
@@ -123,7 +123,8 @@ def test_single_file_outputs_never_replace_a_foreign_file(command, dataset, tmp_
 
 
 def test_fixed_annotation_file_is_not_served_with_the_old_numbers(dataset, tmp_path, run_cli):
-    """Before: reuse was keyed on the dataset path; a fixed joint file gave back the old numbers, silently."""
+    """Re-use is keyed on the content of the data files (their fingerprint), not the dataset path: a fixed joint
+    file is recomputed, and the log says why."""
     out = tmp_path / "out"
     argv = base_argv(dataset, out)
     rc, _, err = run_cli(argv)
@@ -158,8 +159,8 @@ def test_fixed_annotation_file_is_not_served_with_the_old_numbers(dataset, tmp_p
 
 
 def test_resume_chunks_are_not_reused_after_an_image_changed(dataset, tmp_path, run_cli, monkeypatch):
-    """Before: chunks were keyed on image ids and boxes only; a re-extracted (different) image kept the
-    predictions of the old one."""
+    """Resume chunks are keyed on the images too, not only image ids and boxes: a re-extracted (different) image
+    does not keep the predictions of the old one."""
     monkeypatch.setenv("POSE3DBENCH_CHUNK_SIZE", "8")
     out = tmp_path / "out"
     argv = base_argv(dataset, out, model=INTERRUPTING)
@@ -184,8 +185,8 @@ def test_resume_chunks_are_not_reused_after_an_image_changed(dataset, tmp_path, 
 
 
 def test_report_does_not_pair_old_numbers_with_changed_data(dataset, tmp_path, run_cli):
-    """`pose3dbench report` re-reads the dataset for the qualitative panel; before, a changed dataset was paired
-    with the run's numbers without a word."""
+    """`pose3dbench report` re-reads the dataset for the qualitative panel: a dataset changed since the run is not
+    paired with the run's numbers, and the report says so."""
     out = tmp_path / "out"
     assert run_cli(base_argv(dataset, out))[0] == 0
     rewrite_json(dataset / "annotations" / "Human36M_subject9_joint_3d.json",
@@ -201,10 +202,10 @@ def test_report_does_not_pair_old_numbers_with_changed_data(dataset, tmp_path, r
 
 
 def test_force_on_a_full_disk_keeps_the_previous_results(dataset, tmp_path, run_cli, monkeypatch):
-    """Before: --force first replaced results.json by one with 0 evaluations, then the first predictions
-    write failed: the good results were gone."""
+    """--force computes beside the previous results and replaces them only once complete: a full disk during
+    the new run leaves the previous results.json and predictions as they were."""
     out = tmp_path / "out"
-    argv = base_argv(dataset, out, protocols=("1", "2"))
+    argv = base_argv(dataset, out, splits=("p1", "p2"))
     assert run_cli(argv)[0] == 0
     before = tree(out)
     assert any(k.startswith("predictions/") for k in before)
@@ -235,10 +236,11 @@ def test_force_on_a_full_disk_keeps_the_previous_results(dataset, tmp_path, run_
 
 
 def test_second_run_on_the_same_out_is_refused_with_the_holder(dataset, tmp_path, run_cli):
-    """Before: two runs on one --out raced (FileNotFoundError on fingerprint.json...tmp, or both wrote)."""
+    """A second run on an --out folder in use is refused, naming the process that holds it (two runs would race
+    on the same files)."""
     out = tmp_path / "out"
     first = subprocess.Popen([sys.executable, "-m", "pose3dbench", *base_argv(dataset, out, model=VERY_SLOW)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env())
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
     try:
         deadline = time.monotonic() + 600  # a hang guard, not a speed limit
         while not (out / "results.json").exists():  # written once the first run holds the folder
@@ -261,7 +263,7 @@ def test_second_run_on_the_same_out_is_refused_with_the_holder(dataset, tmp_path
 
 
 def test_negative_limit_is_refused(dataset, tmp_path, run_cli):
-    """Before: --limit -1 evaluated all samples but the last (a Python slice)."""
+    """--limit -1 is refused (as a Python slice it would evaluate all samples but the last)."""
     out = tmp_path / "out"
     rc, _, err = run_cli(base_argv(dataset, out, "--limit", "-1"))
     assert_clean_failure(rc, err, out, "argument --limit", "integer >= 0", "'-1'")
@@ -269,7 +271,7 @@ def test_negative_limit_is_refused(dataset, tmp_path, run_cli):
 
 
 def test_integer_tensor_for_float_weights_is_refused(dataset, lpski_checkpoint, tmp_path, run_cli):
-    """Before: an int64 tensor where the model has float32 was converted on load: another network."""
+    """An int64 tensor where the model has float32 is refused, not converted on load (another network)."""
     ck = torch.load(lpski_checkpoint, weights_only=True)
     key = next(k for k, v in ck["network"].items() if v.is_floating_point() and v.dim() == 4)
     ck["network"][key] = (ck["network"][key] * 100).to(torch.int64)
@@ -282,7 +284,7 @@ def test_integer_tensor_for_float_weights_is_refused(dataset, lpski_checkpoint, 
 
 
 def test_half_precision_checkpoint_loads_and_says_so(dataset, lpski_checkpoint, tmp_path, run_cli):
-    """float16 -> float32 stays allowed; before, the conversion happened without a word."""
+    """float16 -> float32 is allowed, and said."""
     ck = torch.load(lpski_checkpoint, weights_only=True)
     floats = [k for k, v in ck["network"].items() if v.is_floating_point()]
     ck["network"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ck["network"].items()}
@@ -310,8 +312,9 @@ def test_half_precision_checkpoint_loads_and_says_so(dataset, lpski_checkpoint, 
     (["report", "--seed", "-3"], "--seed", "integer from 0 to"),
 ])
 def test_options_are_validated_where_parsed(argv, option, allowed, dataset, tmp_path, run_cli):
-    """Before: --batch-size 0 was a ZeroDivisionError, --workers/--threads -1 and synth --seed -1 tracebacks
-    from torch/numpy, --threads 0 was silently ignored."""
+    """Out-of-range integers are refused where parsed, with the allowed range: not a ZeroDivisionError
+    (--batch-size 0), a torch/numpy traceback (--workers/--threads -1, synth --seed -1) or silently ignored
+    (--threads 0)."""
     out = tmp_path / "out"
     if argv[0] == "run":
         argv = base_argv(dataset, out) + argv[1:]
@@ -323,23 +326,25 @@ def test_options_are_validated_where_parsed(argv, option, allowed, dataset, tmp_
 
 
 def test_nan_in_joint_file_names_file_and_record(dataset, tmp_path, run_cli):
-    """Before: a ValueError from the results validator (a traceback)."""
+    """NaN in a joint file names the file and the record (not a ValueError traceback from the results
+    validator)."""
     joints = dataset / "annotations" / "Human36M_subject11_joint_3d.json"
     obj = json.loads(joints.read_text())
     obj["3"]["2"]["0"][5][1] = math.nan
     joints.write_text(json.dumps(obj))  # json writes NaN, as numpy-based tools do
     out = tmp_path / "out"
-    rc, _, err = run_cli(base_argv(dataset, out, protocols=("1",)))
+    rc, _, err = run_cli(base_argv(dataset, out, splits=("p1",)))
     assert_clean_failure(rc, err, out, str(joints), "action 3, subaction 2, frame 0", "joint 5", "NaN/inf",
                          "re-download")
 
 
 def test_output_into_a_closed_pipe_ends_quietly(dataset, tmp_path):
-    """`pose3dbench evaluate ... | head`: before, a BrokenPipeError traceback (or 'Exception ignored')."""
+    """`pose3dbench evaluate ... | head` ends quietly with 141 (no BrokenPipeError traceback, no 'Exception
+    ignored')."""
     argv = ["evaluate", "--data", str(dataset), "--predictions",
             str(dataset / "bbox_root" / "bbox_root_human36m_output.json"), "--root", "rootnet"]
     proc = subprocess.Popen([sys.executable, "-m", "pose3dbench", *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=subprocess_env())
+                            stderr=subprocess.PIPE, env=child_env())
     proc.stdout.close()  # the reader is gone before anything was written
     err = proc.stderr.read().decode()
     proc.wait(timeout=600)
@@ -353,7 +358,8 @@ def test_output_into_a_closed_pipe_ends_quietly(dataset, tmp_path):
 
 @pytest.mark.parametrize("what", ["image and annotation", "image only", "annotation only"])
 def test_duplicated_image_entry_is_blamed_on_the_data_file(what, dataset, tmp_path, run_cli):
-    """Before: reported as a duplicate id in the tool's own predictions file (image only: silently kept)."""
+    """A duplicated image (or annotation) entry is blamed on the data file, not on the tool's own predictions
+    file, and an image entry alone is not silently kept."""
     path = dataset / "annotations" / "Human36M_subject9_data.json"
     obj = json.loads(path.read_text())
     im = next(i for i in obj["images"] if i["frame_idx"] % 64 == 0)
@@ -369,7 +375,8 @@ def test_duplicated_image_entry_is_blamed_on_the_data_file(what, dataset, tmp_pa
 
 
 def test_tar_archive_given_as_checkpoint(dataset, lpski_checkpoint, tmp_path, run_cli):
-    """Before: 'probably truncated or corrupt: fetch it again' (the inner .pth made it look like a zip)."""
+    """A tar archive given as a checkpoint is called a tar archive, with the command to unpack it (not 'probably
+    truncated or corrupt: fetch it again')."""
     archive = tmp_path / "MobileHumanPose_LPSKI.tar"
     with tarfile.open(archive, "w") as tf:
         tf.add(lpski_checkpoint, arcname="snapshot_lpski.pth.tar")
@@ -381,14 +388,14 @@ def test_tar_archive_given_as_checkpoint(dataset, lpski_checkpoint, tmp_path, ru
 
 @pytest.mark.parametrize("name", ["convnextpose_xs", "ConvNeXtPose-XS", "CONVNEXTPOSE XS"])
 def test_model_name_close_to_a_registered_one_is_suggested(name, dataset, tmp_path, run_cli):
-    """Before: all 15 names listed, none suggested."""
+    """A model name close to a registered one gets the registered name suggested."""
     out = tmp_path / "out"
     rc, _, err = run_cli(base_argv(dataset, out, model=name))
     assert_clean_failure(rc, err, out, repr(name), "Did you mean 'convnextpose-xs'?")
 
 
 def test_dangling_symlink_is_called_a_broken_link(dataset, tmp_path, run_cli):
-    """Before: reported as a missing image ('extract the Human3.6M images'), not as a broken link."""
+    """A dangling symbolic link is called a broken link, with its target (not a missing image)."""
     img = split_images(dataset, 11)[1]
     target = tmp_path / "elsewhere" / img.name
     img.unlink()

@@ -7,7 +7,7 @@ import json
 import os
 
 import pose3dbench.io as pio
-from robust_helpers import assert_clean_failure, base_argv
+from tests.helpers.runs import assert_clean_failure, base_argv
 
 
 def test_output_folder_not_writable(dataset, tmp_path, run_cli):

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import torch
 
-from robust_helpers import assert_clean_failure, base_argv
+from tests.helpers.runs import assert_clean_failure, base_argv
 
 
 class _Payload:

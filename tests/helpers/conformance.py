@@ -1,4 +1,4 @@
-"""Helpers for the conformance vectors in tests/fixtures/conformance (copied from ../shared/conformance).
+"""The network conformance vectors of tests/fixtures/conformance (copied from ../shared/conformance).
 
 Recipe v1 fills a state dict deterministically from the bare key names; the recorded outputs come
 from the authors' original code (see tests/fixtures/conformance/README.md).
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-CONFORMANCE_DIR = Path(__file__).parent / "fixtures" / "conformance"
+CONFORMANCE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "conformance"
 CONFIG_NAMES = sorted(p.stem for p in CONFORMANCE_DIR.glob("*.json"))
 
 
