@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-$(mktemp -d)/screenshot-run}"
-.venv/bin/pose3dbench run --out "$out" --quiet --limit-per-action 1 --root gt rootnet rootnet-model \
+.venv/bin/pose3dbench run --out "$out" --quiet --limit-per-group 1 --root gt rootnet rootnet-model \
     --model convnextpose-xs --model convnextpose-s --model mobilehumanpose-lpski --model rootnet-r50 >/dev/null
 profile="$(mktemp -d)"
 chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
