@@ -18,7 +18,7 @@ def test_demo_defaults():
         None, DEMO_PER_GROUP, DEMO_PROFILE_ITERS, DEMO_PROFILE_BATCH)
     # one image of every group the dataset declares: Human3.6M, the demo's dataset, groups by (subject, action),
     # so all 15 actions of each test subject
-    assert DEMO_PER_GROUP == 1 and DEMO_DATASETS == ("h36m",)
+    assert DEMO_PER_GROUP == 1 and DEMO_DATASETS == ("h36m", "mupots")
     assert logs and "the first 1 sample(s) of every group each dataset declares" in logs[0]
     assert "--limit-per-group 0" in logs[0]
     # `run` leaves --batch-size unset: the demo's 15 variants (LPRES ~1 GB per crop) run at batch 1

@@ -137,6 +137,13 @@ class BenchmarkRun:
                                                 limit_per_group=opts.limit_per_group)
                                         for src, br in zip(self.sources, bbox_roots)]
         self.run_splits = self._choose_splits()
+        used = [i for i, ds in enumerate(self.datasets) if any(d is ds for d, _ in self.run_splits)]
+        for i, ds in enumerate(self.datasets):
+            if i not in used:
+                self.log(f"{ds.title} ({ds.folder}) is left out: it has none of the splits --split names "
+                         f"({ds.split_words or ', '.join(ds.splits)})")
+        self.datasets = [self.datasets[i] for i in used]  # --split named none of a dataset's splits: left out
+        self.sources = [self.sources[i] for i in used]
         return self.opts
 
     def _choose_splits(self) -> list[tuple[Dataset, str]]:
