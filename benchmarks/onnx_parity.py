@@ -73,9 +73,9 @@ def ort_variant(model, name: str, threads: int):
     from pose3dbench.backends.export import export_onnx_bytes
     from pose3dbench.models.codecs import codec_for, soft_argmax_3d
 
-    level = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL, "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-             "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-             "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL}[name.split("-")[0]]
+    levels = ort.GraphOptimizationLevel
+    level = {"all": levels.ORT_ENABLE_ALL, "extended": levels.ORT_ENABLE_EXTENDED, "basic": levels.ORT_ENABLE_BASIC,
+             "disable": levels.ORT_DISABLE_ALL}[name.split("-")[0]]
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1 if name.endswith("-t1") else threads
     so.inter_op_num_threads = 1

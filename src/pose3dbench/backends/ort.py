@@ -135,18 +135,20 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 
 def wrap_model(model: nn.Module, backend: str = "onnxruntime", *, threads: int | None = None,
-               providers=None) -> nn.Module:
+               providers=None, log=None, warn=None) -> nn.Module:
     """The runner's hook: ``model`` unchanged for ``eager``, an ``OrtModel`` exported from it (soft-argmax
-    inside the graph, dynamic batch) for ``onnxruntime``. Models that already are ORT pass through."""
+    inside the graph, dynamic batch) for ``onnxruntime``. Models that already are ORT pass through. The export
+    comes from the content-keyed, verified cache of ``backends.export_cache`` when it holds it (``log`` says so,
+    ``warn`` says when an entry could not be used)."""
     from . import BACKENDS
-    from .export import export_onnx_bytes
+    from .export_cache import cached_export_bytes
 
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if backend == "eager" or isinstance(model, OrtModel):
         return model
     require_onnxruntime()
-    data = export_onnx_bytes(model)
+    data = cached_export_bytes(model, log=log, warn=warn)
     takes_k = codec_for(model).takes_k_value
     layout = OnnxLayout(kind="coords", input_name="img", output_name="coords",
                         joint_num=int(getattr(model.config, "joint_num", 1)),

@@ -208,13 +208,14 @@ class BenchmarkRun:
         opts, name = self.opts, entry.name
         model, info = load_planned(entry, opts, self.device, self.log, self.warnings)
         info.name = name
-        model, backend = choose_backend(model, info, opts, self.device, entry, self.run_splits, self.splits,
-                                        self.splits.unchecked, self.crops, self.log)
+        model, backend, reuse = choose_backend(model, info, opts, self.device, entry, self.run_splits, self.splits,
+                                               self.splits.unchecked, self.crops, self.log,
+                                               warn=lambda msg: self._split_warning(name, msg))
         self._record_model(name, model, info, backend)
         if entry.output_kind == "root":
-            self._run_rootnet(name, model)
+            self._run_rootnet(name, model, reuse)
         else:
-            self._run_pose(name, model)
+            self._run_pose(name, model, reuse)
         self.store.drop_partials(name)  # its predictions files exist now
         free_model(model)
 
@@ -264,8 +265,8 @@ class BenchmarkRun:
             self.log(f"{what}: reused from the previous run in {self.store.out} (--force recomputes)")
         return decision
 
-    def _run_rootnet(self, name: str, model) -> None:
-        doc, cache = self.store.document, {}
+    def _run_rootnet(self, name: str, model, reuse: dict | None = None) -> None:
+        doc, cache = self.store.document, dict(reuse or {})  # crops the backend choice computed already
         for ds, split in self.run_splits:
             for box in dict.fromkeys(ds.box_of(r) for r in self.roots_of(ds)):
                 prev = self._reuse("root_evaluations", name, ds, split, box, box)
@@ -286,10 +287,11 @@ class BenchmarkRun:
                     doc["root_evaluations"].append(record.to_json())
                     self.store.write()
 
-    def _run_pose(self, name: str, model) -> None:
+    def _run_pose(self, name: str, model, reuse: dict | None = None) -> None:
         opts, dist, doc, cfg = self.opts, self.dist, self.store.document, model.config
         engine = PoseInference(model, opts, self.device, name, dist=dist, identity=doc["models"][name]["_identity"],
                                store=self.crops, log=self.log, stop=self.stop)
+        engine.cache.update(reuse or {})  # crops the backend choice computed already, on the chosen backend
         for ds, split in self.run_splits:
             for root in self.roots_of(ds):
                 box = ds.box_of(root)
