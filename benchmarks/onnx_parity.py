@@ -20,19 +20,21 @@ Variants (``--variants``; each is ``name``: what changes against the exported gr
   the graph: how much of the difference is onnxruntime's softmax and ReduceSums.
 - ``*-nofuse``: level ``all`` with onnxruntime's Conv+BatchNorm/Add/Mul and activation fusions disabled
   (``disabled_optimizers``): what folding scales into the convolution weights costs.
+- ``*-noarena``: onnxruntime's CPU memory arena off (memory returned after each call).
 - ``eager-2b``: eager itself, one [2B] call (plain + mirrored, what ``run`` does) against two [B] calls (what the
   authors' test.py does): the float32 noise of eager's own kernels choosing another blocking.
 
 Printed per model and variant: images/s (forward of [B] plain + [B] mirrored crops as one [2B] call, counted as B
-images, median of ``--rounds`` interleaved rounds) and the largest |variant - eager| over all crops, both passes,
-x, y, z, heatmap units (RootNet: x, y only, its depth relative). Nothing is asserted; the default in
-``backends/ort.py`` (``DEFAULT_ORT_PROFILE``) is picked from these numbers (benchmarks/RESULTS.md section 3).
+images, best of ``--rounds`` calls alternating with eager's; one session at a time, so memory holds one arena)
+and the largest |variant - eager| over all crops, both passes, x, y, z, heatmap units (RootNet: x, y only, its
+depth relative). Nothing is asserted; the session options of ``backends/ort.py`` are picked from these numbers
+(benchmarks/RESULTS.md section 3).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import gc
 import time
 from pathlib import Path
 
@@ -40,7 +42,7 @@ import numpy as np
 import torch
 
 VARIANTS = ("all", "extended", "basic", "disable", "all-t1", "extended-t1", "all-hm", "extended-hm",
-            "all-nofuse", "eager-2b")
+            "all-nofuse", "all-noarena", "eager-2b")
 NOFUSE = ["ConvBNFusion", "ConvAddFusion", "ConvMulFusion", "ConvActivationFusion", "ConvAddActivationFusion",
           "FuseReluClip", "NchwcTransformer"]
 
@@ -80,10 +82,11 @@ def ort_variant(model, name: str, threads: int):
     so.intra_op_num_threads = 1 if name.endswith("-t1") else threads
     so.inter_op_num_threads = 1
     so.graph_optimization_level = level
+    so.enable_cpu_mem_arena = not name.endswith("-noarena")
     heatmaps = name.endswith("-hm")
     root = codec_for(model).output_kind == "root"
     data = export_onnx_bytes(model, output="heatmaps" if heatmaps else "coords")
-    kw = {"disabled_optimizers": NOFUSE} if name.endswith("-nofuse") else {}
+    kw = {"disabled_optimizers": NOFUSE} if name.endswith("-nofuse") else {}  # names as onnxruntime 1.32 has them
     sess = ort.InferenceSession(data, sess_options=so, providers=["CPUExecutionProvider"], **kw)
     j, d = int(model.config.joint_num), int(getattr(model.config, "depth_bins", 1))
 
@@ -160,42 +163,41 @@ def main() -> None:
 
         with torch.inference_mode():
             ref = [eager(x, k).float() for x, k in batches]
-        fns = {}
-        for v in args.variants:
-            fns[v] = eager_2b if v == "eager-2b" else ort_variant(model, v, threads)
-        fns["eager"] = eager
-        rows = {}
-        with torch.inference_mode():
-            for v, fn in fns.items():
-                diff = 0.0
+        x0, k0 = batches[0]
+        rows = {"eager": {"max_abs_diff_hm": 0.0, "ips": []}}
+        for v in args.variants:  # one session at a time (each holds its own arena), eager timed beside each
+            fn = eager_2b if v == "eager-2b" else ort_variant(model, v, threads)
+            diff, dz = 0.0, 0.0
+            with torch.inference_mode():
                 for (x, k), r in zip(batches, ref):
                     out = fn(x, k).float()
                     if root:
-                        dz = float(((out[:, 2] - r[:, 2]).abs() / r[:, 2].abs()).max())
+                        dz = max(dz, float(((out[:, 2] - r[:, 2]).abs() / r[:, 2].abs()).max()))
                         out, r = out[:, :2], r[:, :2]
                     diff = max(diff, float((out - r).abs().max()))
-                rows[v] = {"max_abs_diff_hm": diff, "ips": []}
+                rows[v] = {"max_abs_diff_hm": diff, "ips": [], "eager_ips": []}
                 if root:
                     rows[v]["depth_rel_diff"] = dz
-            x, k = batches[0]
-            for fn in fns.values():  # warm-up
-                fn(x, k)
-            for _ in range(args.rounds):
-                for v, fn in fns.items():
-                    t0 = time.perf_counter()
-                    fn(x, k)
-                    rows[v]["ips"].append(b / (time.perf_counter() - t0))
-        base = statistics.median(rows["eager"]["ips"])
+                for _ in range(args.rounds):
+                    for side, f in (("eager_ips", eager), ("ips", fn)):
+                        t0 = time.perf_counter()
+                        f(x0, k0)
+                        rows[v][side].append(b / (time.perf_counter() - t0))
+                        rows["eager"]["ips"] += rows[v]["eager_ips"][-1:] if side == "eager_ips" else []
+            del fn
+            gc.collect()
+        base = max(rows["eager"]["ips"])
         print(f"\n{name}: eager {base:.2f} img/s (flip test, batch {b})")
         for v, row in rows.items():
-            row["images_per_s"] = statistics.median(row["ips"])
+            row["images_per_s"] = max(row["ips"])
             if v == "eager":
                 continue
-            print(f"  {v:14s} {row['images_per_s']:7.2f} img/s ({row['images_per_s'] / base:4.2f}x eager)  "
+            row["ratio_to_eager"] = max(row["ips"]) / max(row["eager_ips"])  # best against best, adjacent calls
+            print(f"  {v:14s} {row['images_per_s']:7.2f} img/s ({row['ratio_to_eager']:4.2f}x eager beside it)  "
                   f"max |diff| {row['max_abs_diff_hm']:.2e} hm" + (f", depth rel {row['depth_rel_diff']:.1e}"
                                                                    if root else ""), flush=True)
         report["models"][name] = rows
-        del model, fns
+        del model
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
 
