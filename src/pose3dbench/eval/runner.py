@@ -86,6 +86,7 @@ class BenchmarkRun:
         self.corruptions = corruption_plan(opts, poses, self.run_splits, self.splits.unchecked, log)
         crop_mode = choose_crop_mode(opts, plan, self.run_splits, self.splits.unchecked)  # sizes only
         self.crops = store_for(opts, self.device, crop_mode)
+        self.crops.warn = lambda msg: self._split_warning("crop store", "warning: " + msg)
         self.store.document["settings"]["crop_cache"] = {"requested": opts.crop_cache, "mode": crop_mode,
                                                          "budget_mb": float(opts.crop_budget_mb)}
         if crop_mode != "off":
@@ -210,7 +211,7 @@ class BenchmarkRun:
         info.name = name
         model, backend, reuse = choose_backend(model, info, opts, self.device, entry, self.run_splits, self.splits,
                                                self.splits.unchecked, self.crops, self.log,
-                                               warn=lambda msg: self._split_warning(name, msg))
+                                               warn=lambda msg: self._split_warning(name, "warning: " + msg))
         self._record_model(name, model, info, backend)
         if entry.output_kind == "root":
             self._run_rootnet(name, model, reuse)
