@@ -80,6 +80,8 @@ class BenchmarkRun:
         self.store = ResultsStore(Path(opts.out), force=opts.force, document=self._new_document(),
                                   write_enabled=dist.is_main)
         previous = dist.broadcast(self.store.load_previous() if dist.is_main else None)
+        for note in self.store.notes:
+            self._split_warning("results", "warning: " + note)
         if not self.store.adopt_previous(previous) and previous is not None:
             log(f"settings differ from the previous run in {self.store.out}: recomputing everything")
         self.splits = CheckedSplits(self.datasets, self._split_warning)
@@ -128,7 +130,8 @@ class BenchmarkRun:
         self.device = dist.device if dist.enabled else resolve_device(opts.device)
         if not dist.is_main:
             dist.barrier()  # rank 0 finds (or generates) the data first
-        self.sources = resolve_datasets(opts.data, opts.datasets, opts.synthetic_size, self.log, DEMO_DATASETS)
+        self.sources = resolve_datasets(opts.data, opts.datasets, opts.synthetic_size, self.log, DEMO_DATASETS,
+                                        warn=lambda msg: self._split_warning("synthetic data", msg))
         if dist.is_main:
             dist.barrier()
         demo = all(src.synthetic is not None for src in self.sources) and not opts.models
@@ -251,6 +254,11 @@ class BenchmarkRun:
               if self.dist.is_main else None)
         what = (f"[{name}] {ds.title} {split} {'boxes' if kind == 'root_evaluations' else 'root'}={root}"
                 + (f" {corruption[0]} s{int(corruption[1])}" if corruption else ""))
+        problem = self.store.check_predictions(ev) if ev is not None else None
+        if problem is not None:
+            self._split_warning(name, f"warning: {what}: not re-using the previous evaluation: {problem}; computing "
+                                "it again")
+            ev = None
         if ev is not None:  # previous evaluations without their predictions file were pruned
             fp = self.splits.fingerprint(ds.name, split, box)
             changed = describe_change(ev.get("data"), fp)
@@ -291,7 +299,8 @@ class BenchmarkRun:
     def _run_pose(self, name: str, model, reuse: dict | None = None) -> None:
         opts, dist, doc, cfg = self.opts, self.dist, self.store.document, model.config
         engine = PoseInference(model, opts, self.device, name, dist=dist, identity=doc["models"][name]["_identity"],
-                               store=self.crops, log=self.log, stop=self.stop)
+                               store=self.crops, log=self.log, stop=self.stop,
+                               warn=lambda msg: self._split_warning(name, "warning: " + msg))
         engine.cache.update(reuse or {})  # crops the backend choice computed already, on the chosen backend
         for ds, split in self.run_splits:
             for root in self.roots_of(ds):
