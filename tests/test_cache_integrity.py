@@ -130,3 +130,28 @@ def test_damaged_synthetic_set_in_the_cache_is_generated_again(tmp_path, monkeyp
     ensure_synthetic(Human36M, "tiny", logs.append, warn=warns.append)
     assert len(warns) == 1 and "cannot be used" in warns[0] and jpg.read_bytes() == original
     assert check_synthetic(target) is None
+
+
+def test_damaged_cost_profile_in_the_cache_is_detected_and_measured_again(tmp_path):
+    from pose3dbench.eval.cost_cache import cached_cost
+    from pose3dbench.models import registry
+
+    pytest.importorskip("onnx")
+    model = registry.create("mobilehumanpose-lpski").eval()
+    measured = []
+
+    def measure():
+        measured.append(1)
+        return {"params": 1, "latency_ms": {"batch": 1, "median": 2.5, "p90": 3.0}}
+
+    settings = {"device": "cpu", "batch_sizes": [1, 16], "iters": 5}
+    logs, warns = [], []
+    first = cached_cost(model, settings, measure, logs.append, warns.append, root=tmp_path)
+    second = cached_cost(model, settings, measure, logs.append, warns.append, root=tmp_path)
+    assert len(measured) == 1 and second["cached"] and {k: second[k] for k in first} == first and not warns
+    (entry,) = tmp_path.glob("*.json")
+    entry.write_text(entry.read_text().replace("2.5", "1.5"))  # a figure changed on disk
+    third = cached_cost(model, settings, measure, logs.append, warns.append, root=tmp_path)
+    assert len(measured) == 2 and third == first and "does not match its sha256" in warns[0]
+    other = cached_cost(model, {**settings, "iters": 7}, measure, logs.append, warns.append, root=tmp_path)
+    assert len(measured) == 3 and "cached" not in other  # other profiler settings: another key

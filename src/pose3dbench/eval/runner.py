@@ -231,8 +231,16 @@ class BenchmarkRun:
             cost = prev["cost"]
             self.log(f"[{name}] cost profile reused from the previous run in {self.store.out} (--force recomputes)")
         elif self.opts.profile and self.dist.is_main:
-            self.log(f"[{name}] profiling cost on {self.device.type}")
-            cost = cost_entry(model, self.opts, self.device)
+            from .cost_cache import cached_cost
+
+            def measure():
+                self.log(f"[{name}] profiling cost on {self.device.type}")
+                return cost_entry(model, self.opts, self.device)
+
+            o = self.opts
+            cost = cached_cost(model, {"device": self.device.type, "batch_sizes": [1, o.profile_batch or o.batch_size],
+                                       "iters": o.profile_iters or 5}, measure, self.log,
+                               lambda msg: self._split_warning(name, "warning: " + msg), name)
         ck = info.checkpoint_info or {}
         # backend: the runtime this model really ran on (a foreign .onnx file runs on onnxruntime whatever
         # --backend says)
