@@ -20,6 +20,8 @@ Variants (``--variants``; each is ``name``: what changes against the exported gr
   the graph: how much of the difference is onnxruntime's softmax and ReduceSums.
 - ``*-nofuse``: level ``all`` with onnxruntime's Conv+BatchNorm/Add/Mul and activation fusions disabled
   (``disabled_optimizers``): what folding scales into the convolution weights costs.
+- ``eager-bnfold``: eager with every Conv+BatchNorm pair folded into one convolution in torch
+  (``fuse_conv_bn_eval``), as the ONNX exporter folds them: what the folding alone moves, on eager's own kernels.
 - ``*-noarena``: onnxruntime's CPU memory arena off (memory returned after each call).
 - ``eager-2b``: eager itself, one [2B] call (plain + mirrored, what ``run`` does) against two [B] calls (what the
   authors' test.py does): the float32 noise of eager's own kernels choosing another blocking.
@@ -42,7 +44,7 @@ import numpy as np
 import torch
 
 VARIANTS = ("all", "extended", "basic", "disable", "all-t1", "extended-t1", "all-hm", "extended-hm",
-            "all-nofuse", "all-noarena", "eager-2b")
+            "all-nofuse", "all-noarena", "eager-2b", "eager-bnfold")
 NOFUSE = ["ConvBNFusion", "ConvAddFusion", "ConvMulFusion", "ConvActivationFusion", "ConvAddActivationFusion",
           "FuseReluClip", "NchwcTransformer"]
 
@@ -98,6 +100,25 @@ def ort_variant(model, name: str, threads: int):
         return soft_argmax_3d(out, j, d) if heatmaps else out
 
     return run
+
+
+def bn_folded(model):
+    """A copy of ``model`` with every Conv2d directly followed by a BatchNorm2d (in a Sequential, or as named
+    attribute pairs convN/bnN) folded into one convolution."""
+    import copy
+
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    model = copy.deepcopy(model).eval()
+    for parent in list(model.modules()):
+        kids = list(parent.named_children())
+        for (na, a), (nb, b) in zip(kids, kids[1:]):
+            if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d):
+                if isinstance(parent, nn.Sequential) or (na.startswith("conv") and nb == "bn" + na[4:]):
+                    setattr(parent, na, fuse_conv_bn_eval(a, b))
+                    setattr(parent, nb, nn.Identity())
+    return model
 
 
 def main() -> None:
@@ -166,7 +187,11 @@ def main() -> None:
         x0, k0 = batches[0]
         rows = {"eager": {"max_abs_diff_hm": 0.0, "ips": []}}
         for v in args.variants:  # one session at a time (each holds its own arena), eager timed beside each
-            fn = eager_2b if v == "eager-2b" else ort_variant(model, v, threads)
+            if v == "eager-bnfold":
+                folded = bn_folded(model)
+                fn = (lambda x, k=None, m=folded: m(x, k) if root else m(x))  # noqa: E731
+            else:
+                fn = eager_2b if v == "eager-2b" else ort_variant(model, v, threads)
             diff, dz = 0.0, 0.0
             with torch.inference_mode():
                 for (x, k), r in zip(batches, ref):
