@@ -260,7 +260,7 @@ class Bottleneck(nn.Module):
         return self.relu(out)
 '''
 
-SHIM_TORCHSUMMARY = '''"""Stand-in for torchsummary: MobileHumanPose's backbones import it, main/test.py never calls it."""
+SHIM_TORCHSUMMARY = '''"""torchsummary stand-in: MobileHumanPose's backbones import it, main/test.py never calls it."""
 
 
 def summary(*args, **kwargs):
