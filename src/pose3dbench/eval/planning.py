@@ -158,9 +158,20 @@ def probe_model(spec: str, opts: RunOptions, log: Callable[[str], None] | None =
     model, info = resolve_seeded(spec, opts, replay_warnings=True, log=log, run_warnings=run_warnings)
     plan = ModelPlan(spec, info.name, model.config.family, tuple(int(v) for v in model.config.input_size),
                      codec_for(model).output_kind)
-    del model, info
-    release_free_memory()
+    _PROBED.clear()
+    _PROBED[spec] = (model, info)  # the last one probed: load_planned takes it instead of loading the file again
     return plan
+
+
+#: the model last built by ``probe_model`` (one slot), kept only for the model that runs first (``keep_probed``)
+_PROBED: dict = {}
+
+
+def keep_probed(first_spec: str | None) -> None:
+    """Drop the probed model unless it is the one that runs first (memory holds one network at a time)."""
+    if first_spec not in _PROBED:
+        _PROBED.clear()
+        release_free_memory()
 
 
 def load_planned(entry: ModelPlan, opts: RunOptions, device: torch.device, log: Callable[[str], None] | None = None,
@@ -169,8 +180,13 @@ def load_planned(entry: ModelPlan, opts: RunOptions, device: torch.device, log: 
     warnings are said here (a file's were said when it was planned)."""
     from ..models import registry
 
-    model, info = resolve_seeded(entry.spec, opts, replay_warnings=entry.spec in registry.available(), log=log,
-                                  run_warnings=run_warnings)
+    if entry.spec in _PROBED:  # built a moment ago from the same spec, weights and seed
+        model, info = _PROBED.pop(entry.spec)
+    else:
+        _PROBED.clear()
+        release_free_memory()
+        model, info = resolve_seeded(entry.spec, opts, replay_warnings=entry.spec in registry.available(), log=log,
+                                      run_warnings=run_warnings)
     model.eval().to(device)
     if opts.channels_last:
         model.to(memory_format=torch.channels_last)

@@ -41,7 +41,7 @@ from .corruption import corruption_plan, corruption_settings, run_corruptions
 from .inference import PoseInference, model_progress, skipped_note, store_for
 from .options import DEMO_DATASETS, RunOptions, apply_demo_defaults, validate_options
 from .planning import (ModelPlan, choose_backend, choose_crop_mode, cost_entry, free_model, input_entry,
-                       load_planned, model_identity, probe_model, published_of)
+                       keep_probed, load_planned, model_identity, probe_model, published_of)
 from .scoring import score_pose_split, score_root_split
 from .stop import StopController
 
@@ -96,6 +96,7 @@ class BenchmarkRun:
                 + f" (--crop-cache {opts.crop_cache}): each (image, box, input size) is decoded once for all models")
 
         queue = [m for m in plan if m.output_kind == "root"] + poses  # RootNet first: its roots feed rootnet-model
+        keep_probed(queue[0].spec if queue else None)
         t_models = time.perf_counter()
         for k, entry in enumerate(queue, 1):
             log(model_progress(k, len(queue), entry.name, time.perf_counter() - t_models))
