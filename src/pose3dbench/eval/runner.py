@@ -240,7 +240,8 @@ class BenchmarkRun:
 
             o = self.opts
             cost = cached_cost(model, {"device": self.device.type, "batch_sizes": [1, o.profile_batch or o.batch_size],
-                                       "iters": o.profile_iters or 5}, measure, self.log,
+                                       "iters": o.profile_iters or 5, "channels_last": bool(o.channels_last),
+                                       "compile": bool(o.compile)}, measure, self.log,
                                lambda msg: self._split_warning(name, "warning: " + msg), name)
         ck = info.checkpoint_info or {}
         # backend: the runtime this model really ran on (a foreign .onnx file runs on onnxruntime whatever
