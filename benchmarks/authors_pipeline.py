@@ -1,13 +1,21 @@
-"""The authors' own Human3.6M test pipeline (3DMPPE PoseNet) versus `pose3dbench run`: wall time and numbers.
+"""The authors' own Human3.6M test pipelines (3DMPPE PoseNet, MobileHumanPose) versus `pose3dbench run`: wall time
+and numbers.
 
 What it measures: the wall time of two whole processes on the same data, checkpoint and machine, flip test on,
 Protocol 2 (S9 + S11, every 64th frame), ground-truth boxes and roots:
 
-- authors: mks0601/3DMPPE_POSENET_RELEASE ``main/test.py --gpu 0 --test_epoch 24`` (dataset, crop, DataLoader
-  with their ``num_thread`` workers and ``test_batch_size``, forward + mirrored forward, their ``evaluate()``),
-  run from a COPY of their checkout made at run time in a temp folder (nothing of theirs enters this repo);
-- ours: ``python -m pose3dbench run --protocol 2 --root gt --no-profile --no-report`` once per ``--backends``
-  entry (default: eager and auto), each in a fresh --out folder and a fresh $POSE3DBENCH_CACHE (cold runs).
+- authors (``--model posenet-r50``): mks0601/3DMPPE_POSENET_RELEASE ``main/test.py --gpu 0 --test_epoch 24``
+  (dataset, crop, DataLoader with their ``num_thread`` workers and ``test_batch_size``, forward + mirrored
+  forward, their ``evaluate()``); (``--model mobilehumanpose-lpski``): SangbumChoi/MobileHumanPose ``main/test.py
+  --gpu 0 --epochs 24-24 --backbone LPSKI`` (the same structure; the launcher sets its ``testset`` to Human36M,
+  gives its Config the ``set_args`` its test.py calls, maps its absolute ``/data/Human36M`` paths below the copy's
+  ``data/``, and a torchsummary stand-in is added when none imports); each run from a COPY of their checkout made
+  at run time in a temp folder (nothing of theirs enters this repo);
+- ours: ``python -m pose3dbench run --model NAME=CKPT --protocol 2 --root gt`` with our defaults otherwise (cost
+  profile and report on; ``--lean`` adds ``--no-profile --no-report``) once per ``--backends`` entry (default:
+  eager and auto, auto being the default backend whose ratio and choice are printed), each in a fresh --out
+  folder; ``--cache cold`` (default): a fresh $POSE3DBENCH_CACHE per run; ``--cache warm``: one per backend,
+  filled by an untimed run first (ONNX export and cost profile re-used).
 
 Each process is timed with ``time.perf_counter`` around ``subprocess.run``; the sides alternate (authors, ours
 eager, ours auto, authors, ...) for ``--repeats`` rounds and the best of each side is kept. Before timing the
