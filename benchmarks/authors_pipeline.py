@@ -1,13 +1,21 @@
-"""The authors' own Human3.6M test pipeline (3DMPPE PoseNet) versus `pose3dbench run`: wall time and numbers.
+"""The authors' own Human3.6M test pipelines (3DMPPE PoseNet, MobileHumanPose) versus `pose3dbench run`: wall time
+and numbers.
 
 What it measures: the wall time of two whole processes on the same data, checkpoint and machine, flip test on,
 Protocol 2 (S9 + S11, every 64th frame), ground-truth boxes and roots:
 
-- authors: mks0601/3DMPPE_POSENET_RELEASE ``main/test.py --gpu 0 --test_epoch 24`` (dataset, crop, DataLoader
-  with their ``num_thread`` workers and ``test_batch_size``, forward + mirrored forward, their ``evaluate()``),
-  run from a COPY of their checkout made at run time in a temp folder (nothing of theirs enters this repo);
-- ours: ``python -m pose3dbench run --split p2 --root gt --no-profile --no-report`` once per ``--backends``
-  entry (default: eager and auto), each in a fresh --out folder and a fresh $POSE3DBENCH_CACHE (cold runs).
+- authors (``--model posenet-r50``): mks0601/3DMPPE_POSENET_RELEASE ``main/test.py --gpu 0 --test_epoch 24``
+  (dataset, crop, DataLoader with their ``num_thread`` workers and ``test_batch_size``, forward + mirrored
+  forward, their ``evaluate()``); (``--model mobilehumanpose-lpski``): SangbumChoi/MobileHumanPose ``main/test.py
+  --gpu 0 --epochs 24-24 --backbone LPSKI`` (the same structure; the launcher sets its ``testset`` to Human36M,
+  gives its Config the ``set_args`` its test.py calls, maps its absolute ``/data/Human36M`` paths below the copy's
+  ``data/``, and a torchsummary stand-in is added when none imports); each run from a COPY of their checkout made
+  at run time in a temp folder (nothing of theirs enters this repo);
+- ours: ``python -m pose3dbench run --model NAME=CKPT --split p2 --root gt`` with our defaults otherwise (cost
+  profile and report on; ``--lean`` adds ``--no-profile --no-report``) once per ``--backends`` entry (default:
+  eager and auto, auto being the default backend whose ratio and choice are printed), each in a fresh --out
+  folder; ``--cache cold`` (default): a fresh $POSE3DBENCH_CACHE per run; ``--cache warm``: one per backend,
+  filled by an untimed run first (ONNX export and cost profile re-used).
 
 Each process is timed with ``time.perf_counter`` around ``subprocess.run``; the sides alternate (authors, ours
 eager, ours auto, authors, ...) for ``--repeats`` rounds and the best of each side is kept. Before timing the
@@ -70,6 +78,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCH = 24
+#: the authors' test.py arguments per model (MobileHumanPose's takes an epoch range and the backbone name)
+AUTHORS_TEST_ARGS = {"posenet-r50": ["--gpu", "0", "--test_epoch", str(EPOCH)],
+                     "mobilehumanpose-lpski": ["--gpu", "0", "--epochs", f"{EPOCH}-{EPOCH}", "--backbone", "LPSKI"]}
 
 LAUNCHER = r'''
 """CPU launcher for the authors' main/test.py (written by pose3dbench benchmarks/authors_pipeline.py)."""
@@ -80,12 +91,33 @@ import torch
 torch.Tensor.cuda = lambda self, *a, **k: self
 torch.nn.Module.cuda = lambda self, *a, **k: self
 
-root, capture = sys.argv[1], sys.argv[2]
+root, capture, family = sys.argv[1], sys.argv[2], sys.argv[3]
 main_dir = os.path.join(root, "main")
 os.chdir(main_dir)                      # their Human36M paths are relative to main/
 sys.path.insert(0, main_dir)
 import config  # noqa: E402  (adds their common/ and data/ folders to sys.path)
+if family == "mobilehumanpose":
+    # MobileHumanPose's release tests on MuPoTS by default and has no Config.set_args (test.py calls it): the test
+    # set becomes Human36M (what its base.py imports by name at import time) and set_args a no-op (CPU anyway)
+    config.cfg.testset = "Human36M"
+    config.cfg.set_args = lambda *a, **k: None
+    sys.path.insert(0, os.path.join(root, "data", "Human36M"))
 import Human36M as h36m_module  # noqa: E402  (the module their base.py imports by name)
+if family == "mobilehumanpose":
+    import os.path as _osp
+
+    class _DataPaths:
+        """os.path for their Human36M module, with its absolute '/data/Human36M' paths put below their data/."""
+
+        def __getattr__(self, name):
+            return getattr(_osp, name)
+
+        def join(self, *parts):
+            if parts[:3] == ("/", "data", "Human36M"):
+                parts = (os.path.join(root, "data", "Human36M"),) + parts[3:]
+            return _osp.join(*parts)
+
+    h36m_module.osp = _DataPaths()
 
 
 class _RecordingNumpy:
@@ -127,7 +159,7 @@ def evaluate(self, preds, result_dir):
 
 
 h36m_module.Human36M.evaluate = evaluate
-sys.argv = ["test.py"] + sys.argv[3:]
+sys.argv = ["test.py"] + sys.argv[4:]
 runpy.run_path("test.py", run_name="__main__")
 '''
 
@@ -236,6 +268,13 @@ class Bottleneck(nn.Module):
         return self.relu(out)
 '''
 
+SHIM_TORCHSUMMARY = '''"""torchsummary stand-in: MobileHumanPose's backbones import it, main/test.py never calls it."""
+
+
+def summary(*args, **kwargs):
+    raise NotImplementedError("torchsummary stand-in (pose3dbench benchmarks/authors_pipeline.py)")
+'''
+
 TORCHVISION_PROBE = ("import torchvision.transforms as t; t.Compose; t.ToTensor; t.Normalize; "
                      "from torchvision.models.resnet import BasicBlock, Bottleneck, model_urls")
 
@@ -284,12 +323,12 @@ def our_env(cache: Path | None = None) -> dict:
     return env
 
 
-def make_checkpoint(path: Path, weights: str, data: Path) -> None:
+def make_checkpoint(path: Path, weights: str, data: Path, model: str = "posenet-r50") -> None:
     code = (
         "import sys, torch\n"
         "import pose3dbench.models as M\n"
         "torch.manual_seed(0)\n"
-        "m = M.create('posenet-r50')\n"
+        "m = M.create(sys.argv[4])\n"
         "if sys.argv[2] == 'input-dependent':\n"
         "    import numpy as np\n"
         "    from pose3dbench.backends.parity import make_input_dependent\n"
@@ -303,7 +342,7 @@ def make_checkpoint(path: Path, weights: str, data: Path) -> None:
         "    m = make_input_dependent(m, normalize_crops(p, m.config, torch.device('cpu')))\n"
         "torch.save({'network': {'module.' + k: v for k, v in m.state_dict().items()}, 'epoch': %d}, sys.argv[1])\n"
         % EPOCH)
-    subprocess.run([sys.executable, "-c", code, str(path), weights, str(data)], check=True, env=our_env())
+    subprocess.run([sys.executable, "-c", code, str(path), weights, str(data), model], check=True, env=our_env())
 
 
 def prepare_authors(src: Path, work: Path, data: Path, ckpt: Path, authors_python: str, batch_size: int | None,
@@ -363,6 +402,13 @@ def prepare_authors(src: Path, work: Path, data: Path, ckpt: Path, authors_pytho
         changes.append(f"torchvision: stand-in package on PYTHONPATH (real one: {last})")
     else:
         changes.append("torchvision: the interpreter's own")
+    probe = subprocess.run([authors_python, "-c", "import torchsummary"], env=env, capture_output=True, text=True)
+    if probe.returncode != 0 and any(root.glob("common/backbone/*.py")):  # MobileHumanPose's backbones import it
+        shim = work / "torchsummary_shim"
+        (shim / "torchsummary").mkdir(parents=True, exist_ok=True)
+        (shim / "torchsummary" / "__init__.py").write_text(SHIM_TORCHSUMMARY)
+        env["PYTHONPATH"] = os.pathsep.join([p for p in (env.get("PYTHONPATH"), str(shim)) if p])
+        changes.append("torchsummary: stand-in package on PYTHONPATH (summary() is never called by main/test.py)")
     return root, env, changes
 
 
@@ -412,6 +458,15 @@ def main() -> None:
     ap.add_argument("--authors-workers", type=int, default=None, help="their num_thread (default: their config's)")
     ap.add_argument("--workers", type=int, default=0, help="our --workers (default 0, our CPU default)")
     ap.add_argument("--weights", choices=["untrained", "input-dependent"], default="untrained")
+    ap.add_argument("--model", choices=list(AUTHORS_TEST_ARGS), default="posenet-r50",
+                    help="whose pipeline: posenet-r50 (3DMPPE_POSENET_RELEASE) or mobilehumanpose-lpski "
+                         "(MobileHumanPose, backbone LPSKI)")
+    ap.add_argument("--cache", choices=["cold", "warm"], default="cold",
+                    help="our $POSE3DBENCH_CACHE: cold = a new empty folder for every run (a first run ever); warm = "
+                         "one folder per backend, filled by an untimed run before the timed ones (ONNX export and "
+                         "cost profile of this checkpoint on this machine cached: a repeated run)")
+    ap.add_argument("--lean", action="store_true",
+                    help="our runs with --no-profile --no-report (default: our defaults, cost profile and report on)")
     ap.add_argument("--max-load", type=float, default=0.6)
     ap.add_argument("--max-busy", type=float, default=0.3,
                     help="before each timed run, wait while other processes keep more cores than this busy")
@@ -425,7 +480,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     data = args.data.resolve()
     ckpt = work / f"snapshot_{EPOCH}.pth.tar"
-    make_checkpoint(ckpt, args.weights, data)
+    make_checkpoint(ckpt, args.weights, data, args.model)
+    family = "mobilehumanpose" if args.model.startswith("mobilehumanpose") else "posenet"
     cfg_text = (args.authors / "main" / "config.py").read_text()
     their_batch = int(re.search(r"^\s*test_batch_size\s*=\s*(\d+)", cfg_text, re.M).group(1))
     batch = args.batch_size or their_batch
@@ -442,21 +498,30 @@ def main() -> None:
     others = {k: [] for k in walls}
     capture = work / "authors_capture.json"
     ours_out = {}
+
+    def ours_cmd(b: str, out: Path) -> list[str]:
+        return ([sys.executable, "-m", "pose3dbench", "run", "--data", str(data), "--model", f"{args.model}={ckpt}",
+                 "--split", "p2", "--root", "gt", "--batch-size", str(batch), "--workers", str(args.workers),
+                 "--out", str(out), "--backend", b, "--no-progress"] + (["--no-profile", "--no-report"] if args.lean
+                                                                         else []))
+
+    if args.cache == "warm":  # one untimed run per backend fills its cache folder
+        for b in args.backends:
+            print(f"warming the cache of --backend {b} (untimed run)", flush=True)
+            subprocess.run(ours_cmd(b, work / f"ours_{b}_warmup"), env=our_env(work / f"cache_{b}_warm"),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     for r in range(args.repeats):
-        cmd = [args.authors_python, str(work / "launch_authors_cpu.py"), str(root), str(capture),
-               "--gpu", "0", "--test_epoch", str(EPOCH)]
+        cmd = ([args.authors_python, str(work / "launch_authors_cpu.py"), str(root), str(capture), family]
+               + AUTHORS_TEST_ARGS[args.model])
         wait_idle(args.max_busy, deadline)
         wall, busy = timed(cmd, authors_env, work / f"authors_{r}.log")
         walls["authors"].append(wall)
         others["authors"].append(busy)
         for b in args.backends:
             out = work / f"ours_{b}_{r}"
-            cmd = [sys.executable, "-m", "pose3dbench", "run", "--data", str(data), "--model",
-                   f"posenet-r50={ckpt}", "--split", "p2", "--root", "gt", "--batch-size", str(batch),
-                   "--workers", str(args.workers), "--out", str(out), "--no-profile", "--no-report",
-                   "--backend", b, "--no-progress"]
             wait_idle(args.max_busy, deadline)
-            wall, busy = timed(cmd, our_env(work / f"cache_{b}_{r}"), work / f"ours_{b}_{r}.log")
+            cache = work / (f"cache_{b}_warm" if args.cache == "warm" else f"cache_{b}_{r}")
+            wall, busy = timed(ours_cmd(b, out), our_env(cache), work / f"ours_{b}_{r}.log")
             walls[f"ours-{b}"].append(wall)
             others[f"ours-{b}"].append(busy)
             ours_out[b] = out
@@ -464,14 +529,16 @@ def main() -> None:
     authors = json.loads(capture.read_text())
     a_pred = np.load(str(capture) + ".npz")
     best = {k: min(v) for k, v in walls.items()}
-    report = {"weights": args.weights, "batch_size": batch, "our_workers": args.workers,
+    report = {"model": args.model, "cache": args.cache, "lean": args.lean, "weights": args.weights,
+              "batch_size": batch, "our_workers": args.workers,
               "authors_num_thread": authors["num_thread"], "authors_flip_test": authors["flip_test"],
               "authors_use_gt_info": authors["use_gt_info"], "changes": changes, "walls_s": walls, "best_s": best,
               "other_processes_busy_cores": others,
               "load_quiet": quiet, "load_at_start": load, "authors": authors, "ours": {}}
-    print(f"\n{authors['num_samples']} Protocol-2 images, batch {batch}, flip test {authors['flip_test']}, "
-          f"GT box+root {authors['use_gt_info']}, weights {args.weights}; authors' num_thread "
-          f"{authors['num_thread']}, our --workers {args.workers}")
+    print(f"\n{args.model}: {authors['num_samples']} Protocol-2 images, batch {batch}, flip test "
+          f"{authors['flip_test']}, GT box+root {authors['use_gt_info']}, weights {args.weights}; authors' num_thread "
+          f"{authors['num_thread']}, our --workers {args.workers}; our cache {args.cache}, "
+          + ("--no-profile --no-report" if args.lean else "our defaults (cost profile and report on)"))
     busiest = max(max(v) for v in others.values())
     print(f"other processes kept up to {busiest:.2f} cores busy during a timed run"
           + (" (NOT a quiet machine: times are inflated)" if busiest > 0.3 else ""))
@@ -489,8 +556,12 @@ def main() -> None:
         act = {k: abs(ev["per_action_mm"][k] - v) for k, v in authors["per_action_mm"].items()}
         w = walls[f"ours-{b}"]
         ratio = best[f"ours-{b}"] / best["authors"]
-        print(f"ours --backend {b} (ran: {ran['backend']}): best {best[f'ours-{b}']:.1f} s of {len(w)} "
+        default = " [the default backend]" if b == "auto" else ""
+        print(f"ours --backend {b}{default} (ran: {ran['backend']}): best {best[f'ours-{b}']:.1f} s of {len(w)} "
               f"({', '.join(f'{x:.1f}' for x in w)}); ours/authors wall {ratio:.3f} (speed-up {1 / ratio:.2f}x)")
+        choice = ran.get("backend_choice") or {}
+        if choice.get("first_batch"):
+            print(f"  backend choice: {choice.get('reason')}")
         print(f"  total MPJPE authors {authors['total_mm']:.6f} mm, ours {ev['total_mm']:.6f} mm, "
               f"|diff| {abs(ev['total_mm'] - authors['total_mm']):.2e}; per-action max |diff| "
               f"{max(act.values()):.2e} mm ({max(act, key=act.get)}); samples {ev['num_samples']} vs "

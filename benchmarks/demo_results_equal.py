@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 VOLATILE_KEYS = {"created_utc", "environment", "timing", "latency_ms", "throughput_ips", "peak_memory_mb",
-                 "mtime_ns", "predictions"}
+                 "mtime_ns", "predictions", "_checksum", "predictions_sha256"}
 # parity of an onnxruntime choice is measured on the run's first batch: deterministic on one machine
 # with one thread count, so it is compared like any other number
 

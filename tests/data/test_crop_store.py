@@ -87,7 +87,7 @@ def test_disk_index_cut_by_a_crash_is_ignored(images, tmp_path):
     _collect(CropStore("disk", root=root), paths, bbox, np.arange(3), (40, 40))
     tier = root / f"v{cs.CROP_VERSION}_40x40"
     with open(tier / "index.tsv", "a") as f:
-        f.write("deadbeef\t99")  # no newline: cut mid-line
+        f.write("deadbeef\t99\t0")  # no newline: cut mid-line
     with open(tier / "crops.u8", "ab") as f:
         f.write(b"\1" * 100)  # a torn slot
     store = CropStore("disk", root=root)
@@ -95,6 +95,30 @@ def test_disk_index_cut_by_a_crash_is_ignored(images, tmp_path):
     assert store.stats()["misses"] == 2 and np.array_equal(crops, _fresh(paths, bbox, np.arange(5), (40, 40)))
     _, again = _collect(CropStore("disk", root=root), paths, bbox, np.arange(5), (40, 40))
     assert np.array_equal(again, crops)
+
+
+def test_damaged_disk_slot_is_detected_and_decoded_again(images, tmp_path):
+    """A stored crop whose bytes changed on disk (bit rot, a stray write) fails its crc32: it is said once, decoded
+    again and appended anew; the crops served are the fresh ones, and a later store reads the good copy."""
+    paths, bbox = images
+    root = tmp_path / "crops"
+    rows = np.arange(4)
+    _collect(CropStore("disk", root=root), paths, bbox, rows, (40, 40))
+    tier = root / f"v{cs.CROP_VERSION}_40x40"
+    index = dict(line.split("\t")[:2] for line in (tier / "index.tsv").read_text().splitlines())
+    slot = int(sorted(index.values())[1])
+    with open(tier / "crops.u8", "r+b") as f:  # flip bytes in the middle of the second slot
+        f.seek(slot * 40 * 40 * 3 + 1000)
+        f.write(bytes(255 - b for b in f.read(16)))
+    said = []
+    store = CropStore("disk", root=root, warn=said.append)
+    _, crops = _collect(store, paths, bbox, rows, (40, 40))
+    assert np.array_equal(crops, _fresh(paths, bbox, rows, (40, 40)))
+    assert store.stats()["misses"] == 1 and store.stats()["hits"] == 3 and store.stats()["damaged"] == 1
+    assert len(said) == 1 and "do not match their crc32" in said[0]
+    again = CropStore("disk", root=root, warn=said.append)
+    _, crops2 = _collect(again, paths, bbox, rows, (40, 40))
+    assert np.array_equal(crops2, crops) and again.stats()["misses"] == 0 and len(said) == 1
 
 
 def test_auto_mode_choice():

@@ -1,4 +1,5 @@
-"""`--backend auto` (the default): onnxruntime on CPU when its first batch matches eager, recorded per model."""
+"""`--backend auto` (the default): onnxruntime on CPU when two parity checks against eager pass (the first batch with
+margin under the bound, a second sample spread over the run's splits within it), recorded per model."""
 from __future__ import annotations
 
 import json
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from pose3dbench.cli import main as cli_main
-from pose3dbench.eval import planning
+from pose3dbench.eval import backend_gate, planning
 
 pytest.importorskip("onnxruntime")
 
@@ -15,7 +16,8 @@ pytest.importorskip("onnxruntime")
 def _run(tmp_path, data, out, *extra):
     torch.set_num_threads(1)
     assert cli_main(["run", "--data", str(data), "--out", str(out), "--split", "p2", "--root", "rootnet",
-                     "--model", "mobilehumanpose-lpski", "--no-profile", "--no-report", "--no-progress", *extra]) == 0
+                     "--model", "mobilehumanpose-lpski", "--no-profile", "--no-report", "--no-progress",
+                     "--batch-size", "2", *extra]) == 0
     return json.loads((out / "results.json").read_text())
 
 
@@ -32,22 +34,80 @@ def test_auto_picks_onnxruntime_when_parity_holds_and_says_so(data, tmp_path, mo
     m = res["models"]["mobilehumanpose-lpski"]
     assert res["settings"]["backend"] == "auto"
     assert m["backend"] == "onnxruntime" and m["backend_choice"]["requested"] == "auto"
-    assert 0 <= m["backend_choice"]["parity_hm"] <= planning.AUTO_PARITY_HM
+    choice = m["backend_choice"]
+    assert 0 <= choice["first_batch"]["parity_hm"] <= choice["gate_hm"] == backend_gate.AUTO_PARITY_HM / 4
+    assert 0 <= choice["second_sample"]["parity_hm"] <= choice["bound_hm"] == backend_gate.AUTO_PARITY_HM
+    assert choice["parity_hm"] == max(choice["first_batch"]["parity_hm"], choice["second_sample"]["parity_hm"])
+    # which rows: the first batch of the first split, and a second sample of other rows
+    (first,), (second,) = choice["first_batch"]["rows"].values(), choice["second_sample"]["rows"].values()
+    assert first == [0, 1] and second and not set(first) & set(second)
     from pose3dbench.report.tables import provenance
 
-    assert "backend auto: onnxruntime (all)" in provenance(res)
+    text = provenance(res)
+    assert "backend auto: onnxruntime (all)" in text and "within 0.001 heatmap units of eager (measured max" in text
 
 
 def test_auto_falls_back_to_eager_when_parity_fails_or_the_run_is_small(data, tmp_path, monkeypatch):
     monkeypatch.setattr(planning, "AUTO_ONNX_MIN_IMAGES", 1)
-    monkeypatch.setattr(planning, "AUTO_PARITY_HM", -1.0)  # nothing passes
+    monkeypatch.setattr(backend_gate, "AUTO_PARITY_HM", -1.0)  # nothing passes
     m = _run(tmp_path, data, tmp_path / "a")["models"]["mobilehumanpose-lpski"]
-    assert m["backend"] == "eager" and "parity" in m["backend_choice"]["reason"]
+    assert m["backend"] == "eager" and "first batch" in m["backend_choice"]["reason"]
+    assert "second_sample" not in m["backend_choice"]
     monkeypatch.setattr(planning, "AUTO_ONNX_MIN_IMAGES", 10**6)
     m = _run(tmp_path, data, tmp_path / "b")["models"]["mobilehumanpose-lpski"]
     assert m["backend"] == "eager" and "fewer than" in m["backend_choice"]["reason"]
     m = _run(tmp_path, data, tmp_path / "c", "--backend", "eager")["models"]["mobilehumanpose-lpski"]
     assert m["backend"] == "eager" and m["backend_choice"]["reason"] == "asked for"
+
+
+def test_auto_falls_back_to_eager_when_the_second_parity_check_breaks_the_bound(data, tmp_path, monkeypatch, capsys):
+    """onnxruntime agrees on the first batch and deviates on later inputs (1e-2 units added to its output on every
+    crop outside the first batch): the run must use eager, say so, record both checks, and save eager's numbers."""
+    monkeypatch.setattr(planning, "AUTO_ONNX_MIN_IMAGES", 1)
+    real = backend_gate.sample_outputs
+    calls = []
+
+    def deviating(model, split, rows, *args):
+        res = real(model, split, rows, *args)
+        if getattr(model, "backend", "eager") == "onnxruntime":
+            calls.append(list(rows))
+            if len(calls) > 1:  # every crop after the first batch
+                res.raw += 1e-2
+                res.coords, res.noflip = res.coords + 1e-2, res.noflip + 1e-2
+        return res
+
+    monkeypatch.setattr(backend_gate, "sample_outputs", deviating)
+    res = _run(tmp_path, data, tmp_path / "fell")
+    monkeypatch.undo()
+    lines = capsys.readouterr().out.splitlines()
+    m = res["models"]["mobilehumanpose-lpski"]
+    choice = m["backend_choice"]
+    assert m["backend"] == "eager" and choice["requested"] == "auto"
+    assert "second parity check broke the bound" in choice["reason"]
+    assert choice["first_batch"]["parity_hm"] <= choice["gate_hm"]
+    assert choice["second_sample"]["parity_hm"] >= 1e-2 > choice["bound_hm"]
+    assert sum(map(len, choice["second_sample"]["rows"].values())) == choice["second_sample"]["crops"] >= 1
+    assert any("second parity check broke the bound" in line and line.endswith(": eager") for line in lines)
+    from pose3dbench.report.tables import provenance
+
+    assert "eager after a failed parity check: mobilehumanpose-lpski" in provenance(res)
+    # the numbers saved are eager's (the rows the checks computed are re-used from eager, the rest computed)
+    _run(tmp_path, data, tmp_path / "eager", "--backend", "eager")
+    name = "predictions/mobilehumanpose-lpski__h36m__p2__rootnet.npz"
+    import numpy as np
+
+    with np.load(tmp_path / "fell" / name) as a, np.load(tmp_path / "eager" / name) as b:
+        assert np.abs(a["coords_hm"] - b["coords_hm"]).max() <= 1e-5
+        assert np.abs(a["coords_hm_noflip"] - b["coords_hm_noflip"]).max() <= 1e-5
+
+
+def test_second_sample_spreads_over_every_split_and_skips_the_first_batch():
+    sizes = {("h36m", "p1", "gt"): 40, ("h36m", "p2", "gt"): 100, ("h36m", "p2", "rootnet"): 3}
+    boxes = list(sizes)
+    rows = backend_gate.second_sample(boxes, lambda *k: sizes[k], boxes[1], list(range(16)), n=16, seed=0)
+    assert set(rows) == set(boxes) and sum(map(len, rows.values())) == 16
+    assert len(rows[boxes[2]]) == 3 and not set(rows[boxes[1]]) & set(range(16))
+    assert rows == backend_gate.second_sample(boxes, lambda *k: sizes[k], boxes[1], list(range(16)), n=16, seed=0)
 
 
 def test_amp_run_reports_what_half_precision_costs(data, tmp_path):

@@ -64,6 +64,8 @@ def comparable_results(results: dict) -> dict:
     r = json.loads(json.dumps(results))
     r.pop("created_utc")
     r.pop("crop_cache", None)
+    r.pop("_checksum", None)  # of the whole document, creation time included
     for ev in r["evaluations"] + r["root_evaluations"] + r.get("corruption_evaluations", []):
         ev.pop("timing", None)
+        ev.pop("predictions_sha256", None)  # the .npz zip members carry their write time
     return r

@@ -36,15 +36,25 @@ class OnnxLayout:
     k_input_name: str | None = None
 
 
+#: the CPU session options (picked by benchmarks/onnx_parity.py: benchmarks/RESULTS.md section 3)
+SESSION_DEFAULTS = {"graph_optimization_level": "ORT_ENABLE_ALL", "inter_op_threads": 1, "cpu_mem_arena": True}
+
+
+def session_settings(threads: int | None = None) -> dict:
+    """The session options as JSON: ``SESSION_DEFAULTS`` and ``threads`` intra-op threads (default: torch's count)."""
+    return {**SESSION_DEFAULTS, "intra_op_threads": int(threads) if threads else torch.get_num_threads()}
+
+
 def session_options(threads: int | None = None):
-    """CPU session options: ``threads`` intra-op threads (default: torch's current count), one inter-op
-    thread, all graph optimisations."""
+    """CPU session options of ``session_settings(threads)``: sequential execution, one inter-op thread."""
     ort = require_onnxruntime()
+    st = session_settings(threads)
     so = ort.SessionOptions()
-    so.intra_op_num_threads = int(threads) if threads else torch.get_num_threads()
-    so.inter_op_num_threads = 1
+    so.intra_op_num_threads = st["intra_op_threads"]
+    so.inter_op_num_threads = st["inter_op_threads"]
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, st["graph_optimization_level"])
+    so.enable_cpu_mem_arena = bool(st["cpu_mem_arena"])
     return so
 
 
@@ -76,6 +86,7 @@ class OrtModel(nn.Module):
         self.config = config
         self.layout = layout
         self.session = make_session(model, threads, providers)
+        self.session_settings = session_settings(threads)  # what a cached cost profile is keyed by
         self._source = [source]  # a list: not an nn.Module attribute, so no parameters/submodules leak in
         self.onnx_params = onnx_params
         self.joint_num = layout.joint_num
@@ -135,18 +146,20 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 
 def wrap_model(model: nn.Module, backend: str = "onnxruntime", *, threads: int | None = None,
-               providers=None) -> nn.Module:
+               providers=None, log=None, warn=None) -> nn.Module:
     """The runner's hook: ``model`` unchanged for ``eager``, an ``OrtModel`` exported from it (soft-argmax
-    inside the graph, dynamic batch) for ``onnxruntime``. Models that already are ORT pass through."""
+    inside the graph, dynamic batch) for ``onnxruntime``. Models that already are ORT pass through. The export
+    comes from the content-keyed, verified cache of ``backends.export_cache`` when it holds it (``log`` says so,
+    ``warn`` says when an entry could not be used)."""
     from . import BACKENDS
-    from .export import export_onnx_bytes
+    from .export_cache import cached_export_bytes
 
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if backend == "eager" or isinstance(model, OrtModel):
         return model
     require_onnxruntime()
-    data = export_onnx_bytes(model)
+    data = cached_export_bytes(model, log=log, warn=warn)
     takes_k = codec_for(model).takes_k_value
     layout = OnnxLayout(kind="coords", input_name="img", output_name="coords",
                         joint_num=int(getattr(model.config, "joint_num", 1)),

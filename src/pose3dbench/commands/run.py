@@ -81,9 +81,10 @@ def add_parser(sub) -> None:
     p.add_argument("--backend", default="auto", choices=["auto", "eager", "onnxruntime"],
                    help="inference backend: eager PyTorch, or onnxruntime on an ONNX export of each model with the "
                         "soft-argmax inside (needs `pip install 'pose3dbench[onnx]'`). auto (default): onnxruntime "
-                        "on CPU when it is installed, the model has 256+ crops to compute and its first batch "
-                        "matches eager within 1e-3 heatmap units (1.9-2.2x faster, benchmarks/RESULTS.md), else "
-                        "eager; what ran and the parity are in results.json. FILE.onnx models always run on "
+                        "on CPU when it is installed, the model has 256+ crops to compute and it stays within the "
+                        "bound of 1e-3 heatmap units of eager: its first batch within a quarter of it, a second "
+                        "sample spread over the run's splits within it; else eager. What ran, why, the bound and "
+                        "both measurements are in results.json (backend_choice). FILE.onnx models always run on "
                         "onnxruntime")
     p.add_argument("--crop-cache", default="auto", choices=["auto", "memory", "disk", "off"],
                    help="decode + crop each (image, box, input size) once for all models: memory, disk (a "

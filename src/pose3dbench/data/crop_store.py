@@ -10,8 +10,11 @@ are the uint8 RGB output of ``crop_patch(load_image(path), box)`` (tested byte f
 Tiers:
 - ``memory``: crops kept in RAM for the run.
 - ``disk``: crops appended to ``<cache>/crops/v<N>_<H>x<W>/crops.u8`` (raw uint8, one ``H*W*3`` slot
-  each) and indexed in ``index.tsv`` (``key<TAB>slot`` lines, written after the slot's bytes, so the
-  index only names complete crops; a line cut by a crash is ignored). Reads go through ``np.memmap``
+  each) and indexed in ``index.tsv`` (``key<TAB>slot<TAB>crc32`` lines, written after the slot's bytes, so the
+  index only names complete crops; a line cut by a crash is ignored). Every slot is checked against its
+  crc32 the first time a process reads it: a damaged slot is said once per batch (``CropStore.warn``), decoded
+  again and appended anew (the later index line wins), so a damaged store costs time, never a wrong crop.
+  Reads go through ``np.memmap``
   (file-backed pages, reclaimable by the OS), so resident memory does not grow with the dataset, and a
   second run on the same data decodes nothing. A changed image file has another key: it is decoded again.
 - ``auto``: memory when the run's crops fit ``budget_mb``, else disk (decided by the runner, which knows
@@ -24,6 +27,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -32,7 +36,7 @@ import torch
 
 from .loader import iterate_crops_clean
 
-CROP_VERSION = 1
+CROP_VERSION = 2  # 2: index lines carry the crc32 of the slot
 MODES = ("auto", "memory", "disk", "off")
 DEFAULT_BUDGET_MB = 1024
 
@@ -77,6 +81,9 @@ class _DiskTier:
         self.index_path = self.dir / "index.tsv"
         self.lock_path = self.dir / "lock"
         self.index: dict[str, int] = {}
+        self.crc: dict[str, int] = {}
+        self.verified: set[str] = set()  # keys whose slot matched its crc32 in this process
+        self.damaged: set[str] = set()  # keys whose slot did not: decoded again, appended anew
         self._map: np.memmap | None = None
         self._mapped_slots = 0
         self._read_index()
@@ -90,9 +97,14 @@ class _DiskTier:
         for line in text.splitlines(keepends=True):
             if not line.endswith("\n"):
                 break  # cut by a crash: the slot's bytes may be incomplete
-            key, _, slot = line.rstrip("\n").partition("\t")
-            if slot.isdigit() and (int(slot) + 1) * self.nbytes <= size:
-                self.index[key] = int(slot)
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+                continue  # not a line of this version: its crop is decoded again
+            key, slot, crc = parts[0], int(parts[1]), int(parts[2])
+            if (slot + 1) * self.nbytes <= size:
+                if self.index.get(key) != slot:
+                    self.verified.discard(key)
+                self.index[key], self.crc[key] = slot, crc
 
     @contextlib.contextmanager
     def _locked(self):
@@ -106,7 +118,7 @@ class _DiskTier:
     def put_many(self, keys: Sequence[str], crops: np.ndarray) -> None:
         with self._locked():
             self._read_index()  # another run may have appended meanwhile
-            todo = [(k, c) for k, c in zip(keys, crops) if k not in self.index]
+            todo = [(k, c) for k, c in zip(keys, crops) if k not in self.index or k in self.damaged]
             if not todo:
                 return
             with open(self.data_path, "ab") as f:
@@ -114,14 +126,19 @@ class _DiskTier:
                 if f.tell() % self.nbytes:  # a torn slot at the end (crash while writing): pad it out
                     f.write(b"\0" * (self.nbytes - f.tell() % self.nbytes))
                     start += 1
+                crcs = []
                 for _, c in todo:
-                    f.write(np.ascontiguousarray(c, dtype=np.uint8).tobytes())
+                    data = np.ascontiguousarray(c, dtype=np.uint8).tobytes()
+                    crcs.append(zlib.crc32(data))
+                    f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
             with open(self.index_path, "a") as idx:
-                idx.write("".join(f"{k}\t{start + i}\n" for i, (k, _) in enumerate(todo)))
+                idx.write("".join(f"{k}\t{start + i}\t{crcs[i]}\n" for i, (k, _) in enumerate(todo)))
             for i, (k, _) in enumerate(todo):
-                self.index[k] = start + i
+                self.index[k], self.crc[k] = start + i, crcs[i]
+                self.verified.add(k)
+                self.damaged.discard(k)
 
     def get(self, key: str) -> np.ndarray:
         slot = self.index[key]
@@ -131,8 +148,24 @@ class _DiskTier:
             self._mapped_slots = n
         return self._map[slot]
 
+    def check(self, key: str) -> bool:
+        """True when ``key`` is stored and its slot matches the crc32 recorded with it (checked once a process);
+        a damaged slot is remembered in ``damaged`` (and decoded again by the caller)."""
+        if key not in self.index or key in self.damaged:
+            return False
+        if key not in self.verified:
+            try:
+                ok = zlib.crc32(np.ascontiguousarray(self.get(key)).tobytes()) == self.crc[key]
+            except (OSError, ValueError):
+                ok = False
+            if not ok:
+                self.damaged.add(key)
+                return False
+            self.verified.add(key)
+        return True
+
     def __contains__(self, key: str) -> bool:
-        return key in self.index
+        return self.check(key)
 
 
 class CropStore:
@@ -144,7 +177,7 @@ class CropStore:
     """
 
     def __init__(self, mode: str = "memory", *, workers: int = 0, root: str | Path | None = None,
-                 pin_memory: bool = False):
+                 pin_memory: bool = False, warn=None):
         if mode not in ("memory", "disk", "off"):
             raise ValueError(f"CropStore mode must be memory, disk or off (auto is resolved first), got {mode!r}")
         self.mode = mode
@@ -159,6 +192,16 @@ class CropStore:
         self._disk: dict[tuple[int, int], _DiskTier] = {}
         self.hits = 0
         self.misses = 0
+        self.damaged = 0  # disk slots that failed their crc32 and were decoded again
+        self.warn = warn  # where damaged slots are said (the run's warnings); None: Python's warnings
+
+    def _say(self, msg: str) -> None:
+        if self.warn is not None:
+            self.warn(msg)
+        else:
+            import warnings
+
+            warnings.warn(msg, stacklevel=3)
 
     def _tier(self, out_hw: tuple[int, int]) -> _DiskTier:
         if out_hw not in self._disk:
@@ -203,10 +246,16 @@ class CropStore:
             keys = [hashlib.sha1(f"{k}|{corruption[0]}|{int(corruption[1])}".encode()).hexdigest() for k in keys]
         seen: set[str] = set()
         miss_rows = []
+        damaged_before = len(self._tier(out_hw).damaged) if self.mode == "disk" else 0
         for r, k in zip(rows, keys):
             if self.mode == "off" or (k not in seen and not self._has(k, out_hw)):
                 miss_rows.append(int(r))
             seen.add(k)
+        if self.mode == "disk" and len(self._tier(out_hw).damaged) > damaged_before:
+            n_bad = len(self._tier(out_hw).damaged) - damaged_before
+            self.damaged += n_bad
+            self._say(f"crop store {self._tier(out_hw).dir}: {n_bad} stored crop(s) do not match their crc32 "
+                      "(damaged); decoding them again")
         miss_set = set(miss_rows)
         if not miss_rows:
             stream = iter(())
@@ -256,7 +305,7 @@ class CropStore:
 
     def stats(self) -> dict:
         total = self.hits + self.misses
-        return {"mode": self.mode, "hits": int(self.hits), "misses": int(self.misses),
+        return {"mode": self.mode, "hits": int(self.hits), "misses": int(self.misses), "damaged": int(self.damaged),
                 "hit_rate": float(self.hits / total) if total else 0.0,
                 "path": str(self.root) if self.mode == "disk" else None}
 

@@ -61,7 +61,7 @@ class PoseInference:
 
     def __init__(self, model: torch.nn.Module, opts: RunOptions, device: torch.device, progress_label: str,
                  dist=None, identity: dict | None = None, store=None, log: Callable[[str], None] | None = None,
-                 stop: StopController | None = None):
+                 stop: StopController | None = None, warn: Callable[[str], None] | None = None):
         self.dist = dist if dist is not None else DistContext()
         self.stop = stop if stop is not None else StopController()  # not installed: never stops
         self.store = store if store is not None else store_for(opts, device)
@@ -71,6 +71,7 @@ class PoseInference:
         self.label = progress_label
         self.identity = identity  # the model's identity in results.json: chunks of another model are not re-used
         self.log = log  # where resuming from (or discarding) saved chunks is said
+        self.warn = warn if warn is not None else log  # where a damaged chunk is said (the run's warnings)
         cfg = model.config
         self.input_hw = tuple(int(v) for v in cfg.input_size)
         self.codec = codec_for(cfg)  # the flip test: the model's mirror and its joint set's left/right pairs
@@ -135,7 +136,7 @@ class PoseInference:
             if k in self.cache:
                 coords[i], noflip[i] = self.cache[k]
         fresh = prepare_partial(partial_dir, self._fingerprint(samples), self.log) if self.dist.is_main else True
-        for rows, c, cn in (() if fresh else load_chunks(partial_dir, n)):
+        for rows, c, cn in (() if fresh else load_chunks(partial_dir, n, self.warn)):
             for r, a, b in zip(rows, c, cn):
                 coords[r], noflip[r] = a, b
         todo = np.array([i for i in range(n) if coords[i] is None], dtype=np.int64)

@@ -73,8 +73,9 @@ class RunOptions:
     chunk_size: int = field(default_factory=lambda: _env_int("POSE3DBENCH_CHUNK_SIZE", 256))
     channels_last: bool = False
     progress: bool = True
-    #: inference backend: "auto" (onnxruntime on CPU when installed and its first batch matches eager, see
-    #: ``_choose_backend``), "eager" (PyTorch) or "onnxruntime" (exported graph, soft-argmax inside)
+    #: inference backend: "auto" (onnxruntime on CPU when installed and both parity checks of
+    #: ``eval.backend_gate`` pass, see ``planning.choose_backend``), "eager" (PyTorch) or "onnxruntime" (exported
+    #: graph, soft-argmax inside)
     backend: str = "auto"
     #: torch.compile the eager models (see benchmarks/RESULTS.md for whether it pays on CPU)
     compile: bool = False

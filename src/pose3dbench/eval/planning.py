@@ -22,7 +22,7 @@ from ..allocator import release_free_memory
 from ..errors import Pose3DBenchError, RunError
 from ..models.codecs import codec_for
 from ..models.info import ModelInfo
-from ..models.input import describe_input_convention, input_convention, normalize_crops
+from ..models.input import describe_input_convention, input_convention
 from .inference import crop_keys
 from .options import RunOptions
 
@@ -158,9 +158,20 @@ def probe_model(spec: str, opts: RunOptions, log: Callable[[str], None] | None =
     model, info = resolve_seeded(spec, opts, replay_warnings=True, log=log, run_warnings=run_warnings)
     plan = ModelPlan(spec, info.name, model.config.family, tuple(int(v) for v in model.config.input_size),
                      codec_for(model).output_kind)
-    del model, info
-    release_free_memory()
+    _PROBED.clear()
+    _PROBED[spec] = (model, info)  # the last one probed: load_planned takes it instead of loading the file again
     return plan
+
+
+#: the model last built by ``probe_model`` (one slot), kept only for the model that runs first (``keep_probed``)
+_PROBED: dict = {}
+
+
+def keep_probed(first_spec: str | None) -> None:
+    """Drop the probed model unless it is the one that runs first (memory holds one network at a time)."""
+    if first_spec not in _PROBED:
+        _PROBED.clear()
+        release_free_memory()
 
 
 def load_planned(entry: ModelPlan, opts: RunOptions, device: torch.device, log: Callable[[str], None] | None = None,
@@ -169,19 +180,28 @@ def load_planned(entry: ModelPlan, opts: RunOptions, device: torch.device, log: 
     warnings are said here (a file's were said when it was planned)."""
     from ..models import registry
 
-    model, info = resolve_seeded(entry.spec, opts, replay_warnings=entry.spec in registry.available(), log=log,
-                                  run_warnings=run_warnings)
+    if entry.spec in _PROBED:  # built a moment ago from the same spec, weights and seed
+        model, info = _PROBED.pop(entry.spec)
+    else:
+        _PROBED.clear()
+        release_free_memory()
+        model, info = resolve_seeded(entry.spec, opts, replay_warnings=entry.spec in registry.available(), log=log,
+                                      run_warnings=run_warnings)
     model.eval().to(device)
     if opts.channels_last:
         model.to(memory_format=torch.channels_last)
     return model, info
 
 
-def free_model(model) -> None:
-    """Drop a finished model's memory now: its tensors, the allocator's cache and the heap's free pages."""
+def free_model(model, source: bool = True) -> None:
+    """Drop a finished model's memory now: its tensors, the allocator's cache and the heap's free pages
+    (``source``: also the eager model an onnxruntime wrapper was exported from)."""
     import gc
 
-    modules = [model] + ([model.source] if isinstance(getattr(model, "source", None), torch.nn.Module) else [])
+    modules = [model] + ([model.source] if source and isinstance(getattr(model, "source", None), torch.nn.Module)
+                         else [])
+    if hasattr(model, "session"):
+        model.session = None
     for m in modules:
         for p in list(m.parameters()) + list(m.buffers()):
             p.data = torch.empty(0, dtype=p.dtype, device=p.device)
@@ -216,32 +236,33 @@ def choose_crop_mode(opts: RunOptions, plan: list[ModelPlan], run_splits, split)
 AUTO_ONNX_MIN_IMAGES = 256
 
 
-#: ``--backend auto``: the largest |onnxruntime - eager| (heatmap units) on the first batch that is accepted.
-AUTO_PARITY_HM = 1e-3
-
-
 def choose_backend(model, info: ModelInfo, opts: RunOptions, device: torch.device, entry: ModelPlan, run_splits,
-                   split, sizes, store, log: Callable[[str], None]):
-    """The model wrapped for its backend, and what was chosen and why (``models[name].backend_choice``).
+                   split, sizes, store, log: Callable[[str], None], warn: Callable[[str], None] | None = None):
+    """The model wrapped for its backend, what was chosen and why (``models[name].backend_choice``), and the
+    outputs the choice already computed (crop key -> (coords, noflip) for a pose model, raw [3] for RootNet) that
+    the run re-uses instead of computing them again.
 
-    ``auto``: onnxruntime on CPU when it is installed, the model has at least ``AUTO_ONNX_MIN_IMAGES`` crops
-    to compute and its output on the run's first batch of real crops matches eager within
-    ``AUTO_PARITY_HM`` heatmap units (RootNet depth: 1e-5 relative); else eager. CUDA: eager.
+    ``auto``: onnxruntime on CPU when it is installed, the model has at least ``AUTO_ONNX_MIN_IMAGES`` crops to
+    compute and both parity checks of ``eval.backend_gate`` pass (the first batch within a quarter of the bound,
+    a second sample spread over every split within the bound); else eager. CUDA: eager.
     ``run_splits``: the run's (dataset, split) pairs; ``split(dataset, split, box)`` gives a checked split (its
     images read before inference), ``sizes`` an unchecked one.
     """
+    from . import backend_gate as gate
 
     if info.is_onnx:  # a foreign .onnx file runs on onnxruntime whatever --backend says
-        return model, {"requested": opts.backend, "backend": "onnxruntime", "reason": "an ONNX file"}
+        return model, {"requested": opts.backend, "backend": "onnxruntime", "reason": "an ONNX file"}, {}
     if opts.amp and opts.backend == "onnxruntime":
         raise RunError(f"--amp {opts.amp} runs the eager model under torch.autocast; onnxruntime does not take it: "
                        "drop --amp or use --backend eager/auto")
     if opts.backend != "auto":
-        wrapped = apply_backend(model, opts)
-        return wrapped, {"requested": opts.backend, "backend": opts.backend, "reason": "asked for"}
-    def eager(reason):
-        return (compile_model(model) if opts.compile else model), {"requested": "auto", "backend": "eager",
-                                                                   "reason": reason}
+        wrapped = apply_backend(model, opts, log=log, warn=warn)
+        return wrapped, {"requested": opts.backend, "backend": opts.backend, "reason": "asked for"}, {}
+    record: dict = {"requested": "auto"}
+
+    def eager(reason, reuse=None):
+        return ((compile_model(model) if opts.compile else model),
+                {**record, "backend": "eager", "reason": reason}, reuse or {})
     from ..backends import compile_model, wrap_model
 
     if opts.compile:
@@ -259,37 +280,76 @@ def choose_backend(model, info: ModelInfo, opts: RunOptions, device: torch.devic
     n_images = sum(len(sizes(*key)) for key in boxes)
     if n_images < AUTO_ONNX_MIN_IMAGES:
         return eager(f"{n_images} images: fewer than {AUTO_ONNX_MIN_IMAGES}, exporting would cost more than it saves")
-    first = split(*min(boxes, key=lambda k: (k[0] != boxes[0][0], k[1] != boxes[0][1], k[2])))
     try:
-        ort_model = wrap_model(model, "onnxruntime", threads=opts.threads)
+        ort_model = wrap_model(model, "onnxruntime", threads=opts.threads, log=log, warn=warn)
     except Pose3DBenchError as exc:
         return eager(f"onnxruntime export failed: {exc}")
-    rows = np.arange(min(len(first), opts.batch_size))
-    _, patches = next(iter(store.batches(first.image_path, first.bbox, rows, batch_size=len(rows),
-                                         out_hw=entry.input_size, image_size=first.image_size)))
-    x = normalize_crops(patches, model.config, device)
-    codec = codec_for(model)
-    with torch.inference_mode():
-        args = codec.forward_inputs(x, first.focal[rows], first.bbox[rows])  # RootNet: with k of these crops
-        a, b = model(*args).float(), ort_model(*args).float()
-        if codec.output_kind == "root":
-            parity = float((a[:, :2] - b[:, :2]).abs().max())
-            ok = parity <= AUTO_PARITY_HM and bool(((a[:, 2] - b[:, 2]).abs() <= 1e-5 * a[:, 2].abs()).all())
-        else:
-            parity = float((a - b).abs().max())
-            ok = parity <= AUTO_PARITY_HM
-    if not ok:
-        log(f"[{entry.name}] onnxruntime differs from eager by {parity:.2e} heatmap units on the first batch: eager")
-        return eager(f"onnxruntime parity {parity:.2e} > {AUTO_PARITY_HM} heatmap units on the first batch")
-    return ort_model, {"requested": "auto", "backend": "onnxruntime", "parity_hm": parity,
-                       "reason": f"parity {parity:.1e} heatmap units on the first batch ({len(rows)} crops)"}
+    kind = codec_for(model).output_kind
+    bound, margin = gate.AUTO_PARITY_HM, gate.AUTO_PARITY_HM * gate.AUTO_GATE_FRACTION
+    record.update({"bound_hm": bound, "gate_hm": margin, "compared": (
+        "x, y in heatmap units (depth within %g relative)" % gate.ROOT_DEPTH_REL if kind == "root" else
+        "x, y, z in heatmap units of both passes" + (" and the flip-merged coordinates" if opts.flip else ""))})
+    first_key = min(boxes, key=lambda k: (k[0] != boxes[0][0], k[1] != boxes[0][1], k[2]))
+    first = split(*first_key)
+    first_rows = np.arange(min(len(first), opts.batch_size))
+
+    def measure(m, rows_by_key):
+        return [gate.sample_outputs(m, split(*key), rows, entry.input_size, store, opts, device)
+                for key, rows in rows_by_key.items()]
+
+    def reuse_of(results):
+        out = {}
+        for res in results:
+            for i, key in enumerate(res.keys):
+                out[key] = res.raw[i].double().numpy() if kind == "root" else (res.coords[i], res.noflip[i])
+        return out
+
+    def compare(refs, gots):
+        values = [gate.parity(kind, r, g) for r, g in zip(refs, gots)]  # none: every crop was in the first batch
+        return max((v[0] for v in values), default=0.0), all(v[1] for v in values)
+
+    first_map = {first_key: first_rows}
+    e1, o1 = measure(model, first_map), measure(ort_model, first_map)
+    p1, ok1 = compare(e1, o1)
+    record["first_batch"] = {"parity_hm": p1, "crops": int(len(first_rows)), "rows": gate.rows_text(first_map),
+                             **({"depth_within_bound": ok1} if kind == "root" else {})}
+    if not ok1 or p1 > margin:
+        why = (f"onnxruntime differs from eager by {p1:.2e} heatmap units on the first batch, more than "
+               f"{gate.AUTO_GATE_FRACTION:g} of the {bound:g} bound" if ok1 else
+               f"onnxruntime's RootNet depth differs from eager by more than {gate.ROOT_DEPTH_REL:g} relative")
+        log(f"[{entry.name}] {why}: eager")
+        free_model(ort_model, source=False)
+        return eager(why, reuse_of(e1))
+    second = gate.second_sample(boxes, lambda *k: len(sizes(*k)), first_key, first_rows)
+    e2, o2 = measure(model, second), measure(ort_model, second)
+    p2, ok2 = compare(e2, o2)
+    record["second_sample"] = {"parity_hm": p2, "crops": int(sum(len(v) for v in second.values())),
+                               "seed": gate.AUTO_SAMPLE_SEED, "rows": gate.rows_text(second),
+                               **({"depth_within_bound": ok2} if kind == "root" else {})}
+    if not ok2 or p2 > bound:
+        why = (f"the second parity check broke the bound: onnxruntime differs from eager by {p2:.2e} heatmap units "
+               f"(bound {bound:g}) on {record['second_sample']['crops']} crops spread over the run's splits "
+               f"(first batch: {p1:.2e})" if ok2 else
+               "the second parity check broke the bound: onnxruntime's RootNet depth differs from eager by more "
+               f"than {gate.ROOT_DEPTH_REL:g} relative")
+        log(f"[{entry.name}] {why}: eager")
+        free_model(ort_model, source=False)
+        return eager(why, reuse_of(e1 + e2))
+    parity = max(p1, p2)
+    log(f"[{entry.name}] backend auto: onnxruntime, within {parity:.1e} heatmap units of eager (first batch "
+        f"{p1:.1e} <= {margin:g}, second sample {p2:.1e} <= {bound:g})")
+    return ort_model, {**record, "backend": "onnxruntime", "parity_hm": parity,
+                       "reason": f"parity {p1:.1e} heatmap units on the first batch ({len(first_rows)} crops, "
+                                 f"gate {margin:g}) and {p2:.1e} on a second sample of "
+                                 f"{record['second_sample']['crops']} crops (bound {bound:g})"}, reuse_of(o1 + o2)
 
 
-def apply_backend(model, opts: RunOptions):
+def apply_backend(model, opts: RunOptions, log: Callable[[str], None] | None = None,
+                  warn: Callable[[str], None] | None = None):
     """``--backend onnxruntime`` / ``--compile``: the model wrapped for its inference backend."""
     if opts.backend == "eager" and not opts.compile:
         return model
     from ..backends import wrap_model, compile_model
 
-    model = wrap_model(model, opts.backend, threads=opts.threads)
+    model = wrap_model(model, opts.backend, threads=opts.threads, log=log, warn=warn)
     return compile_model(model) if opts.compile else model

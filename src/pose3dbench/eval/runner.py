@@ -41,7 +41,7 @@ from .corruption import corruption_plan, corruption_settings, run_corruptions
 from .inference import PoseInference, model_progress, skipped_note, store_for
 from .options import DEMO_DATASETS, RunOptions, apply_demo_defaults, validate_options
 from .planning import (ModelPlan, choose_backend, choose_crop_mode, cost_entry, free_model, input_entry,
-                       load_planned, model_identity, probe_model, published_of)
+                       keep_probed, load_planned, model_identity, probe_model, published_of)
 from .scoring import score_pose_split, score_root_split
 from .stop import StopController
 
@@ -80,12 +80,15 @@ class BenchmarkRun:
         self.store = ResultsStore(Path(opts.out), force=opts.force, document=self._new_document(),
                                   write_enabled=dist.is_main)
         previous = dist.broadcast(self.store.load_previous() if dist.is_main else None)
+        for note in self.store.notes:
+            self._split_warning("results", "warning: " + note)
         if not self.store.adopt_previous(previous) and previous is not None:
             log(f"settings differ from the previous run in {self.store.out}: recomputing everything")
         self.splits = CheckedSplits(self.datasets, self._split_warning)
         self.corruptions = corruption_plan(opts, poses, self.run_splits, self.splits.unchecked, log)
         crop_mode = choose_crop_mode(opts, plan, self.run_splits, self.splits.unchecked)  # sizes only
         self.crops = store_for(opts, self.device, crop_mode)
+        self.crops.warn = lambda msg: self._split_warning("crop store", "warning: " + msg)
         self.store.document["settings"]["crop_cache"] = {"requested": opts.crop_cache, "mode": crop_mode,
                                                          "budget_mb": float(opts.crop_budget_mb)}
         if crop_mode != "off":
@@ -93,6 +96,7 @@ class BenchmarkRun:
                 + f" (--crop-cache {opts.crop_cache}): each (image, box, input size) is decoded once for all models")
 
         queue = [m for m in plan if m.output_kind == "root"] + poses  # RootNet first: its roots feed rootnet-model
+        keep_probed(queue[0].spec if queue else None)
         t_models = time.perf_counter()
         for k, entry in enumerate(queue, 1):
             log(model_progress(k, len(queue), entry.name, time.perf_counter() - t_models))
@@ -127,7 +131,8 @@ class BenchmarkRun:
         self.device = dist.device if dist.enabled else resolve_device(opts.device)
         if not dist.is_main:
             dist.barrier()  # rank 0 finds (or generates) the data first
-        self.sources = resolve_datasets(opts.data, opts.datasets, opts.synthetic_size, self.log, DEMO_DATASETS)
+        self.sources = resolve_datasets(opts.data, opts.datasets, opts.synthetic_size, self.log, DEMO_DATASETS,
+                                        warn=lambda msg: self._split_warning("synthetic data", msg))
         if dist.is_main:
             dist.barrier()
         demo = all(src.synthetic is not None for src in self.sources) and not opts.models
@@ -215,13 +220,14 @@ class BenchmarkRun:
         opts, name = self.opts, entry.name
         model, info = load_planned(entry, opts, self.device, self.log, self.warnings)
         info.name = name
-        model, backend = choose_backend(model, info, opts, self.device, entry, self.run_splits, self.splits,
-                                        self.splits.unchecked, self.crops, self.log)
+        model, backend, reuse = choose_backend(model, info, opts, self.device, entry, self.run_splits, self.splits,
+                                               self.splits.unchecked, self.crops, self.log,
+                                               warn=lambda msg: self._split_warning(name, "warning: " + msg))
         self._record_model(name, model, info, backend)
         if entry.output_kind == "root":
-            self._run_rootnet(name, model)
+            self._run_rootnet(name, model, reuse)
         else:
-            self._run_pose(name, model)
+            self._run_pose(name, model, reuse)
         self.store.drop_partials(name)  # its predictions files exist now
         free_model(model)
 
@@ -233,8 +239,17 @@ class BenchmarkRun:
             cost = prev["cost"]
             self.log(f"[{name}] cost profile reused from the previous run in {self.store.out} (--force recomputes)")
         elif self.opts.profile and self.dist.is_main:
-            self.log(f"[{name}] profiling cost on {self.device.type}")
-            cost = cost_entry(model, self.opts, self.device)
+            from .cost_cache import cached_cost
+
+            def measure():
+                self.log(f"[{name}] profiling cost on {self.device.type}")
+                return cost_entry(model, self.opts, self.device)
+
+            o = self.opts
+            cost = cached_cost(model, {"device": self.device.type, "batch_sizes": [1, o.profile_batch or o.batch_size],
+                                       "iters": o.profile_iters or 5, "channels_last": bool(o.channels_last),
+                                       "compile": bool(o.compile)}, measure, self.log,
+                               lambda msg: self._split_warning(name, "warning: " + msg), name)
         ck = info.checkpoint_info or {}
         # backend: the runtime this model really ran on (a foreign .onnx file runs on onnxruntime whatever
         # --backend says)
@@ -256,6 +271,11 @@ class BenchmarkRun:
               if self.dist.is_main else None)
         what = (f"[{name}] {ds.title} {split} {'boxes' if kind == 'root_evaluations' else 'root'}={root}"
                 + (f" {corruption[0]} s{int(corruption[1])}" if corruption else ""))
+        problem = self.store.check_predictions(ev) if ev is not None else None
+        if problem is not None:
+            self._split_warning(name, f"warning: {what}: not re-using the previous evaluation: {problem}; computing "
+                                "it again")
+            ev = None
         if ev is not None:  # previous evaluations without their predictions file were pruned
             fp = self.splits.fingerprint(ds.name, split, box)
             changed = describe_change(ev.get("data"), fp)
@@ -271,8 +291,8 @@ class BenchmarkRun:
             self.log(f"{what}: reused from the previous run in {self.store.out} (--force recomputes)")
         return decision
 
-    def _run_rootnet(self, name: str, model) -> None:
-        doc, cache = self.store.document, {}
+    def _run_rootnet(self, name: str, model, reuse: dict | None = None) -> None:
+        doc, cache = self.store.document, dict(reuse or {})  # crops the backend choice computed already
         for ds, split in self.run_splits:
             for box in dict.fromkeys(ds.box_of(r) for r in self.roots_of(ds)):
                 prev = self._reuse("root_evaluations", name, ds, split, box, box)
@@ -293,10 +313,12 @@ class BenchmarkRun:
                     doc["root_evaluations"].append(record.to_json())
                     self.store.write()
 
-    def _run_pose(self, name: str, model) -> None:
+    def _run_pose(self, name: str, model, reuse: dict | None = None) -> None:
         opts, dist, doc, cfg = self.opts, self.dist, self.store.document, model.config
         engine = PoseInference(model, opts, self.device, name, dist=dist, identity=doc["models"][name]["_identity"],
-                               store=self.crops, log=self.log, stop=self.stop)
+                               store=self.crops, log=self.log, stop=self.stop,
+                               warn=lambda msg: self._split_warning(name, "warning: " + msg))
+        engine.cache.update(reuse or {})  # crops the backend choice computed already, on the chosen backend
         for ds, split in self.run_splits:
             for root in self.roots_of(ds):
                 box = ds.box_of(root)

@@ -10,10 +10,16 @@ Layout of a run folder (``--out``)::
 
 ``ResultsStore`` owns that layout: file names, loading (and pruning) the previous document, finding a
 previous evaluation of the same model, validated atomic writes, and the ``--force`` swap.
+
+What is re-used is verified first: results.json is written with ``_checksum`` (sha256 of the document without it,
+``document_checksum``) and every evaluation with ``predictions_sha256`` (its predictions file); a previous document
+whose checksum does not match (edited, damaged, or written by a version without one) is not re-used, and an
+evaluation whose predictions file does not match is computed again. Both are said in ``notes`` (the run's warnings).
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -21,7 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import OutputError
-from ..io import atomic_write_json
+from ..io import atomic_write_json, sha256_file
 from .schema import upgrade_document, validate_results
 
 RESULTS_FILE = "results.json"
@@ -53,6 +59,16 @@ def writing(path: str | Path, out: Path, kept: Path | None = None) -> Iterator[N
                           f"room, then re-run: {what}") from None
 
 
+CHECKSUM_KEY = "_checksum"
+EVALUATION_KINDS = ("evaluations", "root_evaluations", "corruption_evaluations")
+
+
+def document_checksum(doc: dict) -> str:
+    """sha256 of a results document without its ``_checksum`` (canonical JSON: sorted keys)."""
+    body = {k: v for k, v in doc.items() if k != CHECKSUM_KEY}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=False).encode()).hexdigest()
+
+
 def same_settings(a: dict, b: dict) -> bool:
     """Settings under which previous evaluations may be re-used. A dataset counts by its name and kind, not its
     path: each evaluation is re-used only for the same data content (its ``data`` fingerprint)."""
@@ -74,6 +90,7 @@ class ResultsStore:
         self.write_enabled = write_enabled
         self.previous: dict | None = None
         self.reusable = False
+        self.notes: list[str] = []  # what could not be re-used because it failed its check (the run's warnings)
 
     # --- names
     @property
@@ -115,10 +132,18 @@ class ResultsStore:
         if self.force or not path.exists():
             return None
         try:
-            previous = upgrade_document(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError, ValueError, KeyError, TypeError):
+            raw = json.loads(path.read_text())
+            recorded = raw.get(CHECKSUM_KEY) if isinstance(raw, dict) else None
+            if recorded != document_checksum(raw):
+                self.notes.append(f"the previous {path} does not match its checksum ("
+                                  + ("edited or damaged" if recorded else "written without one")
+                                  + "): nothing of it is re-used, everything is computed again")
+                return None
+            previous = upgrade_document(raw)
+        except (OSError, json.JSONDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            self.notes.append(f"the previous {path} cannot be read ({type(exc).__name__}): nothing of it is re-used")
             return None
-        for kind in ("evaluations", "root_evaluations", "corruption_evaluations"):
+        for kind in EVALUATION_KINDS:
             evs = previous.get(kind)
             if isinstance(evs, list):
                 previous[kind] = [ev for ev in evs if isinstance(ev, dict) and isinstance(ev.get("predictions"), str)
@@ -153,13 +178,35 @@ class ResultsStore:
                 return ev
         return None
 
+    def check_predictions(self, ev: dict) -> str | None:
+        """Why a previous evaluation's predictions file cannot be re-used (None: it matches its sha256)."""
+        path = self.out / ev["predictions"]
+        recorded = ev.get("predictions_sha256")
+        if not recorded:
+            return f"{path} has no recorded sha256 (written by an older version)"
+        try:
+            actual = sha256_file(path)
+        except OSError as exc:
+            return f"{path} cannot be read ({exc.strerror or exc})"
+        return None if actual == recorded else f"{path} does not match the sha256 recorded with it (changed or damaged)"
+
     # --- writing
+    def seal(self) -> None:
+        """Record the sha256 of every evaluation's predictions file that has none yet (written by this run)."""
+        for kind in EVALUATION_KINDS:
+            for ev in self.document.get(kind) or []:
+                if "predictions_sha256" not in ev and isinstance(ev.get("predictions"), str):
+                    path = self.out / ev["predictions"]
+                    if path.exists():
+                        ev["predictions_sha256"] = sha256_file(path)
+
     def write(self) -> None:
-        """Validate the document and replace results.json atomically (rank 0 only)."""
+        """Validate the document and replace results.json atomically (rank 0 only), with its checksum."""
         validate_results(self.document)
         if self.write_enabled:
+            self.seal()
             with self.writing(self.path):
-                atomic_write_json(self.path, self.document)
+                atomic_write_json(self.path, {**self.document, CHECKSUM_KEY: document_checksum(self.document)})
 
     def swap_in(self, log: Callable[[str], None]) -> None:
         """``--force``: replace the previous run in ``final_out`` by the complete one computed in ``out``.
@@ -183,4 +230,5 @@ class ResultsStore:
         self.out = out
 
 
-__all__ = ["FORCE_STAGING", "RESULTS_FILE", "ResultsStore", "same_settings", "safe_name", "writing"]
+__all__ = ["CHECKSUM_KEY", "FORCE_STAGING", "RESULTS_FILE", "ResultsStore", "document_checksum", "same_settings",
+           "safe_name", "writing"]
