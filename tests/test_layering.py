@@ -165,3 +165,30 @@ def test_the_family_branch_check_sees_the_usual_spellings():
     assert caught('getattr(getattr(model, "config", None), "family", None) == "rootnet"')
     assert not caught('root == "rootnet"') and not caught('box_source(r) == "rootnet"')
     assert not caught('key[1] == "rootnet"') and not caught('root_source == "rootnet" and split != "test"')
+
+
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_over_600_lines():
+    """A module that grows past 600 lines does more than one job: split it by job (as data/mupots/official.py and
+    matfiles.py, models/checkpoint/)."""
+    long = {str(p.relative_to(PKG.parent)): n for p in sorted(PKG.rglob("*.py"))
+            if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
+def test_human36m_actions_are_named_only_under_data():
+    """Human3.6M's vocabulary (its 15 actions) lives in data/h36m/: nothing above data/ knows a dataset's names."""
+    from pose3dbench.data.h36m.protocols import ACTIONS
+
+    names = {a for a in ACTIONS.values() if len(a) > 4}
+    assert len(names) >= 10, "the check needs the action names"
+    bad = []
+    for path in sorted(PKG.rglob("*.py")):
+        if _unit(path) == "data":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
+                bad.append(f"{path.relative_to(PKG.parent)}:{node.lineno}: {node.value!r}")
+    assert not bad, "Human3.6M action names outside data/:\n" + "\n".join(bad)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import scipy.io
 
+from pose3dbench.data.mupots import matfiles as M
 from pose3dbench.data.mupots import official as O
 from pose3dbench.errors import DatasetError, PredictionsError
 
@@ -39,7 +40,7 @@ COUNTS = ("annotated", "undetected", "evaluated", "frames", "seq")
 # ------------------------------------------------------------------------------------------------- helpers
 @pytest.fixture(scope="module")
 def gt():
-    return O.read_ground_truth(TESTSET)
+    return M.read_ground_truth(TESTSET)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def gt_zero_bone(tmp_path_factory):
     root = tmp_path_factory.mktemp("mupots-zero-bone") / "MultiPersonTestSet"
     shutil.copytree(TESTSET, root)
     shutil.copy(RECORDED / "zero_bone_gt" / "gt_override" / "TS4" / "annot.mat", root / "TS4" / "annot.mat")
-    return O.read_ground_truth(root)
+    return M.read_ground_truth(root)
 
 
 def _tolerance(path: tuple) -> float | None:
@@ -97,7 +98,7 @@ def compare_mode(official: dict, ours: dict, where: str, strict: bool = True) ->
 
 
 def evaluate_folder(gt, folder, **kw):
-    p = O.read_predictions(folder)
+    p = M.read_predictions(folder)
     return O.evaluate_mupots(gt, p.poses_2d, p.poses_3d, **kw)
 
 
@@ -150,9 +151,9 @@ def test_ties_go_to_the_first_prediction(gt):
     dup = evaluate_folder(gt, RECORDED / "duplicates")
     assert dup["all/absolute"].avg.pck == 100.0
     people = dup.people
-    n_people = {k: v.shape[0] // 2 for k, v in O.read_predictions(RECORDED / "duplicates").poses_2d.items()}
+    n_people = {k: v.shape[0] // 2 for k, v in M.read_predictions(RECORDED / "duplicates").poses_2d.items()}
     for s, f, j in zip(people.sequence, people.frame, people.prediction):
-        assert j < n_people[O.prediction_key(int(s), int(f))], "a copy (listed after the originals) was matched"
+        assert j < n_people[M.prediction_key(int(s), int(f))], "a copy (listed after the originals) was matched"
 
 
 def test_missing_key_raises_with_the_key(gt):
@@ -205,7 +206,7 @@ def test_authors_evaluate_output_scored_officially(gt, mode):
     """The authors' evaluate output (numpy 1.x: single-precision 2D and 3D) against the official script."""
     folder = AUTHORS_EVAL / mode / "numpy1-float32"
     official = json.loads((folder / "official.json").read_text())["results"]
-    p = O.read_predictions(folder)
+    p = M.read_predictions(folder)
     assert all(v.dtype == np.float32 for v in p.poses_2d.values())
     assert all(v.dtype == np.float32 for v in p.poses_3d.values())
     ours = O.evaluate_mupots(gt, p.poses_2d, p.poses_3d).to_json()["results"]
@@ -216,7 +217,7 @@ def test_authors_evaluate_output_scored_officially(gt, mode):
 def test_single_precision_is_reproduced(gt):
     """float32 files are scored in single precision as Octave does: bit-level agreement with the recorded
     float32 case, and a visible difference from scoring the same values in double."""
-    p = O.read_predictions(RECORDED / "float32")
+    p = M.read_predictions(RECORDED / "float32")
     single = O.evaluate_mupots(gt, p.poses_2d, p.poses_3d)
     double = O.evaluate_mupots(gt, {k: v.astype(np.float64) for k, v in p.poses_2d.items()},
                                {k: v.astype(np.float64) for k, v in p.poses_3d.items()})
@@ -249,7 +250,7 @@ def test_people_records_rebuild_the_sequence_numbers(gt):
     assert (people.prediction[~people.matched] == -1).all() and (people.prediction[people.matched] >= 0).all()
     doc = ev.to_json(include_people=True)
     json.dumps(doc, allow_nan=False)
-    assert len(doc["people"]["relative"]) == 152 and doc["people"]["joints"] == list(O.JOINT_NAMES)
+    assert len(doc["people"]["relative"]) == 152 and doc["people"]["joints"] == list(M.JOINT_NAMES)
 
 
 def test_average_is_over_sequences_not_people():
@@ -258,9 +259,9 @@ def test_average_is_over_sequences_not_people():
         rng = np.random.default_rng(index)
         pose = rng.uniform(200, 800, (1, n_people, 17, 2))
         univ = rng.uniform(-800, 800, (1, n_people, 17, 3)) + np.array([0, 0, 4000.0])
-        return O.MuPoTSSequence(index, pose, univ, univ, np.ones((1, n_people), bool),
+        return M.MuPoTSSequence(index, pose, univ, univ, np.ones((1, n_people), bool),
                                 np.zeros((1, n_people, 17), bool))
-    gt = O.MuPoTSGroundTruth(Path("."), (sequence(1, 1), sequence(2, 3)))
+    gt = M.MuPoTSGroundTruth(Path("."), (sequence(1, 1), sequence(2, 3)))
     s1, s2 = gt.sequences
     p2 = {"TS1_img_000000": s1.annot2[0], "TS2_img_000000": np.zeros((0, 17, 2))}
     p3 = {"TS1_img_000000": s1.univ_annot3[0], "TS2_img_000000": np.zeros((0, 17, 3))}
@@ -367,7 +368,7 @@ def test_read_ground_truth_layout(gt):
     np.testing.assert_array_equal(s.univ_annot3[0, 0], raw["univ_annot3"][0, 0].T)
     np.testing.assert_array_equal(s.annot2[0, 0], raw["annot2"][0, 0].T)
     # the parent folder of MultiPersonTestSet is accepted too; a subset of sequences
-    sub = O.read_ground_truth(SHARED / "data", sequences=[3, 5])
+    sub = M.read_ground_truth(SHARED / "data", sequences=[3, 5])
     assert [q.index for q in sub.sequences] == [3, 5]
     with pytest.raises(KeyError):
         sub.sequence(1)
@@ -390,38 +391,38 @@ def test_ground_truth_errors(tmp_path):
     with pytest.raises(DatasetError, match="TS2"):
         root = tmp_path / "a"
         _write_annot(root / "TS1")
-        O.read_ground_truth(root, sequences=[1, 2])
-    ok = O.read_ground_truth(tmp_path / "a", sequences=[1])
+        M.read_ground_truth(root, sequences=[1, 2])
+    ok = M.read_ground_truth(tmp_path / "a", sequences=[1])
     assert ok.sequences[0].valid.tolist() == [[True]]
     (tmp_path / "a" / "TS1" / "occlusion.mat").unlink()
     with pytest.raises(DatasetError, match=r"occlusion\.mat: file not found"):
-        O.read_ground_truth(tmp_path / "a", sequences=[1])
+        M.read_ground_truth(tmp_path / "a", sequences=[1])
     (tmp_path / "a" / "TS1" / "annot.mat").write_bytes(b"not a mat file at all" * 10)
     with pytest.raises(DatasetError, match=r"annot\.mat: cannot be read as a MATLAB file"):
-        O.read_sequence(tmp_path / "a" / "TS1", 1)
+        M.read_sequence(tmp_path / "a" / "TS1", 1)
     _write_annot(tmp_path / "b" / "TS1", annot2_shape=(2, 16))
     with pytest.raises(DatasetError, match=r"annotations\{1,1\}\.annot2: shape \(2, 16\), expected \(2, 17\)"):
-        O.read_sequence(tmp_path / "b" / "TS1", 1)
+        M.read_sequence(tmp_path / "b" / "TS1", 1)
     _write_annot(tmp_path / "c" / "TS1", occ_len=16)
     with pytest.raises(DatasetError, match=r"occlusion_labels\{1,1\} must hold 17"):
-        O.read_sequence(tmp_path / "c" / "TS1", 1)
+        M.read_sequence(tmp_path / "c" / "TS1", 1)
     scipy.io.savemat(tmp_path / "c" / "TS1" / "annot.mat", {"something": np.ones(3)})
     with pytest.raises(DatasetError, match="no variable 'annotations'"):
-        O.read_sequence(tmp_path / "c" / "TS1", 1)
+        M.read_sequence(tmp_path / "c" / "TS1", 1)
     with pytest.raises(DatasetError, match="folder not found"):
-        O.read_ground_truth(tmp_path / "nowhere")
+        M.read_ground_truth(tmp_path / "nowhere")
 
 
 # -------------------------------------------------------------------------------------- predictions I/O
 def test_writer_round_trip(gt, tmp_path):
-    p = O.read_predictions(SHARED / "predictions" / "drops")
+    p = M.read_predictions(SHARED / "predictions" / "drops")
     p2 = dict(p.poses_2d)
     p3 = dict(p.poses_3d)
     p2["TS1_img_000000"] = p2["TS1_img_000000"].astype(np.float32)  # single stays single
-    paths = O.write_predictions(tmp_path / "out", p2, p3)
-    assert [x.name for x in paths] == [O.PREDICTIONS_2D_FILE, O.PREDICTIONS_3D_FILE]
-    assert sorted(os.listdir(tmp_path / "out")) == sorted([O.PREDICTIONS_2D_FILE, O.PREDICTIONS_3D_FILE])
-    back = O.read_predictions(tmp_path / "out")
+    paths = M.write_predictions(tmp_path / "out", p2, p3)
+    assert [x.name for x in paths] == [M.PREDICTIONS_2D_FILE, M.PREDICTIONS_3D_FILE]
+    assert sorted(os.listdir(tmp_path / "out")) == sorted([M.PREDICTIONS_2D_FILE, M.PREDICTIONS_3D_FILE])
+    back = M.read_predictions(tmp_path / "out")
     assert set(back.poses_2d) == set(p2) == set(back.poses_3d)
     for k in p2:
         assert back.poses_2d[k].dtype == p2[k].dtype and back.poses_3d[k].dtype == p3[k].dtype
@@ -429,7 +430,7 @@ def test_writer_round_trip(gt, tmp_path):
         np.testing.assert_array_equal(back.poses_3d[k], p3[k])
     assert any(v.shape[0] == 0 for v in back.poses_2d.values())  # the empty frame survives as [0, 17, 2]
     # the files are MAT v5 as the official script (Octave's load) reads: the recorded cases were written so
-    header = (tmp_path / "out" / O.PREDICTIONS_2D_FILE).read_bytes()[:10]
+    header = (tmp_path / "out" / M.PREDICTIONS_2D_FILE).read_bytes()[:10]
     assert header == b"MATLAB 5.0"
     ref = json.loads((SHARED / "official" / "drops.json").read_text())["results"]
     ours = O.evaluate_mupots(gt, back.poses_2d, back.poses_3d).to_json()["results"]
@@ -439,50 +440,50 @@ def test_writer_round_trip(gt, tmp_path):
 def test_writer_is_atomic_and_validates(tmp_path, monkeypatch):
     good2 = {"TS1_img_000000": np.zeros((1, 17, 2))}
     good3 = {"TS1_img_000000": np.zeros((1, 17, 3))}
-    O.write_predictions(tmp_path, good2, good3)
-    before = (tmp_path / O.PREDICTIONS_2D_FILE).read_bytes()
+    M.write_predictions(tmp_path, good2, good3)
+    before = (tmp_path / M.PREDICTIONS_2D_FILE).read_bytes()
     with pytest.raises(PredictionsError, match="same keys"):
-        O.write_predictions(tmp_path, good2, {})
+        M.write_predictions(tmp_path, good2, {})
     with pytest.raises(PredictionsError, match="1 people in 2D but 2 in 3D"):
-        O.write_predictions(tmp_path, good2, {"TS1_img_000000": np.zeros((2, 17, 3))})
+        M.write_predictions(tmp_path, good2, {"TS1_img_000000": np.zeros((2, 17, 3))})
     with pytest.raises(PredictionsError, match=r"shape \(17, 2\)"):
-        O.write_predictions(tmp_path, {"TS1_img_000000": np.zeros((17, 2))}, good3)
+        M.write_predictions(tmp_path, {"TS1_img_000000": np.zeros((17, 2))}, good3)
     with pytest.raises(PredictionsError, match="is not TS<n>_img_"):
-        O.write_predictions(tmp_path, {"img_1": np.zeros((1, 17, 2))}, {"img_1": np.zeros((1, 17, 3))})
+        M.write_predictions(tmp_path, {"img_1": np.zeros((1, 17, 2))}, {"img_1": np.zeros((1, 17, 3))})
 
     def boom(f, *a, **k):
         f.write(b"partial")
         raise OSError("disk full")
-    monkeypatch.setattr(O.scipy.io, "savemat", boom)
+    monkeypatch.setattr(M.scipy.io, "savemat", boom)
     with pytest.raises(OSError, match="disk full"):
-        O.write_predictions(tmp_path, good2, good3)
-    assert (tmp_path / O.PREDICTIONS_2D_FILE).read_bytes() == before
-    assert sorted(os.listdir(tmp_path)) == sorted([O.PREDICTIONS_2D_FILE, O.PREDICTIONS_3D_FILE])
+        M.write_predictions(tmp_path, good2, good3)
+    assert (tmp_path / M.PREDICTIONS_2D_FILE).read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == sorted([M.PREDICTIONS_2D_FILE, M.PREDICTIONS_3D_FILE])
 
 
 def test_prediction_reader_errors(gt, tmp_path):
     with pytest.raises(PredictionsError, match="file not found"):
-        O.read_predictions(tmp_path)
-    scipy.io.savemat(tmp_path / O.PREDICTIONS_2D_FILE, {"TS1_img_000000": np.zeros((2, 17, 3))})
-    scipy.io.savemat(tmp_path / O.PREDICTIONS_3D_FILE, {"TS1_img_000000": np.zeros((2, 17, 3))})
+        M.read_predictions(tmp_path)
+    scipy.io.savemat(tmp_path / M.PREDICTIONS_2D_FILE, {"TS1_img_000000": np.zeros((2, 17, 3))})
+    scipy.io.savemat(tmp_path / M.PREDICTIONS_3D_FILE, {"TS1_img_000000": np.zeros((2, 17, 3))})
     with pytest.raises(PredictionsError, match=r"TS1_img_000000: shape \(2, 17, 3\), expected \[people, 17, 2\]"):
-        O.read_predictions(tmp_path)
-    (tmp_path / O.PREDICTIONS_2D_FILE).write_bytes(b"garbage" * 20)
+        M.read_predictions(tmp_path)
+    (tmp_path / M.PREDICTIONS_2D_FILE).write_bytes(b"garbage" * 20)
     with pytest.raises(PredictionsError, match="cannot be read as a MATLAB file"):
-        O.read_predictions(tmp_path)
+        M.read_predictions(tmp_path)
     # other variables are ignored, as the official script ignores them; a 0x0 empty means no detection
-    scipy.io.savemat(tmp_path / O.PREDICTIONS_2D_FILE, {"TS1_img_000000": np.zeros((0, 0)), "meta": np.ones(2)})
-    scipy.io.savemat(tmp_path / O.PREDICTIONS_3D_FILE, {"TS1_img_000000": np.zeros((0, 0))})
-    p = O.read_predictions(tmp_path)
+    scipy.io.savemat(tmp_path / M.PREDICTIONS_2D_FILE, {"TS1_img_000000": np.zeros((0, 0)), "meta": np.ones(2)})
+    scipy.io.savemat(tmp_path / M.PREDICTIONS_3D_FILE, {"TS1_img_000000": np.zeros((0, 0))})
+    p = M.read_predictions(tmp_path)
     assert list(p.poses_2d) == ["TS1_img_000000"] and p.poses_2d["TS1_img_000000"].shape == (0, 17, 2)
     # 2D / 3D people counts must agree at evaluation
-    p2 = {O.prediction_key(s.index, f): np.zeros((1, 17, 2)) for s in gt.sequences for f in range(s.num_frames)}
+    p2 = {M.prediction_key(s.index, f): np.zeros((1, 17, 2)) for s in gt.sequences for f in range(s.num_frames)}
     p3 = {k: np.zeros((2, 17, 3)) for k in p2}
     with pytest.raises(PredictionsError, match="1 people in the 2D predictions but 2 in the 3D"):
         O.evaluate_mupots(gt, p2, p3)
 
 
 def test_prediction_keys():
-    assert O.prediction_key(3, 7) == "TS3_img_000007"
-    assert O.parse_prediction_key("TS20_img_000123") == (20, 123)
-    assert O.parse_prediction_key("TS0_img_000001") is None and O.parse_prediction_key("TS1_img_1") is None
+    assert M.prediction_key(3, 7) == "TS3_img_000007"
+    assert M.parse_prediction_key("TS20_img_000123") == (20, 123)
+    assert M.parse_prediction_key("TS0_img_000001") is None and M.parse_prediction_key("TS1_img_1") is None

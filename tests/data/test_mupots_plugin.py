@@ -18,7 +18,7 @@ import scipy.io
 from pose3dbench.cli import main as cli_main
 from pose3dbench.data.dataset import open_dataset
 from pose3dbench.data.mupots import MuPoTS3D
-from pose3dbench.data.mupots import official
+from pose3dbench.data.mupots import matfiles, official
 from pose3dbench.eval.scoring import pose_predictions
 from pose3dbench.models import registry
 
@@ -130,9 +130,9 @@ def test_network_output_becomes_the_authors_mat_pair(tmp_path, mode):
     cfg = registry.get_config("posenet-r50").with_overrides(joint_num=21)
     pred = pose_predictions(z["coords_hm"].astype(np.float64), s, s.root_cam, cfg)
     written = MuPoTS3D(DATA).write_predictions(tmp_path / "p.npz", s, pred)
-    mine = official.read_predictions(Path(written[0]).parent)
+    mine = matfiles.read_predictions(Path(written[0]).parent)
     for tag, tol in (("numpy2-float64", 1e-9), ("numpy1-float32", 2e-3)):
-        ref = official.read_predictions(AUTHORS / mode / tag)
+        ref = matfiles.read_predictions(AUTHORS / mode / tag)
         assert set(ref.poses_3d) <= set(mine.poses_3d)
         extra = set(mine.poses_3d) - set(ref.poses_3d)
         assert all(mine.poses_3d[k].shape[0] == 0 for k in extra), "only empty frames may be added"
@@ -182,8 +182,8 @@ def test_synthetic_mupots_loads_and_holds_what_the_official_evaluation_reads(tmp
 
     out = generate(tmp_path / "mupots", seed=3)
     ds = MuPoTS3D(out)
-    gt = official.read_ground_truth(ds.layout.testset)
-    assert len(gt.sequences) == official.NUM_SEQUENCES
+    gt = matfiles.read_ground_truth(ds.layout.testset)
+    assert len(gt.sequences) == matfiles.NUM_SEQUENCES
     valid = sum(int(q.valid.sum()) for q in gt.sequences)
     s = ds.samples("test", "gt")
     assert len(s) == valid and (np.asarray(s.image_size) > 0).all()

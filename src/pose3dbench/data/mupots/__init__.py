@@ -112,7 +112,7 @@ class MuPoTS3D(Dataset):
         for the official MATLAB script. Every frame the run scored that holds a valid person gets a key (an empty
         [0, 17, k] array where nothing was detected: the authors' ``evaluate`` writes no key there, and the
         official script then stops)."""
-        from . import official
+        from . import matfiles
         from .scoring import ground_truth, only_frames, prediction_pair, to_mupots
 
         cam, img, _ = to_mupots(pred, samples)
@@ -124,30 +124,30 @@ class MuPoTS3D(Dataset):
                 gt = only_frames(gt, set(zip(samples.groups["sequence"].tolist(), samples.groups["frame"].tolist())))
             for s in gt.sequences:
                 for f in np.flatnonzero(s.valid.any(axis=1)).tolist():
-                    key = official.prediction_key(s.index, f)
+                    key = matfiles.prediction_key(s.index, f)
                     if key not in p3:
-                        p2[key] = np.zeros((0, official.NUM_JOINTS, 2))
-                        p3[key] = np.zeros((0, official.NUM_JOINTS, 3))
+                        p2[key] = np.zeros((0, matfiles.NUM_JOINTS, 2))
+                        p3[key] = np.zeros((0, matfiles.NUM_JOINTS, 3))
         folder = Path(path).with_suffix("")
         folder.mkdir(parents=True, exist_ok=True)
-        return list(official.write_predictions(folder, p2, p3))
+        return list(matfiles.write_predictions(folder, p2, p3))
 
     def evaluate_foreign(self, path: Path, split: str) -> dict | None:
         """The authors' prediction pair (``preds_2d_kpt_mupots.mat`` + ``preds_3d_kpt_mupots.mat``: the folder
         holding them, or either file) through the official evaluation on this folder's MultiPersonTestSet, as the
         MATLAB script scores it (frames without a key: their people count as missed, where the script stops)."""
-        from . import official
+        from . import matfiles
         from .scoring import evaluate_pair, ground_truth, official_record
 
         path = Path(path)
-        names = (official.PREDICTIONS_2D_FILE, official.PREDICTIONS_3D_FILE)
+        names = (matfiles.PREDICTIONS_2D_FILE, matfiles.PREDICTIONS_3D_FILE)
         folder = path if path.is_dir() else path.parent if path.name in names else None
         if folder is None or not all((folder / n).is_file() for n in names):
             return None
         if self.layout.testset is None:
             raise DatasetError(f"no MultiPersonTestSet (TS1..TS20 with annot.mat, occlusion.mat) below {self.folder}; "
                                "the official evaluation scores against it: unzip it from the MuPoTS-3D release there")
-        pair = official.read_predictions(folder)
+        pair = matfiles.read_predictions(folder)
         ev, missing = evaluate_pair(ground_truth(self.layout.testset), pair.poses_2d, pair.poses_3d)
         people = sum(int(a.shape[0]) for a in pair.poses_3d.values())
         rec = official_record(ev, people, missing)

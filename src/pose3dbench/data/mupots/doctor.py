@@ -19,7 +19,7 @@ _EXAMPLES = 5
 
 def diagnose(ds) -> dict:
     """The report of ``Dataset.diagnose`` for a ``MuPoTS3D`` instance ``ds``."""
-    from . import official
+    from . import matfiles
     from .loader import read_annotations
 
     layout = ds.layout
@@ -45,12 +45,12 @@ def diagnose(ds) -> dict:
         common.append(f"no {TESTSET_NAME} folder with TS1..TS20 (unzip MultiPersonTestSet.zip of the MuPoTS-3D "
                       "release below the folder): the frames and the official annot.mat / occlusion.mat live there")
     else:
-        missing = [f"TS{i}" for i in range(1, official.NUM_SEQUENCES + 1) if i not in layout.sequences]
+        missing = [f"TS{i}" for i in range(1, matfiles.NUM_SEQUENCES + 1) if i not in layout.sequences]
         if missing:
             common.append(f"{layout.testset} lacks {', '.join(missing)}")
         else:
             try:
-                gt = official.read_ground_truth(layout.testset)
+                gt = matfiles.read_ground_truth(layout.testset)
                 lines.append(f"official ground truth: {sum(s.num_frames for s in gt.sequences)} frames, "
                              f"{int(sum(s.valid.sum() for s in gt.sequences))} valid people (annot.mat, "
                              "occlusion.mat read)")

@@ -29,7 +29,7 @@ from ...jsonspec import ANYDICT, BOOL, INT, NUM, STR, MapOf, Nullable, Opt, chec
 from ...joints import get_joint_set, mapping
 from ..dataset import PosePredictions, RootScoring, Scored, Scoring
 from ..samples import Samples
-from . import official
+from . import matfiles, official
 from .root_ap import root_ap
 
 MODES = {"all/relative": "", "all/absolute": "_absolute", "matched/relative": "_matched",
@@ -37,7 +37,7 @@ MODES = {"all/relative": "", "all/absolute": "_absolute", "matched/relative": "_
 MODE_TITLES = {"all/relative": "3DPCK, all people, root-relative",
                "matched/relative": "3DPCK, matched people, root-relative",
                "all/absolute": "3DPCK, all people, absolute", "matched/absolute": "3DPCK, matched people, absolute"}
-SEQUENCE_NAMES = [f"TS{i}" for i in range(1, official.NUM_SEQUENCES + 1)]
+SEQUENCE_NAMES = [f"TS{i}" for i in range(1, matfiles.NUM_SEQUENCES + 1)]
 AP_ROOT_THRESHOLD_MM = 250.0
 
 
@@ -46,18 +46,18 @@ def _none(v):
 
 
 @lru_cache(maxsize=2)
-def _ground_truth(testset: str, stamp: tuple) -> official.MuPoTSGroundTruth:
-    return official.read_ground_truth(testset)
+def _ground_truth(testset: str, stamp: tuple) -> matfiles.MuPoTSGroundTruth:
+    return matfiles.read_ground_truth(testset)
 
 
-def ground_truth(testset: Path) -> official.MuPoTSGroundTruth:
+def ground_truth(testset: Path) -> matfiles.MuPoTSGroundTruth:
     """The official ground truth below ``testset`` (TS1..TS20), read once per process while unchanged."""
     files = sorted(Path(testset).glob("TS*/*.mat"))
     stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
     return _ground_truth(str(testset), stamp)
 
 
-def only_frames(gt: official.MuPoTSGroundTruth, frames: set[tuple[int, int]]) -> official.MuPoTSGroundTruth:
+def only_frames(gt: matfiles.MuPoTSGroundTruth, frames: set[tuple[int, int]]) -> matfiles.MuPoTSGroundTruth:
     """The ground truth of the sequences ``frames`` ((sequence, 0-based frame)) touch, every other frame holding no
     valid person (a subset run: the average is over the sequences it covers)."""
     seqs = []
@@ -136,14 +136,14 @@ def official_record(ev: official.MuPoTSEvaluation, num_samples: int, missing_fra
     return rec
 
 
-def evaluate_pair(gt: official.MuPoTSGroundTruth, poses_2d: dict, poses_3d: dict, *, frames=None
+def evaluate_pair(gt: matfiles.MuPoTSGroundTruth, poses_2d: dict, poses_3d: dict, *, frames=None
                   ) -> tuple[official.MuPoTSEvaluation, int]:
     """``official.evaluate_mupots`` with missing frames counted as no detection (and how many there were);
     ``frames``: restrict the ground truth to these (sequence, frame) pairs (subset runs)."""
     if frames is not None:
         gt = only_frames(gt, frames)
     missing = sum(1 for s in gt.sequences for f in range(s.num_frames)
-                  if s.valid[f].any() and official.prediction_key(s.index, f) not in poses_3d)
+                  if s.valid[f].any() and matfiles.prediction_key(s.index, f) not in poses_3d)
     return official.evaluate_mupots(gt, poses_2d, poses_3d, missing="empty"), missing
 
 
@@ -236,7 +236,7 @@ def row_pck(samples: Samples, ev: official.MuPoTSEvaluation) -> np.ndarray:
         slot.setdefault(k, []).append(i)
     hit = people.relative[:, :official.SCORED_JOINTS] < official.PCK_THRESHOLD_MM
     for p in np.flatnonzero(people.matched):
-        key = official.prediction_key(int(people.sequence[p]), int(people.frame[p]))
+        key = matfiles.prediction_key(int(people.sequence[p]), int(people.frame[p]))
         rows = slot.get(key, [])
         j = int(people.prediction[p])
         if j < len(rows):
