@@ -18,7 +18,7 @@ import scipy.io
 from pose3dbench.cli import main as cli_main
 from pose3dbench.data.dataset import open_dataset
 from pose3dbench.data.mupots import MuPoTS3D
-from pose3dbench.data.mupots import matfiles, official
+from pose3dbench.data.mupots import matfiles
 from pose3dbench.eval.scoring import pose_predictions
 from pose3dbench.models import registry
 
