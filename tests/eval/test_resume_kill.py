@@ -114,7 +114,7 @@ def test_sigkill_mid_inference_then_resume(data, reference, tmp_path):
     _assert_same_run(reference, out)
     (ev,) = json.loads((out / "results.json").read_text())["evaluations"]
     assert ev["timing"]["computed_images"] == ev["num_samples"] - saved_rows, "the re-run did not resume"
-    assert not any((out / "partial").iterdir())
+    assert not (out / "partial").exists(), "resume state outlived the run"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -203,6 +203,7 @@ def test_chunks_of_another_run_are_never_mixed_in(data, tmp_path, monkeypatch, c
              coords_noflip=np.full((8, 18, 3), 7.0, np.float32))
     assert cli_main(_byo_argv(data, out)) == 0
     _assert_same_run(ref, out)
+    assert not (ref / "partial").exists() and not (out / "partial").exists(), "resume state outlived the run"
     # 2. an interrupted run of the same model leaves chunks with its fingerprint; tamper with them
     out = tmp_path / "out2"
     restore = _interrupt_after(monkeypatch, 3)

@@ -112,9 +112,14 @@ class ResultsStore:
         return self.out / "partial" / f"{safe_name(model)}__{safe_name(dataset)}__{safe_name(split)}__{part}"
 
     def drop_partials(self, model: str) -> None:
-        """Resume chunks of a model are not needed once its predictions files exist."""
+        """Resume chunks of a model are not needed once its predictions files exist (the ``partial`` folder goes
+        with the last of them)."""
         for p in (self.out / "partial").glob(f"{safe_name(model)}__*"):
             shutil.rmtree(p, ignore_errors=True)
+        try:
+            (self.out / "partial").rmdir()
+        except OSError:  # absent, or still holding another model's chunks
+            pass
 
     @property
     def kept(self) -> Path | None:
