@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -19,6 +18,7 @@ import numpy as np
 import scipy.io
 
 from ...errors import DatasetError, PredictionsError
+from ...io import atomic_write
 
 NUM_SEQUENCES = 20
 NUM_JOINTS = 17
@@ -242,20 +242,8 @@ def read_predictions(folder: str | os.PathLike | None = None, *, file_2d: str | 
 
 
 def _atomic_savemat(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            scipy.io.savemat(f, arrays, format="5", do_compression=False, oned_as="row")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """MATLAB v5, uncompressed, through a temp file renamed over ``path`` (a reader never sees half a file)."""
+    atomic_write(path, lambda f: scipy.io.savemat(f, arrays, format="5", do_compression=False, oned_as="row"))
 
 
 def write_predictions(folder: str | os.PathLike, poses_2d: Mapping[str, np.ndarray],
