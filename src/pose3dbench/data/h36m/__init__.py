@@ -9,6 +9,8 @@ Samples are grouped by subject and action; ``limit_per_group`` keeps the first N
 """
 from __future__ import annotations
 
+from functools import cached_property
+
 from pathlib import Path
 
 import numpy as np
@@ -43,15 +45,10 @@ class Human36M(Dataset):
              "translation, no scale) fitted per image, as the 3DMPPE evaluation does; 'PA-MPJPE with scale' is the "
              "similarity-aligned variant (rotation + translation + scale) of VideoPose3D/MMPose.")
 
-    def __init__(self, folder, **options):
-        super().__init__(folder, **options)
-        self._layout = None
-
-    @property
+    @cached_property
     def layout(self):
-        if self._layout is None:
-            self._layout = find_dataset(self.folder)
-        return self._layout
+        """The dataset's files below ``folder`` (found once, on first use)."""
+        return find_dataset(self.folder)
 
     @classmethod
     def recognises(cls, folder: Path) -> bool:

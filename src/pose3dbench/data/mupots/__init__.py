@@ -10,6 +10,8 @@ exact release format), ``doctor``.
 """
 from __future__ import annotations
 
+from functools import cached_property
+
 from pathlib import Path
 
 import numpy as np
@@ -41,15 +43,10 @@ class MuPoTS3D(Dataset):
              "'matched' drops them; 'relative' aligns the pelvis, 'absolute' does not. The average is over the 20 "
              "sequences (the papers' Avg column).")
 
-    def __init__(self, folder, **options):
-        super().__init__(folder, **options)
-        self._layout = None
-
-    @property
+    @cached_property
     def layout(self):
-        if self._layout is None:
-            self._layout = find_mupots(self.folder)
-        return self._layout
+        """The dataset's files below ``folder`` (found once, on first use)."""
+        return find_mupots(self.folder)
 
     def box_of(self, root: str) -> str:
         """RootNet-model roots are predicted on the GT boxes (the authors' RootNet test on MuPoTS-3D)."""
