@@ -115,6 +115,14 @@ def test_malformed_json_names_the_file(tmp_path):
         load_split(root, 1, "gt")
 
 
+def test_data_file_that_is_not_coco_style_names_the_file(tmp_path):
+    root = make_real_s11(tmp_path)
+    rewrite_json(root / "annotations" / "Human36M_subject11_data.json", lambda d: d.update({"images": {}}))
+    with pytest.raises(DatasetError, match=r"Human36M_subject11_data.json: expected a COCO-style object with 'images' "
+                                           r"and 'annotations' lists"):
+        load_split(root, 1, "gt")
+
+
 def test_missing_field_and_joint_frame(tmp_path):
     root = make_real_s11(tmp_path)
     rewrite_json(root / "annotations" / "Human36M_subject11_data.json", lambda d: d["images"][0].pop("cam_idx"))

@@ -8,6 +8,7 @@ tests/fixtures/mupots-authors-evaluate (the authors' PoseNet ``evaluate`` run on
 from __future__ import annotations
 
 import json
+import re
 import math
 from pathlib import Path
 
@@ -292,6 +293,8 @@ def _evaluate_json_for(capsys, data, predictions) -> dict:
     ("no_annotations", "MuPoTS-3D.json not found"),
     ("unknown_image", "is not an image of"),
     ("bad_file_name", "not 'TS<n>/img_<6 digits>.jpg'"),
+    ("not_coco", "expected a COCO-style object with 'images' and 'annotations' lists (KeyError('images')); is this "
+                 "the 3DMPPE MuPoTS-3D.json?"),
 ])
 def test_broken_mupots_folders_get_clear_errors(tmp_path, damage, message):
     import shutil
@@ -310,12 +313,15 @@ def test_broken_mupots_folders_get_clear_errors(tmp_path, damage, message):
         entries[0]["image_id"] = 987654
         det.write_text(json.dumps(entries))
         box = "rootnet"
+    elif damage == "not_coco":
+        ann.write_text(json.dumps({"annotations": []}))
+        box = "gt"
     else:
         obj = json.loads(ann.read_text())
         obj["images"][0]["file_name"] = "frame0.jpg"
         ann.write_text(json.dumps(obj))
         box = "gt"
-    with pytest.raises(DatasetError, match=message.replace("(", r"\(").replace(")", r"\)").replace("<", "<")):
+    with pytest.raises(DatasetError, match=re.escape(message)):
         MuPoTS3D(folder).samples("test", box)
 
 

@@ -23,6 +23,20 @@ def read_json(path: str | os.PathLike, what: str = "annotation"):
         raise DatasetError(f"{path} is not valid JSON ({exc}); the {what} file is damaged, re-download it") from None
 
 
+def read_coco(path: str | os.PathLike, what: str = "annotation", hint: str = "") -> tuple[list, list]:
+    """The ``images`` and ``annotations`` lists of a COCO-style JSON file, or DatasetError naming the file
+    (``hint`` is added to the message, e.g. which file of a dataset this should be)."""
+    data = read_json(path, what)
+    try:
+        images, anns = data["images"], data["annotations"]
+        if not isinstance(images, list) or not isinstance(anns, list):
+            raise TypeError("images and annotations must be lists")
+    except (KeyError, TypeError) as exc:
+        raise DatasetError(f"{path}: expected a COCO-style object with 'images' and 'annotations' lists "
+                           f"({exc!r}){hint}") from None
+    return images, anns
+
+
 def entry_int(entry: dict, field: str, path, what: str) -> int:
     """``entry[field]`` as an int: JSON integers (or integral floats such as 64.0), nothing else.
 

@@ -26,7 +26,7 @@ from ...joints import H36M_L_SHOULDER, H36M_R_SHOULDER, H36M_ROOT
 from ...roots import BOX_SOURCES
 from ..bbox import process_bboxes
 from ..bbox_root import load_bbox_root
-from ..io import entry_int as _entry_int, read_json
+from ..io import entry_int as _entry_int, read_coco, read_json
 from ..samples import Samples
 from .layout import DatasetLayout, find_dataset
 from .protocols import ACTIONS, PROTOCOL_TEXT, TEST_SUBJECTS, TRAIN_SUBJECTS, split_of
@@ -124,14 +124,7 @@ def _stat(p: Path) -> tuple[int, int]:
 @lru_cache(maxsize=16)
 def _read_subject_cached(subject: int, stride: int, key: tuple) -> SubjectRecords:
     data_p, cam_p, joint_p = (k[0] for k in key)
-    data = read_json(data_p)
-    try:
-        images, anns = data["images"], data["annotations"]
-        if not isinstance(images, list) or not isinstance(anns, list):
-            raise TypeError("images and annotations must be lists")
-    except (KeyError, TypeError) as exc:
-        raise DatasetError(f"{data_p}: expected a COCO-style object with 'images' and 'annotations' lists "
-                           f"({exc!r})") from None
+    images, anns = read_coco(data_p)
     try:
         frames_f = np.fromiter((im["frame_idx"] for im in images), dtype=np.float64, count=len(images))
         bad_frame = np.flatnonzero(~(np.isfinite(frames_f) & (frames_f == np.floor(frames_f))

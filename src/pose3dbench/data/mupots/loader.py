@@ -27,7 +27,7 @@ import numpy as np
 from ...errors import DatasetError
 from ..bbox import process_bboxes
 from ..bbox_root import load_bbox_root
-from ..io import entry_int, read_json
+from ..io import entry_int, read_coco
 from ..samples import Samples
 from .layout import MuPoTSLayout
 
@@ -42,14 +42,7 @@ class Annotations:
 
     def __init__(self, path: Path):
         self.path = path
-        data = read_json(path, "MuPoTS-3D annotation")
-        try:
-            images, anns = data["images"], data["annotations"]
-            if not isinstance(images, list) or not isinstance(anns, list):
-                raise TypeError("images and annotations must be lists")
-        except (KeyError, TypeError) as exc:
-            raise DatasetError(f"{path}: expected a COCO-style object with 'images' and 'annotations' lists "
-                               f"({exc!r}); is this the 3DMPPE MuPoTS-3D.json?") from None
+        images, anns = read_coco(path, "MuPoTS-3D annotation", "; is this the 3DMPPE MuPoTS-3D.json?")
         try:
             self.image_ids = np.asarray([entry_int(im, "id", path, "image") for im in images], dtype=np.int64)
             self.file_name = [im["file_name"] for im in images]
