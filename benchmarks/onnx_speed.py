@@ -1,7 +1,7 @@
 """onnxruntime (and torch.compile) versus eager PyTorch on CPU, plus ONNX parity for every zoo model.
 
 Usage: python benchmarks/onnx_speed.py [--models posenet-r50 mobilehumanpose-lpski] [--batch-size 16]
-       [--threads N] [--iters 3] [--compile] [--op-profile] [--parity-all] [--json OUT.json]
+       [--threads N] [--iters 3] [--compile] [--op-profile] [--prelu-forms] [--parity-all] [--json OUT.json]
 
 Speed: forward throughput (images/s, one [B, 3, 256, 256] call = B images, soft-argmax included in
 both) of the eager model and of its ONNX export on onnxruntime with the same intra-op threads, timed
@@ -9,6 +9,9 @@ interleaved (eager, ort, eager, ort, ...) and reported as medians; prints ort/ea
 --compile adds the `run --compile` model (nn.Module.compile, inductor) to the comparison.
 --op-profile: per-operator time shares of one batch in each backend (onnxruntime's profiler, torch.profiler),
 to explain the ratio.
+--prelu-forms: for models with PReLU activations (MobileHumanPose), speed and parity of the three ONNX forms of
+PReLU: the PRelu operator, max(x, 0) + a * min(x, 0) and (1 - a) * relu(x) + a * x (what the export writes:
+``pose3dbench.backends.export._PReLUAffine``), on input-dependent weights.
 --parity-all: exports EVERY registered model (soft-argmax inside the graph) and prints the largest
 |ort - eager| coordinate difference in heatmap units (target < 1e-3), on weights made input-dependent
 (batch-norm statistics from random images, last layer scaled to logit std 1) since untrained heads give
@@ -105,6 +108,69 @@ def parity_all(threads: int | None) -> list[dict]:
     return rows
 
 
+class _PReLUMinMax(torch.nn.Module):
+    """PReLU as max(x, 0) + a * min(x, 0) (Clip, Mul, Add), the form exported before ``_PReLUAffine``."""
+
+    def __init__(self, prelu: torch.nn.PReLU):
+        super().__init__()
+        a = prelu.weight.detach().clone()
+        self.register_buffer("slope", a.view(1, -1, 1, 1) if a.numel() > 1 else a)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp_min(x, 0) + self.slope * torch.clamp_max(x, 0)
+
+
+def prelu_forms(name: str, batch_size: int, iters: int, threads: int | None) -> dict:
+    """images/s and max |ort - eager| (heatmap units) of ``name`` exported with each PReLU form."""
+    import copy
+    import io
+    import warnings
+
+    import numpy as np
+    import onnxruntime as ort
+
+    from pose3dbench.backends.export import _PReLUAffine
+    from pose3dbench.backends.ort import session_options
+    from pose3dbench.models import registry
+
+    torch.manual_seed(0)
+    model = make_input_dependent(registry.create(name), torch.randn(4, 3, 256, 256)).eval()
+    if not any(isinstance(m, torch.nn.PReLU) for m in model.modules()):
+        print(f"{name}: no PReLU, nothing to compare")
+        return {}
+    x = torch.randn(batch_size, 3, 256, 256)
+    with torch.inference_mode():
+        ref = model(x).numpy()
+    sessions, parity = {}, {}
+    for form, cls in (("PRelu operator", None), ("max/min", _PReLUMinMax), ("(1-a)relu+ax [export]", _PReLUAffine)):
+        m = copy.deepcopy(model)
+        for parent in list(m.modules()) if cls else []:
+            for child_name, child in list(parent.named_children()):
+                if isinstance(child, torch.nn.PReLU):
+                    setattr(parent, child_name, cls(child))
+        buf = io.BytesIO()
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(m, (x[:2],), buf, input_names=["img"], output_names=["coords"], opset_version=17,
+                              dynamic_axes={"img": {0: "batch"}, "coords": {0: "batch"}}, dynamo=False)
+        sessions[form] = ort.InferenceSession(buf.getvalue(), sess_options=session_options(threads or
+                                                                                           torch.get_num_threads()),
+                                              providers=["CPUExecutionProvider"])
+        parity[form] = float(np.abs(sessions[form].run(None, {"img": x.numpy()})[0] - ref).max())
+    times: dict[str, list[float]] = {k: [] for k in sessions}
+    for _ in range(iters + 1):  # the first round warms up
+        for form, sess in sessions.items():
+            t0 = time.perf_counter()
+            sess.run(None, {"img": x.numpy()})
+            times[form].append(batch_size / (time.perf_counter() - t0))
+    out = {}
+    for form in sessions:
+        out[form] = {"images_per_s": statistics.median(times[form][1:]), "max_abs_diff_hm": parity[form]}
+        print(f"{name:24s} PReLU as {form:24s} {out[form]['images_per_s']:7.1f} img/s   "
+              f"max |ort - eager| {parity[form]:.2e} heatmap units", flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=["posenet-r50", "mobilehumanpose-lpski"])
@@ -114,6 +180,7 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--parity-all", action="store_true")
     ap.add_argument("--op-profile", action="store_true")
+    ap.add_argument("--prelu-forms", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
@@ -161,6 +228,8 @@ def main() -> None:
               + (f"   compile/eager {row['compile_over_eager']:.2f}" if "compile" in med else ""), flush=True)
         if args.op_profile:
             row["op_profile"] = op_profile(model, ort_model, x)
+        if args.prelu_forms:
+            row["prelu_forms"] = prelu_forms(name, args.batch_size, args.iters, args.threads)
     parity = parity_all(args.threads) if args.parity_all else None
     if args.json:
         args.json.write_text(json.dumps({"environment": env, "speed": rows, "parity": parity}, indent=2))

@@ -40,6 +40,45 @@ def test_parity_with_eager(name, logit_std):
     assert list(ort_model.parameters()) == []  # the eager source is not a submodule
 
 
+def test_prelu_export_form_equals_prelu():
+    """The exported PReLU form (1 - a) relu(x) + a x equals nn.PReLU within float32 rounding, for slopes below 0,
+    inside [0, 1] and above 1, per channel and shared."""
+    from pose3dbench.backends.export import _PReLUAffine
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 5, 7, 7) * 10
+    for prelu in (torch.nn.PReLU(5), torch.nn.PReLU(1)):
+        with torch.no_grad():
+            prelu.weight.copy_(torch.tensor([-0.7, 0.0, 0.25, 1.0, 3.5][:prelu.weight.numel()]))
+        ref, got = prelu(x), _PReLUAffine(prelu)(x)
+        assert torch.allclose(got, ref, rtol=5e-7, atol=0), (got - ref).abs().max()
+        assert (got[x < 0] == ref[x < 0]).all()  # negative inputs: the product a * x exactly
+
+
+def test_prelu_models_stay_in_onnxruntimes_blocked_layout(tmp_path):
+    """MobileHumanPose's export has no Clip/PRelu around its activations, and where onnxruntime uses its blocked
+    NCHWc layout (x86 with AVX2 or better) the optimised graph reorders in and out once, not per activation:
+    the min/max form cost a reorder pair per PReLU and 1.38x throughput (benchmarks/onnx_speed.py --prelu-forms)."""
+    import onnx
+    import onnxruntime as ort
+
+    from pose3dbench.backends.export import export_onnx_bytes
+    from pose3dbench.backends.ort import session_options
+
+    model = registry.create("mobilehumanpose-lpski").eval()
+    data = export_onnx_bytes(model)
+    ops = [n.op_type for n in onnx.load_from_string(data).graph.node]
+    assert "Clip" not in ops and "PRelu" not in ops and ops.count("Relu") == 41
+    so = session_options(1)
+    so.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+    ort.InferenceSession(data, sess_options=so, providers=["CPUExecutionProvider"])
+    nodes = onnx.load(str(tmp_path / "optimised.onnx")).graph.node
+    optimised = [n.op_type for n in nodes]
+    if not any(n.domain == "com.microsoft.nchwc" for n in nodes):
+        pytest.skip("onnxruntime does not use its NCHWc layout on this CPU")
+    assert optimised.count("ReorderInput") + optimised.count("ReorderOutput") <= 2, optimised
+
+
 def test_rootnet_k_input():
     torch.manual_seed(0)
     model = make_input_dependent(registry.create("rootnet-r50"), torch.randn(4, 3, 256, 256), 3.0)
