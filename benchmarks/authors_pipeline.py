@@ -24,7 +24,9 @@ until other processes keep at most ``--max-busy`` cores busy (5 s sample of /pro
 at most in all (then it times anyway and says so). For every run it prints how many cores other processes
 kept busy meanwhile (machine busy time from /proc/stat minus the run's own CPU time), so a run slowed by
 someone else's job shows. Printed: the best wall times, the ratio ours/authors of
-wall times (and its inverse, the speed-up), the authors' total and per-action MPJPE against ours from
+wall times (and its inverse, the speed-up); where our time went (inference against everything else, the forwards'
+rate in GMAC/s beside this CPU's float32 GEMM rate, and the ceiling: the speed-up a run with no fixed cost at all
+would reach, from our measured inference time); the authors' total and per-action MPJPE against ours from
 results.json (max |difference|, mm), and the max |difference| of the per-image heatmap coordinates.
 
 Run-time changes to the temp copy of the authors' code (their files are not edited):
@@ -447,6 +449,52 @@ def our_evaluation(out: Path) -> tuple[dict, dict]:
     return ev, {"backend": model.get("backend"), "backend_choice": model.get("backend_choice")}
 
 
+def gemm_rate(threads: int = 2, n: int = 4096) -> float:
+    """This CPU's float32 matrix-multiply rate (GMAC/s) with ``threads`` threads: the median of 3 ``torch.mm`` of
+    two n x n matrices after one warm-up, a practical ceiling for convolution kernels on the same cores."""
+    import statistics
+
+    import torch
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        a @ b
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(prev)
+    return n ** 3 / statistics.median(times) / 1e9
+
+
+def where_time_went(outs: list[Path], authors_best: float, flip: bool) -> dict:
+    """Of our runs (their results.json): the inference time (decode, crop, forward and mirrored forward of the crops
+    the run computed, ``timing.seconds``), the rate of the forwards in GMAC/s (decode counted as forward time, so a
+    lower bound), and the ceiling: the authors' best wall time over the time our fastest inference would take for
+    every image of the split, the speed-up a run without any fixed cost (start-up, export, parity checks, cost
+    profile, scoring, report) would reach."""
+    rows = []
+    for out in outs:
+        res = json.loads((out / "results.json").read_text())
+        ev, _ = our_evaluation(out)
+        cost = (next(iter(res["models"].values())).get("cost") or {})
+        seconds, ips = ev["timing"]["seconds"], ev["timing"]["images_per_s"]
+        computed = round(seconds * ips) if seconds and ips else 0
+        rows.append({"inference_s": seconds, "computed": computed, "num_samples": ev["num_samples"],
+                     "gmacs": cost.get("gmacs")})
+    best = min((r for r in rows if r["computed"]), key=lambda r: r["inference_s"] / r["computed"])
+    per_crop = best["inference_s"] / best["computed"]
+    forwards = best["computed"] * (2 if flip else 1)
+    return {"inference_s": best["inference_s"], "computed_crops": best["computed"], "forwards": forwards,
+            "seconds_per_crop": per_crop,
+            "forward_gmac_per_s": (best["gmacs"] * forwards / best["inference_s"]) if best["gmacs"] else None,
+            "ceiling_speedup": authors_best / (per_crop * best["num_samples"])}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--authors", type=Path, required=True, help="extracted checkout of 3DMPPE_POSENET_RELEASE")
@@ -566,10 +614,20 @@ def main() -> None:
               f"|diff| {abs(ev['total_mm'] - authors['total_mm']):.2e}; per-action max |diff| "
               f"{max(act.values()):.2e} mm ({max(act, key=act.get)}); samples {ev['num_samples']} vs "
               f"{authors['num_samples']}; heatmap coords max |diff| {coord_diff:.2e}")
-        report["ours"][b] = {"ran": ran, "total_mm": ev["total_mm"], "per_action_mm": ev["per_action_mm"],
+        went = where_time_went([work / f"ours_{b}_{r}" for r in range(args.repeats)], best["authors"],
+                               bool(authors["flip_test"]))
+        rate = went["forward_gmac_per_s"]
+        print(f"  where the time went: inference {went['inference_s']:.1f} s for {went['computed_crops']} crops "
+              f"({went['forwards']} forwards" + (f", {rate:.0f} GMAC/s" if rate else "") + "), the rest "
+              f"{best[f'ours-{b}'] - went['inference_s']:.1f} s; ceiling without any fixed cost: authors / our "
+              f"inference of all {ev['num_samples']} images = {went['ceiling_speedup']:.2f}x")
+        report["ours"][b] = {"ran": ran, "where_time_went": went, "total_mm": ev["total_mm"],
+                             "per_action_mm": ev["per_action_mm"],
                              "num_samples": ev["num_samples"], "ratio_ours_over_authors": ratio,
                              "max_abs_diff_total_mm": abs(ev["total_mm"] - authors["total_mm"]),
                              "max_abs_diff_per_action_mm": max(act.values()), "max_abs_diff_coords_hm": coord_diff}
+    report["gemm_gmac_per_s"] = gemm_rate(2)
+    print(f"this CPU's float32 GEMM rate (torch.mm 4096x4096, 2 threads): {report['gemm_gmac_per_s']:.0f} GMAC/s")
     print("authors per action (mm): " + ", ".join(f"{k} {v:.4f}" for k, v in authors["per_action_mm"].items()))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
