@@ -483,7 +483,7 @@ def where_time_went(outs: list[Path], authors_best: float, flip: bool) -> dict:
         ev, _ = our_evaluation(out)
         cost = (next(iter(res["models"].values())).get("cost") or {})
         seconds, ips = ev["timing"]["seconds"], ev["timing"]["images_per_s"]
-        computed = round(seconds * ips) if seconds and ips else 0
+        computed = ev["timing"].get("computed_images") or (round(seconds * ips) if seconds and ips else 0)
         rows.append({"inference_s": seconds, "computed": computed, "num_samples": ev["num_samples"],
                      "gmacs": cost.get("gmacs")})
     best = min((r for r in rows if r["computed"]), key=lambda r: r["inference_s"] / r["computed"])

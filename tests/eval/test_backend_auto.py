@@ -126,3 +126,48 @@ def test_amp_run_reports_what_half_precision_costs(data, tmp_path):
     from pose3dbench.report.tables import provenance
 
     assert "autocast bf16" in provenance(res)
+
+
+def test_a_rerun_that_reuses_every_evaluation_makes_no_backend_choice(data, tmp_path, monkeypatch, capsys):
+    """Nothing to compute: no export, no parity check; the model keeps the backend (and the parity) its outputs were
+    computed with."""
+    from pose3dbench.eval import runner
+
+    monkeypatch.setattr(planning, "AUTO_ONNX_MIN_IMAGES", 1)
+    out = tmp_path / "out"
+    first = _run(tmp_path, data, out)["models"]["mobilehumanpose-lpski"]
+    assert first["backend"] == "onnxruntime"
+
+    def no_choice(*args, **kwargs):
+        raise AssertionError("choose_backend ran although every evaluation is re-used")
+
+    monkeypatch.setattr(runner, "choose_backend", no_choice)
+    capsys.readouterr()
+    second = _run(tmp_path, data, out)
+    m = second["models"]["mobilehumanpose-lpski"]
+    assert m["backend"] == "onnxruntime" and "re-used from the previous run" in m["backend_choice"]["reused"]
+    assert m["backend_choice"]["parity_hm"] == first["backend_choice"]["parity_hm"]
+    assert "every evaluation is re-used: no export and no parity check" in capsys.readouterr().out
+    assert not second["warnings"]
+
+
+def test_evaluations_computed_on_another_backend_are_computed_again(data, tmp_path, monkeypatch):
+    """One evaluation to compute makes the gate run; when it now picks eager, the evaluations computed on
+    onnxruntime before are not mixed in: every one is computed again, and the log says why."""
+    monkeypatch.setattr(planning, "AUTO_ONNX_MIN_IMAGES", 1)
+    out = tmp_path / "out"
+    first = _run(tmp_path, data, out, "--root", "gt", "rootnet")
+    assert first["models"]["mobilehumanpose-lpski"]["backend"] == "onnxruntime" and len(first["evaluations"]) == 2
+    gt_file = out / next(e["predictions"] for e in first["evaluations"] if e["root"] == "gt")
+    gt_file.write_bytes(gt_file.read_bytes() + b"\0")  # damaged: recomputed, so the gate runs
+    monkeypatch.setattr(backend_gate, "AUTO_PARITY_HM", -1.0)  # the gate now picks eager
+    second = _run(tmp_path, data, out, "--root", "gt", "rootnet")
+    assert second["models"]["mobilehumanpose-lpski"]["backend"] == "eager"
+    said = " ".join(w["message"] for w in second["warnings"])
+    assert "computed on onnxruntime, this run uses eager" in said
+    eager = _run(tmp_path, data, tmp_path / "eager", "--root", "gt", "rootnet", "--backend", "eager")
+    for ev in second["evaluations"]:  # equal to a run on eager: nothing of the onnxruntime run is left
+        same = next(e for e in eager["evaluations"] if e["root"] == ev["root"])
+        assert ev["predictions_sha256"] != next(e for e in first["evaluations"] if e["root"] == ev["root"])[
+            "predictions_sha256"]
+        assert ev["total_mm"] == same["total_mm"] and ev["per_joint_mm"] == same["per_joint_mm"]

@@ -220,9 +220,17 @@ class BenchmarkRun:
         opts, name = self.opts, entry.name
         model, info = load_planned(entry, opts, self.device, self.log, self.warnings)
         info.name = name
-        model, backend, reuse = choose_backend(model, info, opts, self.device, entry, self.run_splits, self.splits,
-                                               self.splits.unchecked, self.crops, self.log,
-                                               warn=lambda msg: self._split_warning(name, "warning: " + msg))
+        previous = self._previous_if_all_reused(name, entry, model_identity(info, model))
+        if previous is not None:  # nothing to compute: no export, no parity check; the outputs' backend is kept
+            backend, reuse = dict(previous.get("backend_choice") or {"backend": previous["backend"]}), {}
+            backend["reused"] = ("every evaluation re-used from the previous run in this folder, with the backend "
+                                 "and the parity measured then; no backend choice made in this run")
+            self.log(f"[{name}] every evaluation is re-used: no export and no parity check "
+                     f"(backend {previous['backend']}, as computed)")
+        else:
+            model, backend, reuse = choose_backend(model, info, opts, self.device, entry, self.run_splits,
+                                                   self.splits, self.splits.unchecked, self.crops, self.log,
+                                                   warn=lambda msg: self._split_warning(name, "warning: " + msg))
         self._record_model(name, model, info, backend)
         if entry.output_kind == "root":
             self._run_rootnet(name, model, reuse)
@@ -262,6 +270,30 @@ class BenchmarkRun:
             identity=ident).to_json()
         self.store.write()
 
+    def _previous_if_all_reused(self, name: str, entry: ModelPlan, identity: dict) -> dict | None:
+        """The previous run's ``models[name]`` when every evaluation this model makes in this run can be re-used
+        (same settings and model identity, each predictions file matching its sha256, each split's data unchanged,
+        the cost profile there when one is asked for), checked without a word: ``_reuse`` says it per evaluation.
+        None when anything is to be computed. Corrupted-crop evaluations and sharded runs are decided per
+        evaluation only."""
+        prev = self.store.previous_model(name)
+        if (prev is None or prev.get("_identity") != identity or not prev.get("backend") or self.corruptions
+                or self.dist.enabled):
+            return None
+        if self.opts.profile and (prev.get("cost") or {}).get("device") != self.device.type:
+            return None
+        kind = "root_evaluations" if entry.output_kind == "root" else "evaluations"
+        for ds, split in self.run_splits:
+            roots = self.roots_of(ds)
+            pairs = ([(b, b) for b in dict.fromkeys(ds.box_of(r) for r in roots)] if kind == "root_evaluations"
+                     else [(r, ds.box_of(r)) for r in roots])
+            for root, box in pairs:
+                ev = self.store.previous_evaluation(kind, name, identity, ds.name, split, root)
+                if (ev is None or self.store.check_predictions(ev) is not None
+                        or describe_change(ev.get("data"), self.splits.fingerprint(ds.name, split, box))):
+                    return None
+        return prev
+
     def _reuse(self, kind: str, name: str, ds: Dataset, split: str, root: str, box: str,
                corruption: tuple[str, int] | None = None) -> dict | None:
         """The previous evaluation to re-use, when model, settings and data are the same (rank 0 decides)."""
@@ -272,6 +304,10 @@ class BenchmarkRun:
         what = (f"[{name}] {ds.title} {split} {'boxes' if kind == 'root_evaluations' else 'root'}={root}"
                 + (f" {corruption[0]} s{int(corruption[1])}" if corruption else ""))
         problem = self.store.check_predictions(ev) if ev is not None else None
+        before = (self.store.previous_model(name) or {}).get("backend")
+        now = self.store.document["models"][name].get("backend")
+        if ev is not None and problem is None and before != now:
+            problem = f"it was computed on {before}, this run uses {now} for this model"
         if problem is not None:
             self._split_warning(name, f"warning: {what}: not re-using the previous evaluation: {problem}; computing "
                                 "it again")
