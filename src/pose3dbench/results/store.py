@@ -91,6 +91,7 @@ class ResultsStore:
         self.previous: dict | None = None
         self.reusable = False
         self.notes: list[str] = []  # what could not be re-used because it failed its check (the run's warnings)
+        self._hashed: dict[tuple, str] = {}  # (path, size, mtime_ns) -> sha256: a file is hashed once per run
 
     # --- names
     @property
@@ -190,7 +191,9 @@ class ResultsStore:
         if not recorded:
             return f"{path} has no recorded sha256 (written by an older version)"
         try:
-            actual = sha256_file(path)
+            st = path.stat()
+            key = (str(path), st.st_size, st.st_mtime_ns)
+            actual = self._hashed.get(key) or self._hashed.setdefault(key, sha256_file(path))
         except OSError as exc:
             return f"{path} cannot be read ({exc.strerror or exc})"
         return None if actual == recorded else f"{path} does not match the sha256 recorded with it (changed or damaged)"

@@ -10,7 +10,6 @@ Samples are grouped by subject and action; ``limit_per_group`` keeps the first N
 from __future__ import annotations
 
 from functools import cached_property
-
 from pathlib import Path
 
 import numpy as np

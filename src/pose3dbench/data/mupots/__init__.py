@@ -11,7 +11,6 @@ exact release format), ``doctor``.
 from __future__ import annotations
 
 from functools import cached_property
-
 from pathlib import Path
 
 import numpy as np
